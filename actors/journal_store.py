@@ -500,7 +500,7 @@ class JournalStore:
         if row is None:
             return JobNotFoundError(f"no job {job_id} in the journal")
         status, finished_at_ms = row
-        if status in allowed and finished_at_ms is not None:
+        if finished_at_ms is not None:
             return JobStateError(f"cannot {action}: it already finished as {status}")
         return JobStateError(f"cannot {action}: it is {status}, not {' or '.join(allowed)}")
 
