@@ -1,0 +1,310 @@
+"""The message catalogue: everything actors say to each other and peers say on the wire.
+
+Theory of operation: each message is a frozen, slotted dataclass with a ``TYPE`` tag and a
+``VERSION``, registered in ``MESSAGE_TYPES``. ``encode_message`` writes canonical CBOR
+``{"t": TYPE, "v": VERSION, "b": {field: value}}``. ``decode_message`` reads it strictly,
+looks ``(t, v)`` up (``UnknownMessageError`` names what it did not know), then rebuilds the
+dataclass checking every field against its declared type, so a peer cannot smuggle an int where
+bytes belong. Constructors check formats (job IDs, hashes, nonces, reason codes) and raise
+``ValueError``; on decode that becomes a ``DecodeError``.
+
+Local messages travel between actors as objects; ``roundtrip`` (decode after encode) lets a
+strict test mode prove each of them could cross the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from plasm.protocol import cbor, fields, formats
+from plasm.protocol.errors import DecodeError, PeerIdError, UnknownMessageError
+from plasm.protocol.identity import public_key_from_peer_id
+from plasm.protocol.receipt import Receipt
+from plasm.runtime.job import JobInput, Limits, Outcome
+
+MAX_MESSAGE_SIZE = 16 * 2**20
+_ENVELOPE_KEYS = {"t", "v", "b"}
+
+REJECT_REASONS = frozenset(
+    {
+        "busy",
+        "limits_exceeded",
+        "unsupported_runtime",
+        "not_allowed",
+        "rate_limited",
+        "module_too_large",
+    }
+)
+
+
+class Message:
+    """Base of every message class; ``isinstance(x, Message)`` tells a message apart."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+MESSAGE_TYPES: dict[tuple[str, int], type[Message]] = {}
+
+M = TypeVar("M", bound=type[Message])
+
+
+def _register(cls: M) -> M:
+    key = (cls.TYPE, cls.VERSION)
+    if key in MESSAGE_TYPES:
+        raise RuntimeError(f"message type {key} registered twice")
+    MESSAGE_TYPES[key] = cls
+    return cls
+
+
+def _check_module(module: bytes | None, module_sha256: str) -> None:
+    formats.check_sha256_hex(module_sha256)
+    if module is not None and not isinstance(module, bytes):
+        raise ValueError("module must be bytes or None")
+
+
+# --- local messages (between actors) -------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ExecuteJob(Message):
+    """Ingress -> executor: run this module (``None``: take it from the module cache)."""
+
+    TYPE: ClassVar[str] = "execute_job"
+    job_id: str
+    module: bytes | None
+    module_sha256: str
+    job_input: JobInput
+    limits: Limits
+    requester: str
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+        _check_module(self.module, self.module_sha256)
+        formats.check_nonce(self.nonce)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobExecuted(Message):
+    """Executor -> signer/ingress: the job ran (or failed to) with this outcome."""
+
+    TYPE: ClassVar[str] = "job_executed"
+    job_id: str
+    outcome: Outcome
+    module_sha256: str
+    job_input: JobInput
+    limits: Limits
+    requester: str
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+        formats.check_sha256_hex(self.module_sha256)
+        formats.check_nonce(self.nonce)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignReceipt(Message):
+    """-> signer: sign this receipt with the node key."""
+
+    TYPE: ClassVar[str] = "sign_receipt"
+    receipt: Receipt
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ReceiptSigned(Message):
+    """Signer ->: the signed envelope (``plasm.protocol.receipt.verify_envelope`` reads it)."""
+
+    TYPE: ClassVar[str] = "receipt_signed"
+    envelope: bytes
+
+
+# --- wire messages (between peers) ---------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Capabilities(Message):
+    """What a peer offers; published signed (``plasm.protocol.capabilities``)."""
+
+    TYPE: ClassVar[str] = "capabilities"
+    peer_id: str
+    arch: str
+    os: str
+    cpus: int
+    memory_bytes: int
+    runtimes: tuple[str, ...]
+    engine_name: str
+    engine_version: str
+    max_limits: Limits
+    free_slots: int
+    addresses: tuple[str, ...]
+    expires_at_ms: int
+
+    def __post_init__(self) -> None:
+        try:
+            public_key_from_peer_id(self.peer_id)
+        except PeerIdError as exc:
+            raise ValueError(f"capabilities peer_id: {exc}") from exc
+        for name in ("cpus", "memory_bytes", "free_slots", "expires_at_ms"):
+            formats.check_non_negative(getattr(self, name), f"capabilities.{name}")
+        object.__setattr__(self, "runtimes", tuple(self.runtimes))
+        object.__setattr__(self, "addresses", tuple(self.addresses))
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobOffer(Message):
+    """Requester -> executor: would you run this? (no module or input bytes yet)."""
+
+    TYPE: ClassVar[str] = "job_offer"
+    job_id: str
+    module_sha256: str
+    module_size: int
+    limits: Limits
+    input_size: int
+    deadline_ms: int
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+        formats.check_sha256_hex(self.module_sha256)
+        for name in ("module_size", "input_size", "deadline_ms"):
+            formats.check_non_negative(getattr(self, name), f"job_offer.{name}")
+        formats.check_nonce(self.nonce)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobResponse(Message):
+    """Executor -> requester: accepted (maybe asking for the module), or a reason code."""
+
+    TYPE: ClassVar[str] = "job_response"
+    job_id: str
+    accepted: bool
+    reason: str | None
+    need_module: bool
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+        if self.accepted and self.reason is not None:
+            raise ValueError("an accepted job_response carries no reason")
+        if not self.accepted and self.reason not in REJECT_REASONS:
+            raise ValueError(
+                f"a rejecting job_response needs a reason in {sorted(REJECT_REASONS)}, "
+                f"got {self.reason!r}"
+            )
+        if not self.accepted and self.need_module:
+            raise ValueError("a rejecting job_response cannot ask for the module")
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobRequest(Message):
+    """Requester -> executor: the job itself; ``module`` only if the executor asked for it."""
+
+    TYPE: ClassVar[str] = "job_request"
+    job_id: str
+    module: bytes | None
+    module_sha256: str
+    job_input: JobInput
+    limits: Limits
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+        _check_module(self.module, self.module_sha256)
+        formats.check_nonce(self.nonce)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobResult(Message):
+    """Executor -> requester: the receipt envelope and the output bytes it hashes."""
+
+    TYPE: ClassVar[str] = "job_result"
+    job_id: str
+    envelope: bytes
+    stdout: bytes
+    stderr: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ModuleRequest(Message):
+    TYPE: ClassVar[str] = "module_request"
+    module_sha256: str
+
+    def __post_init__(self) -> None:
+        formats.check_sha256_hex(self.module_sha256)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ModuleData(Message):
+    """The module bytes; the receiver must check ``sha256(data) == module_sha256``."""
+
+    TYPE: ClassVar[str] = "module_data"
+    module_sha256: str
+    data: bytes
+
+    def __post_init__(self) -> None:
+        formats.check_sha256_hex(self.module_sha256)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """Either side: the request failed; ``code`` is machine-readable, ``message`` for people."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+
+
+# --- codec ---------------------------------------------------------------------------------
+
+
+def encode_message(msg: Message) -> bytes:
+    """Canonical CBOR ``{"t": TYPE, "v": VERSION, "b": fields}`` of a registered message."""
+    cls = type(msg)
+    if MESSAGE_TYPES.get((cls.TYPE, cls.VERSION)) is not cls:
+        raise ValueError(f"{cls.__name__} is not a registered message class")
+    return cbor.dumps({"t": cls.TYPE, "v": cls.VERSION, "b": fields.to_data(msg)})
+
+
+def decode_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
+    """Decode one message strictly; ``DecodeError`` (or ``UnknownMessageError``) otherwise."""
+    raw = cbor.loads(data, max_size=max_size)
+    if not isinstance(raw, dict) or set(raw) != _ENVELOPE_KEYS:
+        raise DecodeError('a message is a map with exactly the keys "t", "v" and "b"')
+    cls = MESSAGE_TYPES.get((raw["t"], raw["v"])) if _hashable(raw["t"], raw["v"]) else None
+    if cls is None:
+        raise UnknownMessageError(raw["t"], raw["v"])
+    message: Message = fields.from_data(cls, raw["b"], cls.TYPE)
+    return message
+
+
+def _hashable(*values: Any) -> bool:
+    return all(isinstance(value, str | int) for value in values)
+
+
+MsgT = TypeVar("MsgT", bound=Message)
+
+
+def roundtrip(msg: MsgT) -> MsgT:
+    """``decode(encode(msg))``: what the receiver would get had ``msg`` crossed the wire."""
+    decoded = decode_message(encode_message(msg))
+    if type(decoded) is not type(msg):  # cannot happen while TYPE tags are unique
+        raise DecodeError(f"{type(msg).__name__} came back as {type(decoded).__name__}")
+    return decoded
