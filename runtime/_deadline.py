@@ -1,0 +1,125 @@
+"""Wall-clock timeout and cancellation through wasmtime's epoch interruption.
+
+Theory of operation: one daemon thread (``EpochTicker``) bumps the engine's epoch every tick.
+Each job's store gets an epoch deadline of one tick and a deadline callback
+(``watch_store``). When wasm running in that store sees the epoch pass its deadline, wasmtime
+calls ``_on_epoch_deadline`` on the job's own thread. The callback either stops the job, with
+the reason written into the job's ``Watch`` (its ``CancelToken`` was cancelled, or its
+wall-clock deadline passed), or extends the deadline by one more tick. So a store is only
+ever touched by the thread running it; other threads cancel by setting a flag, and a job stops
+within about one tick of either event. A job that ends within one tick never calls back.
+
+Stopping returns an error from the callback, which wasmtime raises as a ``WasmtimeError``
+(not a ``Trap`` with ``TrapCode.INTERRUPT``); the sandbox reads ``Watch.reason`` to tell a
+timeout from a cancellation, never the error text.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import time
+from typing import Any
+
+import wasmtime
+from plasm.runtime._cancel import CancelToken
+from wasmtime import _ffi as ffi
+
+TIMEOUT = "timeout"
+CANCELLED = "cancelled"
+
+
+class Watch:
+    """The deadline state of one running job, read and written only on the job's thread
+    (except the CancelToken flag)."""
+
+    __slots__ = ("cancel", "deadline_ns", "reason")
+
+    def __init__(self, timeout_ms: int, cancel: CancelToken | None) -> None:
+        self.deadline_ns = time.monotonic_ns() + timeout_ms * 1_000_000
+        self.cancel = cancel
+        self.reason: str | None = None
+
+    def expired(self) -> str | None:
+        """Why the job must stop now, or None to let it run on."""
+        if self.cancel is not None and self.cancel.cancelled:
+            return CANCELLED
+        if time.monotonic_ns() >= self.deadline_ns:
+            return TIMEOUT
+        return None
+
+
+_WATCHES: dict[int, Watch] = {}
+_WATCH_IDS = itertools.count(1)
+_UPDATE_DEADLINE_CONTINUE = 0
+
+_DeadlineCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+)
+_Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def _on_epoch_deadline(_context: Any, data: int | None, delta: Any, kind: Any) -> int:
+    watch = _WATCHES.get(data or 0)
+    reason = watch.expired() if watch is not None else None
+    if watch is None or reason is None:
+        delta[0] = 1
+        kind[0] = _UPDATE_DEADLINE_CONTINUE
+        return 0
+    watch.reason = reason
+    error = ffi.wasmtime_error_new(f"job stopped: {reason}".encode())
+    return ctypes.cast(error, ctypes.c_void_p).value or 0
+
+
+def _forget(data: int | None) -> None:
+    _WATCHES.pop(data or 0, None)
+
+
+# Module-level so the C function pointers outlive every store that holds them.
+_CALLBACK = _DeadlineCallback(_on_epoch_deadline)
+_FINALIZER = _Finalizer(_forget)
+
+
+def watch_store(store: wasmtime.Store, watch: Watch) -> None:
+    """Arm ``store`` so that ``watch`` decides, every tick, whether its job goes on."""
+    watch_id = next(_WATCH_IDS)
+    _WATCHES[watch_id] = watch
+    store.set_epoch_deadline(1)
+    # The finalizer runs when the store is dropped and forgets the watch.
+    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _CALLBACK, watch_id, _FINALIZER)
+
+
+class EpochTicker:
+    """The one thread that advances an engine's epoch every ``tick_s`` seconds."""
+
+    def __init__(self, engine: wasmtime.Engine, tick_s: float) -> None:
+        self._engine = engine
+        self._tick_s = tick_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="plasm-epoch-ticker", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            self._engine.increment_epoch()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()

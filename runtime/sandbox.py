@@ -1,0 +1,367 @@
+"""The wasmtime sandbox: one engine, a module cache, and one fresh store per job.
+
+Theory of operation: a ``Sandbox`` owns one wasmtime ``Engine`` (fuel and epoch interruption
+on), one shared ``Linker`` with WASI preview1, and a cache of ``CompiledModule`` (each holding
+an ``InstancePre``, so a job skips import resolution) keyed by the sha256 of the module bytes,
+kept in memory and, with a ``cache_dir``, serialized on disk (see ``_cache``). ``run`` builds a
+new ``Store`` per job with the job's fuel, memory/table/instance limits, WASI context
+(``_wasi``) and an epoch watch for timeout and cancellation (``_deadline``), calls ``_start``,
+and maps whatever happened to one ``OutcomeKind``. Guest behaviour never raises.
+
+Many threads may call ``run`` and ``compile`` on one Sandbox at once: a Store never leaves the
+thread that runs it, and filling the module cache is serialized by a lock.
+
+Memory-limit rule: wasmtime-py offers no hook that reports a refused ``memory.grow``. A job
+counts as ``memory_limit`` when instantiation fails because the module's initial memory is
+above the limit, or when it traps or exits non-zero while an exported memory is within one
+page of the limit (so one more page would have been refused). A guest that asks for many pages
+at once far below the limit and fails is reported as the trap or exit it produced.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.metadata
+import threading
+import time
+from pathlib import Path
+
+import wasmtime
+from plasm.runtime._cache import DiskCache, engine_fingerprint
+from plasm.runtime._cancel import CancelToken
+from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
+from plasm.runtime._wasi import OutputCapture, wasi_config
+from plasm.runtime.errors import InvalidModuleError, SandboxError
+from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
+from wasmtime import _ffi as ffi
+
+__all__ = ["CancelToken", "CompiledModule", "Sandbox"]
+
+_ENGINE_SETTINGS: dict[str, object] = {
+    "consume_fuel": True,
+    "epoch_interruption": True,
+    "cranelift_opt_level": "speed",
+}
+_WASM_MAGIC = b"\x00asm"
+_MAX_MODULES_IN_MEMORY = 256
+_TABLE_ELEMENTS = 100_000
+_WASI_ERRNO_NOTSUP = 58
+_START = b"_start"
+
+
+class CompiledModule:
+    """A validated, compiled WASI command module, ready to instantiate in its Sandbox.
+
+    ``loaded_from_disk`` is True when the machine code came from the disk cache instead of a
+    compilation.
+    """
+
+    __slots__ = ("_owner", "_pre", "loaded_from_disk", "sha256", "size")
+
+    def __init__(
+        self,
+        sha256: str,
+        size: int,
+        pre: wasmtime.InstancePre,
+        owner: Sandbox,
+        loaded_from_disk: bool,
+    ) -> None:
+        self.sha256 = sha256
+        self.size = size
+        self.loaded_from_disk = loaded_from_disk
+        self._pre = pre
+        self._owner = owner
+
+    def __repr__(self) -> str:
+        return f"CompiledModule(sha256={self.sha256!r}, size={self.size})"
+
+
+class Sandbox:
+    """Runs WASI preview1 command modules under ``Limits``; see the module docstring."""
+
+    engine_name = "wasmtime"
+
+    def __init__(self, cache_dir: Path | None = None, epoch_tick_ms: int = 5) -> None:
+        if type(epoch_tick_ms) is not int or epoch_tick_ms <= 0:
+            raise ValueError(f"epoch_tick_ms must be a positive integer, got {epoch_tick_ms!r}")
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.epoch_interruption = True
+        config.cranelift_opt_level = "speed"
+        self._engine = wasmtime.Engine(config)
+        self.engine_version: str = importlib.metadata.version("wasmtime")
+        self.fingerprint: str = engine_fingerprint(self.engine_version, _ENGINE_SETTINGS)
+        self._linker = _wasi_linker(self._engine)
+        self._disk = DiskCache(Path(cache_dir), self.fingerprint) if cache_dir else None
+        self._modules: dict[str, CompiledModule] = {}
+        self._compile_lock = threading.Lock()
+        self._ticker = EpochTicker(self._engine, epoch_tick_ms / 1000)
+        self._closed = False
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the epoch ticker thread. Jobs cannot run afterwards."""
+        self._closed = True
+        self._ticker.stop()
+
+    # -- compiling ---------------------------------------------------------------------------
+
+    def compile(self, wasm: bytes) -> CompiledModule:
+        """Validate and compile ``wasm``, or fetch it from the memory or disk cache.
+
+        Raises ``InvalidModuleError`` if the bytes are not a runnable WASI command module.
+        """
+        sha256 = hashlib.sha256(wasm).hexdigest()
+        cached = self._modules.get(sha256)
+        if cached is not None:
+            return cached
+        with self._compile_lock:
+            cached = self._modules.get(sha256)
+            if cached is None:
+                cached = self._load_or_compile(wasm, sha256)
+                if len(self._modules) >= _MAX_MODULES_IN_MEMORY:
+                    del self._modules[next(iter(self._modules))]  # oldest first
+                self._modules[sha256] = cached
+            return cached
+
+    def _load_or_compile(self, wasm: bytes, sha256: str) -> CompiledModule:
+        if not wasm.startswith(_WASM_MAGIC):
+            raise InvalidModuleError(
+                "not a WebAssembly binary (no \\0asm header); send the compiled .wasm bytes"
+            )
+        module = self._load_from_disk(sha256)
+        loaded_from_disk = module is not None
+        if module is None:
+            try:
+                module = wasmtime.Module(self._engine, bytes(wasm))
+            except wasmtime.WasmtimeError as exc:
+                raise InvalidModuleError(f"invalid WebAssembly module: {_cause(exc)}") from exc
+        _require_start(module)
+        try:
+            pre = self._linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise InvalidModuleError(
+                f"module imports something the sandbox does not provide (only WASI preview1 "
+                f"'wasi_snapshot_preview1' is available): {_cause(exc)}"
+            ) from exc
+        if self._disk is not None and not loaded_from_disk:
+            self._disk.store(sha256, bytes(module.serialize()))
+        return CompiledModule(sha256, len(wasm), pre, self, loaded_from_disk)
+
+    def _load_from_disk(self, sha256: str) -> wasmtime.Module | None:
+        if self._disk is None:
+            return None
+        serialized = self._disk.load(sha256)
+        if serialized is None:
+            return None
+        try:
+            return wasmtime.Module.deserialize(self._engine, serialized)
+        except wasmtime.WasmtimeError:
+            return None  # written by an incompatible engine: recompile and overwrite
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        module: CompiledModule | bytes,
+        job_input: JobInput,
+        limits: Limits,
+        cancel: CancelToken | None = None,
+    ) -> Outcome:
+        """Run one job to its end and say how it ended. Never raises for guest behaviour."""
+        if self._closed:
+            raise SandboxError("sandbox is closed; create a new Sandbox to run jobs")
+        started_at_ms = time.time_ns() // 1_000_000
+        started_ns = time.perf_counter_ns()
+        if not isinstance(module, CompiledModule):
+            try:
+                module = self.compile(bytes(module))
+            except InvalidModuleError as exc:
+                return _Result(OutcomeKind.INVALID_MODULE, message=str(exc)).outcome(
+                    started_at_ms, started_ns
+                )
+        elif module._owner is not self:
+            raise SandboxError(
+                "module was compiled by another Sandbox; compile it with the one that runs it"
+            )
+        if cancel is not None and cancel.cancelled:
+            return _Result(OutcomeKind.CANCELLED).outcome(started_at_ms, started_ns)
+        self._ticker.ensure_started()
+
+        stdout = OutputCapture(limits.max_output_bytes)
+        stderr = OutputCapture(limits.max_output_bytes)
+        store = wasmtime.Store(self._engine)
+        store.set_wasi(wasi_config(job_input, stdout, stderr))
+        store.set_fuel(limits.fuel)
+        store.set_limits(
+            memory_size=limits.memory_bytes,
+            table_elements=_TABLE_ELEMENTS,
+            instances=1,
+            memories=1,
+        )
+        watch = Watch(limits.timeout_ms, cancel)
+        watch_store(store, watch)
+        result = _execute(module._pre, store, watch, limits)
+        result.fuel_consumed = limits.fuel - store.get_fuel()
+        result.stdout, result.stdout_truncated = bytes(stdout.data), stdout.truncated
+        result.stderr, result.stderr_truncated = bytes(stderr.data), stderr.truncated
+        return result.outcome(started_at_ms, started_ns)
+
+
+class _Result:
+    """The mutable makings of an Outcome while a job ends."""
+
+    __slots__ = (
+        "exit_code",
+        "fuel_consumed",
+        "kind",
+        "message",
+        "stderr",
+        "stderr_truncated",
+        "stdout",
+        "stdout_truncated",
+    )
+
+    def __init__(
+        self, kind: OutcomeKind, exit_code: int | None = None, message: str | None = None
+    ) -> None:
+        self.kind = kind
+        self.exit_code = exit_code
+        self.message = message
+        self.stdout = self.stderr = b""
+        self.stdout_truncated = self.stderr_truncated = False
+        self.fuel_consumed = 0
+
+    def outcome(self, started_at_ms: int, started_ns: int) -> Outcome:
+        wall_time_us = (time.perf_counter_ns() - started_ns) // 1000
+        return Outcome(
+            kind=self.kind,
+            exit_code=self.exit_code,
+            message=self.message,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            stdout_truncated=self.stdout_truncated,
+            stderr_truncated=self.stderr_truncated,
+            fuel_consumed=self.fuel_consumed,
+            wall_time_us=wall_time_us,
+            started_at_ms=started_at_ms,
+            finished_at_ms=max(started_at_ms, time.time_ns() // 1_000_000),
+        )
+
+
+def _execute(
+    pre: wasmtime.InstancePre, store: wasmtime.Store, watch: Watch, limits: Limits
+) -> _Result:
+    """Instantiate and call ``_start``; map every way it can end to a _Result."""
+    instance: wasmtime.Instance | None = None
+    try:
+        instance = pre.instantiate(store)
+        _start_func(store, instance)(store)
+        return _Result(OutcomeKind.OK)
+    except wasmtime.ExitTrap as exc:
+        if exc.code == 0:
+            return _Result(OutcomeKind.OK)
+        if _memory_exhausted(store, instance, limits):
+            return _memory_limit_result(f"exited with code {exc.code}", limits)
+        return _Result(OutcomeKind.EXIT, exit_code=exc.code)
+    except wasmtime.Trap as exc:
+        if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return _Result(OutcomeKind.OUT_OF_FUEL, message=f"used all {limits.fuel} fuel")
+        if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+            return _timeout_result(limits)
+        if _memory_exhausted(store, instance, limits):
+            return _memory_limit_result(_cause(exc), limits)
+        return _Result(OutcomeKind.TRAP, message=_cause(exc))
+    except wasmtime.WasmtimeError as exc:
+        if watch.reason == CANCELLED:
+            return _Result(OutcomeKind.CANCELLED)
+        if watch.reason is not None:
+            return _timeout_result(limits)
+        cause = _cause(exc)
+        if instance is None and "memory" in cause:
+            return _Result(
+                OutcomeKind.MEMORY_LIMIT,
+                message=f"module needs more than the {limits.memory_bytes}-byte memory limit: "
+                f"{cause}",
+            )
+        return _Result(OutcomeKind.TRAP, message=cause)
+
+
+def _timeout_result(limits: Limits) -> _Result:
+    return _Result(OutcomeKind.TIMEOUT, message=f"ran longer than {limits.timeout_ms} ms")
+
+
+def _memory_limit_result(what: str, limits: Limits) -> _Result:
+    return _Result(
+        OutcomeKind.MEMORY_LIMIT,
+        message=f"memory reached the {limits.memory_bytes}-byte limit, then {what}",
+    )
+
+
+def _memory_exhausted(
+    store: wasmtime.Store, instance: wasmtime.Instance | None, limits: Limits
+) -> bool:
+    """True if some exported memory could not grow by one more page (the rule above)."""
+    if instance is None:
+        return False
+    for item in instance.exports(store).by_index:
+        if isinstance(item, wasmtime.Memory) and (
+            item.data_len(store) + item.page_size(store) > limits.memory_bytes
+        ):
+            return True
+    return False
+
+
+def _cause(exc: BaseException) -> str:
+    """The root cause line of a wasmtime error, without the backtrace."""
+    text = exc.message if isinstance(exc, wasmtime.Trap) else str(exc)
+    _, found, tail = text.rpartition("Caused by:")
+    lines = [line.strip() for line in (tail if found else text).splitlines() if line.strip()]
+    return lines[0] if lines else text.strip()
+
+
+def _start_func(store: wasmtime.Store, instance: wasmtime.Instance) -> wasmtime.Func:
+    # One lookup by name: Instance.exports() wraps every export, a per-job cost that grows
+    # with the module's export count.
+    item = ffi.wasmtime_extern_t()
+    found = ffi.wasmtime_instance_export_get(
+        store._context(), ctypes.byref(instance._instance), _START, len(_START), ctypes.byref(item)
+    )
+    if not found or item.kind != ffi.WASMTIME_EXTERN_FUNC.value:
+        raise SandboxError("instance lost its '_start' export; this is a bug in the sandbox")
+    return wasmtime.Func._from_raw(item.of.func)
+
+
+def _require_start(module: wasmtime.Module) -> None:
+    for export in module.exports:
+        if export.name == "_start":
+            ty = export.type
+            if isinstance(ty, wasmtime.FuncType) and not ty.params and not ty.results:
+                return
+            break
+    raise InvalidModuleError(
+        "module has no '_start' function of type () -> (); build it as a WASI command"
+    )
+
+
+def _wasi_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    # wasmtime's poll_oneoff sleeps on the host thread, where neither the timeout nor a
+    # cancellation can reach it; a guest that wants to sleep gets ENOTSUP instead.
+    linker.allow_shadowing = True
+    i32 = wasmtime.ValType.i32()
+    linker.define_func(
+        "wasi_snapshot_preview1",
+        "poll_oneoff",
+        wasmtime.FuncType([i32, i32, i32, i32], [i32]),
+        lambda *_: _WASI_ERRNO_NOTSUP,
+    )
+    linker.allow_shadowing = False
+    return linker
