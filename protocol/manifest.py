@@ -1,0 +1,110 @@
+"""Job manifests: the JSON a client posts to run a job, checked and turned into typed values.
+
+Two passes. The schema (``schemas/manifest.schema.json``, the one source of truth for the
+shape) catches wrong types, unknown keys and bad formats; then semantic checks do what a
+schema cannot: strict base64 decoding, limits merged over the node's defaults, and the same
+checks ``JobInput`` and ``Limits`` apply to themselves. Every refusal is a ``ManifestError``
+naming the JSON path of the offending field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from plasm.protocol.errors import ManifestError
+from plasm.protocol.schemas import validator
+from plasm.runtime.job import JobInput, Limits
+
+DEFAULT_PLACEMENT: dict[str, Any] = {"mode": "local"}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest. ``module`` is ``None`` when the client named a module by hash
+    only; ``module_sha256`` is always set (computed from ``module`` when bytes were sent)."""
+
+    module: bytes | None
+    module_sha256: str
+    module_name: str
+    job_input: JobInput
+    limits: Limits
+    placement: dict[str, Any]
+
+
+def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifest:
+    """Validate ``obj`` (parsed JSON) and build a ``Manifest``; ``ManifestError`` otherwise.
+
+    Limits the manifest leaves out take their value from ``default_limits`` (the node's
+    configuration; ``Limits()`` when not given). Whether the node *allows* those limits is
+    the caller's policy, not the manifest's shape.
+    """
+    _check_schema(obj)
+    module = _base64(obj, "module") if "module" in obj else None
+    module_sha256 = (
+        hashlib.sha256(module).hexdigest() if module is not None else obj["module_sha256"]
+    )
+    module_name = obj.get("module_name", JobInput().module_name)
+    try:
+        job_input = JobInput(
+            stdin=_base64(obj, "stdin") if "stdin" in obj else b"",
+            args=tuple(obj.get("args", ())),
+            env=tuple(sorted(obj.get("env", {}).items())),
+            module_name=module_name,
+        )
+    except ValueError as exc:
+        raise ManifestError("$", str(exc)) from exc
+    limits = _limits(obj.get("limits", {}), default_limits or Limits())
+    return Manifest(
+        module=module,
+        module_sha256=module_sha256,
+        module_name=module_name,
+        job_input=job_input,
+        limits=limits,
+        placement=dict(obj.get("placement", DEFAULT_PLACEMENT)),
+    )
+
+
+def _check_schema(obj: Any) -> None:
+    if not isinstance(obj, dict):
+        raise ManifestError("$", f"a manifest is a JSON object, got {type(obj).__name__}")
+    import jsonschema.exceptions  # loaded with the validator; see plasm.protocol.schemas
+
+    error = jsonschema.exceptions.best_match(validator("manifest").iter_errors(obj))
+    if error is None:
+        return
+    if error.validator == "oneOf" and not error.path:
+        raise ManifestError("$", "give exactly one of 'module' (base64) and 'module_sha256' (hex)")
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        raise ManifestError(error.json_path, f"unknown field(s) {', '.join(unknown)}")
+    if error.validator is None:  # a `false` subschema: placement fields of another mode
+        raise ManifestError(
+            error.json_path,
+            "a field does not belong to this placement mode: 'local' takes no other field, "
+            "'peer' takes peer_id, 'any' takes requirements and exclude_self",
+        )
+    raise ManifestError(error.json_path, _shorten(error.message))
+
+
+def _shorten(message: str, limit: int = 300) -> str:
+    # jsonschema quotes the offending value; a 10 MB module must not become a 10 MB error
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _base64(obj: dict[str, Any], key: str) -> bytes:
+    try:
+        return base64.b64decode(obj[key], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ManifestError(f"$.{key}", f"not valid base64 (RFC 4648, padded): {exc}") from exc
+
+
+def _limits(given: dict[str, int], defaults: Limits) -> Limits:
+    try:
+        return dataclasses.replace(defaults, **given)
+    except ValueError as exc:
+        raise ManifestError("$.limits", str(exc)) from exc
