@@ -53,9 +53,10 @@ class DiskCache:
             return None
         header = len(_MAGIC) + _DIGEST_LEN
         payload = blob[header:]
-        if blob[: len(_MAGIC)] != _MAGIC or blob[len(_MAGIC) : header] != hashlib.sha256(
-            payload
-        ).digest():
+        if (
+            blob[: len(_MAGIC)] != _MAGIC
+            or blob[len(_MAGIC) : header] != hashlib.sha256(payload).digest()
+        ):
             log.warning("module cache file for %s is damaged; recompiling it", sha256)
             return None
         return payload

@@ -49,9 +49,9 @@ def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
     ffi.wasi_config_set_stdin_bytes(config.ptr(), ctypes.byref(vec))
 
 
-def wasi_config(job_input: JobInput, stdout: OutputCapture, stderr: OutputCapture) -> (
-    wasmtime.WasiConfig
-):
+def wasi_config(
+    job_input: JobInput, stdout: OutputCapture, stderr: OutputCapture
+) -> wasmtime.WasiConfig:
     """A fresh WasiConfig for one job (it is consumed by ``Store.set_wasi``)."""
     config = wasmtime.WasiConfig()
     config.argv = [job_input.module_name, *job_input.args]
