@@ -1,0 +1,210 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Plasm;
+
+use Plasm\Exception\ApiException;
+use Plasm\Exception\PlasmException;
+use Plasm\Exception\TimeoutException;
+use Plasm\Transport\CurlTransport;
+use Plasm\Transport\LocalTransport;
+use Plasm\Transport\Request;
+use Plasm\Transport\Response;
+use Plasm\Transport\TcpTransport;
+use Plasm\Transport\Transport;
+use Plasm\Transport\UnixSocketTransport;
+
+/**
+ * The entry point: talks to a Plasm node's local API through a Transport.
+ *
+ *     $client = Client::unix();                    // /run/plasmd/plasmd.sock
+ *     $job = $client->submit(Manifest::fromFile('hello.wasm')->withStdin('Hello'), wait: 10);
+ *     $receipt = $job->result->verifyReceipt($manifest->moduleSha256());
+ *
+ * Errors: TransportException (no answer), TimeoutException (no answer in time),
+ * ApiException (the node refused, with its code), VerificationException (a receipt lied).
+ * 429 and 503 answers are retried with backoff according to the RetryPolicy.
+ */
+final class Client
+{
+    private readonly RetryPolicy $retry;
+
+    public function __construct(private readonly Transport $transport, ?RetryPolicy $retry = null)
+    {
+        $this->retry = $retry ?? new RetryPolicy();
+    }
+
+    public static function unix(string $socketPath = UnixSocketTransport::DEFAULT_SOCKET, float $timeoutSeconds = 30.0, ?RetryPolicy $retry = null): self
+    {
+        return new self(new UnixSocketTransport($socketPath, $timeoutSeconds), $retry);
+    }
+
+    public static function tcp(string $host, int $port, string $token, float $timeoutSeconds = 30.0, ?RetryPolicy $retry = null): self
+    {
+        return new self(new TcpTransport($host, $port, $token, $timeoutSeconds), $retry);
+    }
+
+    /** @param list<string> $extraArgs */
+    public static function local(string $plasmd = 'plasmd', array $extraArgs = [], float $timeoutSeconds = 60.0): self
+    {
+        return new self(new LocalTransport($plasmd, $extraArgs, $timeoutSeconds));
+    }
+
+    /** Store a module on the node; returns its hex sha256 for Manifest::fromSha256(). */
+    public function uploadModule(string $wasm): string
+    {
+        $data = $this->call(new Request('POST', '/v1/modules', $wasm, 'application/wasm'));
+        $sha256 = $data['sha256'] ?? null;
+        if ($sha256 !== hash('sha256', $wasm)) {
+            throw new PlasmException(sprintf('the node stored the module under sha256 %s, not the hash of the bytes sent', json_encode($sha256)));
+        }
+        return $sha256;
+    }
+
+    /**
+     * Submit a job. With $waitSeconds the node holds the request until the job finished or
+     * the wait ran out; check Job::isFinished(). Without, it answers as soon as it queued the job.
+     */
+    public function submit(Manifest $manifest, ?int $waitSeconds = null): Job
+    {
+        $path = '/v1/jobs' . ($waitSeconds !== null ? '?wait=' . max(0, $waitSeconds) : '');
+        $data = $this->call(new Request('POST', $path, $manifest->toJson(), 'application/json', $this->waitTimeout($waitSeconds)));
+        return Job::fromArray($data);
+    }
+
+    /**
+     * Submit a job and wait for its result, polling when the node answers before the job ends.
+     * The receipt is verified against the manifest's module and the returned output before
+     * this returns (VerificationException otherwise).
+     */
+    public function run(Manifest $manifest, float $timeoutSeconds = 60.0): Result
+    {
+        $deadline = microtime(true) + $timeoutSeconds;
+        $job = $this->submit($manifest, (int) max(1, floor($timeoutSeconds)));
+        if (!$job->isFinished()) {
+            $job = $this->waitForJob($job->jobId, max(0.0, $deadline - microtime(true)));
+        }
+        $result = $this->requireResult($job);
+        $result->verifyReceipt($manifest->moduleSha256());
+        return $result;
+    }
+
+    /** Poll a job until it finished; TimeoutException when it did not within the time. */
+    public function waitForJob(string $jobId, float $timeoutSeconds = 60.0): Job
+    {
+        $deadline = microtime(true) + $timeoutSeconds;
+        $delay = 0.02;
+        while (true) {
+            $job = $this->getJob($jobId);
+            if ($job->isFinished()) {
+                return $job;
+            }
+            $remaining = $deadline - microtime(true);
+            if ($remaining <= 0) {
+                throw new TimeoutException(sprintf('job %s is still %s after %.1f s; it keeps running on the node (cancel it with cancel())', $jobId, $job->status, $timeoutSeconds));
+            }
+            usleep((int) (1e6 * min($delay, $remaining)));
+            $delay = min($delay * 2, 0.5);
+        }
+    }
+
+    public function getJob(string $jobId): Job
+    {
+        return Job::fromArray($this->call(new Request('GET', '/v1/jobs/' . rawurlencode($jobId))));
+    }
+
+    /** @return list<array<string, mixed>> job summaries, newest first as the node orders them */
+    public function listJobs(?string $status = null, ?int $limit = null): array
+    {
+        $query = http_build_query(array_filter(['status' => $status, 'limit' => $limit], static fn ($v) => $v !== null));
+        $data = $this->call(new Request('GET', '/v1/jobs' . ($query !== '' ? '?' . $query : '')));
+        return array_values(is_array($data['jobs'] ?? null) ? $data['jobs'] : []);
+    }
+
+    public function cancel(string $jobId): Job
+    {
+        return Job::fromArray($this->call(new Request('DELETE', '/v1/jobs/' . rawurlencode($jobId))));
+    }
+
+    /** @return array<string, mixed> peer_id, public_key (hex), version, capabilities, limits */
+    public function nodeInfo(): array
+    {
+        return $this->call(new Request('GET', '/v1/node'));
+    }
+
+    /** @return list<array<string, mixed>> the peers the node knows; empty when it has none */
+    public function peers(): array
+    {
+        try {
+            $data = $this->call(new Request('GET', '/v1/peers'));
+        } catch (ApiException $e) {
+            if ($e->getHttpStatus() === 404) {
+                return []; // a node built without the P2P layer has no peers route
+            }
+            throw $e;
+        }
+        return array_values(is_array($data['peers'] ?? null) ? $data['peers'] : []);
+    }
+
+    public function health(): bool
+    {
+        return ($this->call(new Request('GET', '/v1/health'))['status'] ?? null) === 'ok';
+    }
+
+    /**
+     * Ask the node to verify an envelope (raw CBOR bytes). For a check that does not trust
+     * the node, use Receipt::verify() instead.
+     *
+     * @return array{valid: bool, reason: ?string, receipt: mixed}
+     */
+    public function verify(string $envelope): array
+    {
+        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode(['envelope' => base64_encode($envelope)], JSON_THROW_ON_ERROR)));
+        return ['valid' => ($data['valid'] ?? false) === true, 'reason' => $data['reason'] ?? null, 'receipt' => $data['receipt'] ?? null];
+    }
+
+    /** @return array<string, mixed> the decoded JSON body of a 2xx answer */
+    private function call(Request $request): array
+    {
+        $attempt = 1;
+        while (true) {
+            $response = $this->transport->send($request);
+            if ($response->status >= 200 && $response->status < 300) {
+                return $response->decodeJson();
+            }
+            if (!$this->retry->shouldRetry($response->status, $attempt)) {
+                throw self::apiError($response);
+            }
+            usleep((int) (1e6 * $this->retry->delaySeconds($attempt, $response->header('retry-after'))));
+            $attempt++;
+        }
+    }
+
+    private static function apiError(Response $response): ApiException
+    {
+        $data = json_decode($response->body, true);
+        $error = is_array($data) && is_array($data['error'] ?? null) ? $data['error'] : null;
+        if ($error !== null && is_string($error['code'] ?? null)) {
+            return new ApiException($error['code'], (string) ($error['message'] ?? ''), $response->status, $error);
+        }
+        return new ApiException('http_' . $response->status, Response::excerpt($response->body), $response->status);
+    }
+
+    private function requireResult(Job $job): Result
+    {
+        if ($job->result === null) {
+            $error = $job->error ?? [];
+            throw new ApiException((string) ($error['code'] ?? 'job_' . $job->status), (string) ($error['message'] ?? "job {$job->jobId} ended as {$job->status} without a result"), 200, $error);
+        }
+        return $job->result;
+    }
+
+    private function waitTimeout(?int $waitSeconds): ?float
+    {
+        if ($waitSeconds === null || !$this->transport instanceof CurlTransport) {
+            return null;
+        }
+        return $waitSeconds + $this->transport->timeoutSeconds();
+    }
+}

@@ -1,0 +1,51 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Plasm;
+
+/**
+ * A job as `GET /v1/jobs/{id}` describes it: its id and status, and its Result once it
+ * finished. `error` holds the node's `{"code", "message"}` when the job failed before it
+ * produced a result (no peer accepted it, the module was missing, ...).
+ */
+final class Job
+{
+    public const FINISHED_STATUSES = ['done', 'failed', 'cancelled'];
+
+    /**
+     * @param array<string, mixed>|null $error
+     * @param array<string, mixed> $raw
+     */
+    public function __construct(
+        public readonly string $jobId,
+        public readonly string $status,
+        public readonly ?Result $result = null,
+        public readonly ?array $error = null,
+        public readonly array $raw = [],
+    ) {
+    }
+
+    /** @param array<string, mixed> $json */
+    public static function fromArray(array $json): self
+    {
+        if (isset($json['outcome'])) {
+            // A bare job-result object (POST /v1/jobs?wait=... that finished in time).
+            $result = Result::fromArray($json);
+            return new self($result->jobId, $result->status, $result, null, $json);
+        }
+        $result = is_array($json['result'] ?? null) ? Result::fromArray($json['result']) : null;
+        return new self(
+            (string) ($json['job_id'] ?? ''),
+            (string) ($json['status'] ?? 'unknown'),
+            $result,
+            is_array($json['error'] ?? null) ? $json['error'] : null,
+            $json,
+        );
+    }
+
+    public function isFinished(): bool
+    {
+        return $this->result !== null || in_array($this->status, self::FINISHED_STATUSES, true);
+    }
+}
