@@ -24,14 +24,17 @@ class OutcomeKind(StrEnum):
     CANCELLED = "cancelled"  # CancelToken.cancel() was called
 
 
+_MAX_LIMIT = 2**63 - 1  # fits a signed 64-bit integer (wasmtime fuel, CBOR, JSON readers)
+
+
 def _require_positive_int(owner: str, name: str, value: object) -> None:
-    if type(value) is not int or value <= 0:
-        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
+    if type(value) is not int or not 0 < value <= _MAX_LIMIT:
+        raise ValueError(f"{owner}.{name} must be an integer from 1 to 2**63-1, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits of one job; every field is a positive int (``ValueError`` otherwise)."""
+    """Resource limits of one job; every field is an int in 1..2**63-1 (else ``ValueError``)."""
 
     fuel: int = 1_000_000_000
     memory_bytes: int = 64 * 2**20

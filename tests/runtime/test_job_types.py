@@ -14,6 +14,11 @@ def test_limits_refuse_non_positive_values() -> None:
         Limits(fuel=0)
 
 
+def test_limits_refuse_values_beyond_signed_64_bits() -> None:
+    with pytest.raises(ValueError, match="fuel"):
+        Limits(fuel=2**63)
+
+
 def test_limits_refuse_non_integers() -> None:
     with pytest.raises(ValueError, match="timeout_ms"):
         Limits(timeout_ms=1.5)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 
 import pytest
+import wasmtime
+from plasm.runtime import _deadline
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 from plasm.runtime.sandbox import CancelToken, Sandbox
 
@@ -110,3 +113,38 @@ def test_outcome_times_are_consistent(run_example: RunExample) -> None:
     outcome = run_example("hello")
     assert outcome.started_at_ms <= outcome.finished_at_ms
     assert outcome.wall_time_us > 0
+
+
+SLEEP_AN_HOUR = bytes(
+    wasmtime.wat2wasm(
+        """
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    ;; one clock subscription at 0: tag 0 (clock), monotonic clock, timeout 3600 s
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 3600000000000))
+    (call $proc_exit
+      (call $poll_oneoff (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))
+"""
+    )
+)
+
+
+@pytest.mark.timeout(20)
+def test_guest_cannot_sleep_on_the_host_thread(sandbox: Sandbox) -> None:
+    # a host-side sleep would be out of reach of the timeout and of cancellation
+    outcome = sandbox.run(SLEEP_AN_HOUR, JobInput(), Limits(timeout_ms=60_000))
+    assert outcome.kind is OutcomeKind.EXIT
+    assert outcome.exit_code == 58  # WASI ENOTSUP
+
+
+def test_finished_jobs_leave_no_deadline_watch_behind(run_example: RunExample) -> None:
+    for _ in range(50):
+        run_example("hello")
+    gc.collect()
+    assert _deadline._WATCHES == {}
