@@ -2,21 +2,62 @@
 
     python bench/bench_sandbox.py [--jobs N] [--threads T]
 
-FINDINGS.md puts the floor of an in-process job at ~0.35-0.45 ms (~2,000 jobs/s) on one
-thread; compare the numbers of one run, not across machines.
+Also times the bare wasmtime-py steps of one job (shared Linker and InstancePre, new Store
+and WasiConfig, stdin bytes, captured stdout, fuel, epoch deadline) on one thread, and prints
+the ratio: that is the overhead of the sandbox itself. FINDINGS.md puts the floor at
+~0.35-0.45 ms per job; compare numbers of one run, not across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import wasmtime
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
 from plasm.runtime.sandbox import Sandbox
+from wasmtime import _ffi as ffi
 
 HELLO = Path(__file__).resolve().parent.parent / "wasm-examples" / "hello.wasm"
+
+
+def bare_wasmtime_us_per_job(jobs: int) -> float:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    pre = linker.instantiate_pre(wasmtime.Module(engine, HELLO.read_bytes()))
+    stdin = b"Hello, World\n"
+
+    def one_job() -> bytes:
+        out = bytearray()
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["hello.wasm"]
+        vec = ffi.wasm_byte_vec_t()
+        src = ctypes.cast(ctypes.c_char_p(stdin), ctypes.POINTER(ffi.wasm_byte_t))
+        ffi.wasm_byte_vec_new(ctypes.byref(vec), len(stdin), src)
+        ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
+        wasi.stdout_custom = out.extend
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasi)
+        store.set_fuel(10**9)
+        store.set_epoch_deadline(1000)
+        start = pre.instantiate(store).exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        start(store)
+        return bytes(out)
+
+    for _ in range(200):
+        one_job()
+    started = time.perf_counter()
+    for _ in range(jobs):
+        one_job()
+    return (time.perf_counter() - started) / jobs * 1e6
 
 
 def main() -> None:
@@ -43,9 +84,15 @@ def main() -> None:
             ok = sum(pool.map(run_batch, [per_thread] * args.threads))
         elapsed = time.perf_counter() - started
     total = per_thread * args.threads
+    sandbox_us = elapsed / total * 1e6
     print(
-        f"hello.wasm, {args.threads} thread(s): {total} jobs in {elapsed:.3f} s = "
-        f"{total / elapsed:,.0f} jobs/s, {elapsed / total * 1e6:.0f} us/job ({ok} ok)"
+        f"Sandbox.run hello.wasm, {args.threads} thread(s): {total} jobs in {elapsed:.3f} s = "
+        f"{total / elapsed:,.0f} jobs/s, {sandbox_us:.0f} us/job ({ok} ok)"
+    )
+    bare_us = bare_wasmtime_us_per_job(args.jobs)
+    print(
+        f"bare wasmtime-py steps, 1 thread: {1e6 / bare_us:,.0f} jobs/s, {bare_us:.0f} us/job; "
+        f"Sandbox.run costs {sandbox_us / bare_us:.2f}x"
     )
 
 
