@@ -8,6 +8,7 @@ a ``ValueError`` so callers such as argparse ``type=`` functions treat it as a b
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -22,15 +23,15 @@ class UnitError(PlasmError, ValueError):
 
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
+    "B": 1,
+    "kB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
 }
 
 _DURATION_UNITS_MS: dict[str, int] = {
@@ -75,25 +76,30 @@ def format_size(n: int) -> str:
 
 def _parse(value: int | str, units: dict[str, int], quantum: str, expected: str) -> int:
     if isinstance(value, bool):
-        raise UnitError(f"expected {expected}, got {value!r}")
+        raise UnitError(f"expected {expected}, got {_quote(value)}")
     if isinstance(value, int):
         if value < 0:
             raise UnitError(f"expected {expected}, got a negative number {value}")
         return value
     if not isinstance(value, str):
-        raise UnitError(f"expected {expected}, got {value!r}")
+        raise UnitError(f"expected {expected}, got {_quote(value)}")
     match = _NUMBER_WITH_UNIT.fullmatch(value)
     if match is None:
-        raise UnitError(f"expected {expected}, got {value!r}")
-    unit = match["unit"].lower()
-    factor = units.get(unit)
+        raise UnitError(f"expected {expected}, got {_quote(value)}")
+    factor = next((f for u, f in units.items() if u.lower() == match["unit"].lower()), None)
     if factor is None:
         known = ", ".join(sorted({u for u in units if u}, key=lambda u: (units[u], u)))
-        raise UnitError(f"unknown unit {match['unit']!r} in {value!r}; use one of {known}")
+        raise UnitError(
+            f"unknown unit {_quote(match['unit'])} in {_quote(value)}; use one of {known}"
+        )
     try:
         exact = Decimal(match["number"].replace("_", "")) * factor
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
-        raise UnitError(f"expected {expected}, got {value!r}") from exc
+        raise UnitError(f"expected {expected}, got {_quote(value)}") from exc
     if exact != exact.to_integral_value():
-        raise UnitError(f"{value!r} is not a whole number of {quantum}")
+        raise UnitError(f"{_quote(value)} is not a whole number of {quantum}")
     return int(exact)
+
+
+def _quote(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
