@@ -1,0 +1,115 @@
+"""How Plasm actors talk: catalogue messages in a local `Delivery`.
+
+Every message that travels between actors is a frozen dataclass of the protocol
+catalogue, the same objects that cross the wire. A `Delivery` wraps one with the
+things that only make sense inside this process: the future to answer, the future
+that completes when a job finishes, the actor to tell next, a cancel token. Those
+never cross the wire, so strict mode round-trips only the message (and each answer)
+through the CBOR codec: a message that could not cross the wire fails in tests, not
+in production.
+
+Answers go through futures, never blocking asks between actors that could ask back:
+the ingress only ever *tells* executors, and executors ask the signer, which asks
+no one, so no cycle can deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pykka
+
+from plasm.protocol.messages import Message, roundtrip
+
+log = logging.getLogger(__name__)
+
+_strict = os.environ.get("PLASM_STRICT_MESSAGES", "") == "1"
+
+
+def set_strict(enabled: bool) -> None:
+    """Round-trip every actor message and answer through the CBOR codec."""
+    global _strict
+    _strict = enabled
+
+
+def is_strict() -> bool:
+    return _strict
+
+
+def checked(message: Any) -> Any:
+    if _strict and isinstance(message, Message):
+        return roundtrip(message)
+    return message
+
+
+@dataclass(slots=True)
+class Delivery:
+    message: Message
+    reply: pykka.Future[Any] | None = None
+    done: pykka.Future[Any] | None = None
+    reply_to: pykka.ActorRef[Any] | None = None
+    context: Any = None
+
+
+def tell(ref: pykka.ActorRef[Any], message: Message, **extra: Any) -> None:
+    ref.tell(Delivery(checked(message), **extra))
+
+
+def ask(ref: pykka.ActorRef[Any], message: Message, timeout: float | None = None) -> Any:
+    """Send and wait for the answer; raises what the handler raised."""
+    reply: pykka.Future[Any] = pykka.ThreadingFuture()
+    ref.tell(Delivery(checked(message), reply=reply))
+    return reply.get(timeout=timeout)
+
+
+def ask_async(ref: pykka.ActorRef[Any], message: Message, **extra: Any) -> pykka.Future[Any]:
+    reply: pykka.Future[Any] = pykka.ThreadingFuture()
+    ref.tell(Delivery(checked(message), reply=reply, **extra))
+    return reply
+
+
+class PlasmActor(pykka.ThreadingActor):
+    """Dispatches each Delivery to the handler registered for its message type.
+
+    A handler's return value answers the delivery's `reply` future; an exception is
+    handed to that future (or logged) and the actor keeps running — pykka would stop
+    an actor whose `tell` handler raised, and a node must keep serving.
+    """
+
+    handlers: ClassVar[dict[type[Message], str]] = {}
+
+    def on_receive(self, delivery: Any) -> None:
+        if not isinstance(delivery, Delivery):
+            log.error("%s got a %s, not a Delivery; dropped", type(self).__name__, type(delivery))
+            return
+        method: Callable[[Delivery], Any] | None = None
+        name = self.handlers.get(type(delivery.message))
+        if name is not None:
+            method = getattr(self, name)
+        if method is None:
+            error = TypeError(f"{type(self).__name__} does not handle {type(delivery.message).__name__}")
+            self._fail(delivery, error)
+            return
+        try:
+            answer = method(delivery)
+        except Exception as exc:  # noqa: BLE001 - handed to the asker, actor stays alive
+            self._fail(delivery, exc)
+            return
+        if delivery.reply is not None:
+            delivery.reply.set(checked(answer))
+
+    def _fail(self, delivery: Delivery, exc: BaseException) -> None:
+        if delivery.reply is not None:
+            delivery.reply.set_exception((type(exc), exc, exc.__traceback__))
+        else:
+            log.error(
+                "%s failed on %s: %s",
+                type(self).__name__,
+                type(delivery.message).__name__,
+                exc,
+                exc_info=exc,
+            )

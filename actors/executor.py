@@ -1,0 +1,103 @@
+"""An executor: runs one job at a time in the shared sandbox and gets it signed.
+
+The pool is several of these actors (one per core by default). Wasmtime releases the
+GIL while guest code runs, so executors overlap where jobs are long; where jobs are
+tiny the Python binding layer dominates and the pool mostly hides hop latency.
+
+Flow: ExecuteJob in -> Sandbox.run -> build the receipt -> ask the signer ->
+JobCompleted to the actor in `reply_to` (the ingress), passing the job's `done` future
+along. The executor checks the module's hash before running it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, ClassVar
+
+import pykka
+
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, tell
+from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, ReceiptSigned, SignReceipt
+from plasm.protocol.node_messages import JobCompleted
+from plasm.protocol.receipt import build_receipt
+from plasm.runtime.job import Outcome, OutcomeKind
+from plasm.runtime.sandbox import CancelToken, Sandbox
+
+SIGN_TIMEOUT_S = 30.0
+
+
+class ExecutorActor(PlasmActor):
+    handlers: ClassVar[dict[type[Message], str]] = {ExecuteJob: "on_execute"}
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        signer: pykka.ActorRef[Any],
+        executor_peer_id: str,
+        index: int = 0,
+    ) -> None:
+        super().__init__()
+        self._sandbox = sandbox
+        self._signer = signer
+        self._peer_id = executor_peer_id
+        self.index = index
+
+    def on_execute(self, delivery: Delivery) -> None:
+        job = delivery.message
+        assert isinstance(job, ExecuteJob)
+        cancel = delivery.context if isinstance(delivery.context, CancelToken) else None
+        outcome = self._run(job, cancel)
+        receipt = build_receipt(
+            job_id=job.job_id,
+            module_sha256=job.module_sha256,
+            job_input=job.job_input,
+            limits=job.limits,
+            outcome=outcome,
+            engine_name=self._sandbox.engine_name,
+            engine_version=self._sandbox.engine_version,
+            executor=self._peer_id,
+            requester=job.requester,
+            nonce=job.nonce,
+        )
+        signed = ask(self._signer, SignReceipt(receipt=receipt), timeout=SIGN_TIMEOUT_S)
+        assert isinstance(signed, ReceiptSigned)
+        executed = JobExecuted(
+            job_id=job.job_id,
+            outcome=outcome,
+            module_sha256=job.module_sha256,
+            job_input=job.job_input,
+            limits=job.limits,
+            requester=job.requester,
+            nonce=job.nonce,
+        )
+        result = JobCompleted(executed=executed, envelope=signed.envelope)
+        if delivery.reply_to is not None:
+            tell(delivery.reply_to, result, done=delivery.done)
+        elif delivery.done is not None:
+            delivery.done.set(result)
+
+    def _run(self, job: ExecuteJob, cancel: CancelToken | None) -> Outcome:
+        module = job.module
+        if module is None or hashlib.sha256(module).hexdigest() != job.module_sha256:
+            # The ingress resolves modules before dispatch; bytes that do not hash to the
+            # name they came under are refused, never run.
+            return _not_run("module bytes missing or not matching module_sha256; nothing was run")
+        return self._sandbox.run(module, job.job_input, job.limits, cancel)
+
+
+def _not_run(message: str) -> Outcome:
+    now_ms = time.time_ns() // 1_000_000
+    return Outcome(
+        kind=OutcomeKind.INVALID_MODULE,
+        exit_code=None,
+        message=message,
+        stdout=b"",
+        stderr=b"",
+        stdout_truncated=False,
+        stderr_truncated=False,
+        fuel_consumed=0,
+        wall_time_us=0,
+        started_at_ms=now_ms,
+        finished_at_ms=now_ms,
+    )

@@ -1,0 +1,348 @@
+"""The ingress: the single entrance for jobs.
+
+Theory of operation. A client's `SubmitJob` is admitted (node limits, queue length,
+shutdown) and given a job id; the job is written to the journal *before* the answer
+`JobAccepted` goes back, so an acknowledged job can never be lost silently. Admitted
+jobs wait in a bounded FIFO; the ingress hands each executor at most `PREFETCH` jobs
+at a time so an executor never idles waiting for the next hop. Executors answer with
+`JobCompleted`; the ingress records the result and receipt (the journal completes the
+job's `done` future only after its commit, so no result is returned before its
+receipt is durable) and dispatches more.
+
+Cancelling a queued job drops it from the FIFO; cancelling a running one trips its
+sandbox cancel token, so the guest stops and the receipt says `cancelled`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import orjson
+import pykka
+
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
+from plasm.actors.errors import (
+    LimitsExceededError,
+    QueueFullError,
+    ShuttingDownError,
+    UnknownJobError,
+    UnknownModuleError,
+)
+from plasm.protocol.messages import ExecuteJob, Message
+from plasm.protocol.node_messages import (
+    CancelJob,
+    Drain,
+    FinishJob,
+    GetIngressStats,
+    GetModule,
+    IngressStats,
+    JobAccepted,
+    JobCompleted,
+    JobFinished,
+    JobStatus,
+    MarkRunning,
+    ModuleFound,
+    ModuleStored,
+    PutModule,
+    RecordJob,
+    SubmitJob,
+)
+from plasm.protocol.result import job_result_to_json
+from plasm.runtime.job import Limits, OutcomeKind
+from plasm.runtime.sandbox import CancelToken
+
+log = logging.getLogger(__name__)
+
+
+def result_json(finished: JobFinished) -> dict[str, Any]:
+    """The job-result JSON (schemas/job-result.schema.json) of a job that ran."""
+    executed = finished.executed
+    if executed is None or finished.envelope is None:
+        raise ValueError(f"job {finished.job_id} did not run ({finished.status}); it has no result")
+    return job_result_to_json(
+        job_id=finished.job_id,
+        status=finished.status,
+        outcome=executed.outcome,
+        module_sha256=executed.module_sha256,
+        executor=finished.executor,
+        envelope=finished.envelope,
+    )
+
+PREFETCH = 2
+# Upper bounds of the job latency histogram (admission to result), in microseconds.
+LATENCY_BUCKETS_US = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+                      500_000, 1_000_000, 2_500_000, 10_000_000, 60_000_000)
+JOURNAL_TIMEOUT_S = 30.0
+MODULE_CACHE_ENTRIES = 64
+
+
+def new_job_id() -> str:
+    """32 hex chars: 12 of unix milliseconds (ids sort by time), 20 random."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+@dataclass(slots=True)
+class _Queued:
+    job: ExecuteJob
+    done: pykka.Future[Any] | None
+    cancel: CancelToken = field(default_factory=CancelToken)
+    accepted_ns: int = field(default_factory=time.monotonic_ns)
+
+
+class IngressActor(PlasmActor):
+    handlers: ClassVar[dict[type[Message], str]] = {
+        SubmitJob: "on_submit",
+        JobCompleted: "on_completed",
+        CancelJob: "on_cancel",
+        PutModule: "on_put_module",
+        Drain: "on_drain",
+        GetIngressStats: "on_stats",
+    }
+
+    def __init__(
+        self,
+        executors: list[pykka.ActorRef[Any]],
+        peer_id: str,
+        max_limits: Limits,
+        queue_length: int,
+        journal: pykka.ActorRef[Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self._executors = executors
+        self._inflight = [0] * len(executors)
+        self._peer_id = peer_id
+        self._max = max_limits
+        self._queue_length = queue_length
+        self._journal = journal
+        self._queue: deque[_Queued] = deque()
+        self._running: dict[str, tuple[_Queued, int]] = {}
+        self._modules: OrderedDict[str, bytes] = OrderedDict()
+        self._stopping = False
+        self._outcomes: dict[str, int] = {}
+        self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
+        self._latency_sum_us = 0
+
+    # -- admission -----------------------------------------------------------------
+
+    def on_submit(self, delivery: Delivery) -> JobAccepted:
+        request = delivery.message
+        assert isinstance(request, SubmitJob)
+        if self._stopping:
+            raise ShuttingDownError("the node is shutting down and takes no new jobs")
+        self._check_limits(request.limits)
+        if len(self._queue) >= self._queue_length:
+            raise QueueFullError(
+                f"the job queue is full ({self._queue_length} jobs waiting); retry later"
+            )
+        module, sha256 = self._resolve_module(request)
+        job_id = new_job_id()
+        now_ms = time.time_ns() // 1_000_000
+        if self._journal is not None:
+            ask(
+                self._journal,
+                RecordJob(
+                    job_id=job_id,
+                    manifest=request.manifest,
+                    module_sha256=sha256,
+                    created_at_ms=now_ms,
+                ),
+                timeout=JOURNAL_TIMEOUT_S,
+            )
+        job = ExecuteJob(
+            job_id=job_id,
+            module=module,
+            module_sha256=sha256,
+            job_input=request.job_input,
+            limits=request.limits,
+            requester=self._peer_id,
+            nonce=os.urandom(16),
+        )
+        self._queue.append(_Queued(job, delivery.done))
+        self._dispatch()
+        return JobAccepted(job_id=job_id, status="queued")
+
+    def _check_limits(self, limits: Limits) -> None:
+        for name in ("fuel", "memory_bytes", "timeout_ms", "max_output_bytes"):
+            asked, allowed = getattr(limits, name), getattr(self._max, name)
+            if asked > allowed:
+                raise LimitsExceededError(
+                    f"limits.{name} = {asked} is above this node's maximum {allowed}"
+                )
+
+    def _resolve_module(self, request: SubmitJob) -> tuple[bytes, str]:
+        if request.module is not None:
+            sha256 = hashlib.sha256(request.module).hexdigest()
+            if request.module_sha256 is not None and request.module_sha256 != sha256:
+                raise UnknownModuleError(
+                    f"the module bytes hash to {sha256}, not the module_sha256 given"
+                )
+            self._remember_module(sha256, request.module, store=True)
+            return request.module, sha256
+        sha256 = request.module_sha256 or ""
+        cached = self._modules.get(sha256)
+        if cached is not None:
+            self._modules.move_to_end(sha256)
+            return cached, sha256
+        data = None
+        if self._journal is not None:
+            found = ask(self._journal, GetModule(module_sha256=sha256), timeout=JOURNAL_TIMEOUT_S)
+            assert isinstance(found, ModuleFound)
+            data = found.data
+        if data is None:
+            raise UnknownModuleError(
+                f"no module with sha256 {sha256} on this node; upload it first "
+                "(POST /v1/modules) or send the module bytes with the job"
+            )
+        self._remember_module(sha256, data, store=False)
+        return data, sha256
+
+    def _remember_module(self, sha256: str, data: bytes, *, store: bool) -> None:
+        if sha256 in self._modules:
+            self._modules.move_to_end(sha256)
+            return
+        if store and self._journal is not None:
+            ask(self._journal, PutModule(data=data), timeout=JOURNAL_TIMEOUT_S)
+        self._modules[sha256] = data
+        while len(self._modules) > MODULE_CACHE_ENTRIES:
+            self._modules.popitem(last=False)
+
+    def on_put_module(self, delivery: Delivery) -> ModuleStored:
+        request = delivery.message
+        assert isinstance(request, PutModule)
+        sha256 = hashlib.sha256(request.data).hexdigest()
+        known = sha256 in self._modules
+        self._remember_module(sha256, request.data, store=True)
+        return ModuleStored(module_sha256=sha256, created=not known)
+
+    # -- dispatch and completion ---------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            index = min(range(len(self._executors)), key=self._inflight.__getitem__)
+            if self._inflight[index] >= PREFETCH:
+                return
+            queued = self._queue.popleft()
+            self._inflight[index] += 1
+            self._running[queued.job.job_id] = (queued, index)
+            if self._journal is not None:
+                tell(
+                    self._journal,
+                    MarkRunning(job_id=queued.job.job_id, started_at_ms=time.time_ns() // 1_000_000),
+                )
+            tell(
+                self._executors[index],
+                queued.job,
+                done=queued.done,
+                reply_to=self.actor_ref,
+                context=queued.cancel,
+            )
+
+    def on_completed(self, delivery: Delivery) -> None:
+        completed = delivery.message
+        assert isinstance(completed, JobCompleted)
+        executed = completed.executed
+        entry = self._running.pop(executed.job_id, None)
+        if entry is not None:
+            self._inflight[entry[1]] -= 1
+            self._observe_latency((time.monotonic_ns() - entry[0].accepted_ns) // 1000)
+        kind = executed.outcome.kind
+        self._outcomes[kind.value] = self._outcomes.get(kind.value, 0) + 1
+        if kind == OutcomeKind.CANCELLED:
+            status = "cancelled"
+        elif kind == OutcomeKind.INVALID_MODULE:
+            status = "failed"
+        else:
+            status = "done"
+        finished = JobFinished(job_id=executed.job_id, status=status, executor=self._peer_id,
+                               executed=executed, envelope=completed.envelope)
+        self._finish(finished, delivery.done)
+        self._dispatch()
+
+    def _finish(self, finished: JobFinished, done: pykka.Future[Any] | None) -> None:
+        if self._journal is None:
+            if done is not None:
+                done.set(checked(finished))
+            return
+        result = outcome = None
+        if finished.executed is not None:
+            result = orjson.dumps(result_json(finished))
+            outcome = finished.executed.outcome.kind.value
+        tell(
+            self._journal,
+            FinishJob(
+                job_id=finished.job_id,
+                status=finished.status,
+                finished_at_ms=time.time_ns() // 1_000_000,
+                outcome=outcome,
+                result=result,
+                envelope=finished.envelope,
+                error=None,
+            ),
+            done=done,
+            context=finished,
+        )
+
+    def _cancelled(self, job_id: str) -> JobFinished:
+        return JobFinished(job_id=job_id, status="cancelled", executor=self._peer_id,
+                           executed=None, envelope=None)
+
+    def _observe_latency(self, latency_us: int) -> None:
+        self._latency_sum_us += latency_us
+        for index, bound in enumerate(LATENCY_BUCKETS_US):
+            if latency_us <= bound:
+                self._latency_counts[index] += 1
+                return
+        self._latency_counts[-1] += 1
+
+    def on_cancel(self, delivery: Delivery) -> JobStatus:
+        request = delivery.message
+        assert isinstance(request, CancelJob)
+        for queued in self._queue:
+            if queued.job.job_id == request.job_id:
+                self._queue.remove(queued)
+                self._finish(self._cancelled(request.job_id),
+                             queued.done)
+                return JobStatus(job_id=request.job_id, status="cancelled")
+        running = self._running.get(request.job_id)
+        if running is not None:
+            running[0].cancel.cancel()
+            return JobStatus(job_id=request.job_id, status="cancelling")
+        raise UnknownJobError(f"job {request.job_id} is not queued or running on this node")
+
+    # -- shutdown and introspection -------------------------------------------------
+
+    def on_drain(self, delivery: Delivery) -> IngressStats:
+        """Stop admitting; cancel what is queued and, if asked, what runs."""
+        request = delivery.message
+        assert isinstance(request, Drain)
+        self._stopping = True
+        while self._queue:
+            queued = self._queue.popleft()
+            self._finish(
+                self._cancelled(queued.job.job_id),
+                queued.done,
+            )
+        if request.cancel_running:
+            for queued, _ in self._running.values():
+                queued.cancel.cancel()
+        return self._stats()
+
+    def on_stats(self, delivery: Delivery) -> IngressStats:
+        return self._stats()
+
+    def _stats(self) -> IngressStats:
+        return IngressStats(
+            queue_depth=len(self._queue),
+            running=len(self._running),
+            busy_executors=sum(1 for n in self._inflight if n),
+            executors=len(self._executors),
+            outcomes=dict(self._outcomes),
+            latency_counts=tuple(self._latency_counts),
+            latency_sum_us=self._latency_sum_us,
+        )

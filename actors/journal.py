@@ -1,0 +1,147 @@
+"""The journal actor: the single writer of the node's SQLite database.
+
+Every write goes through this one thread, so SQLite never sees two writers and the
+order of events is the order of messages. `FinishJob` completes the job's `done`
+future only after the transaction holding its result and receipt has committed: a
+client never sees a result whose receipt could still be lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from plasm.actors._mailbox import Delivery, PlasmActor, checked
+from plasm.actors.errors import UnknownJobError
+from plasm.actors.journal_store import JobRecord, JournalStore
+from plasm.protocol.messages import Message
+from plasm.protocol.node_messages import (
+    CountJobs,
+    FinishJob,
+    GetJob,
+    GetModule,
+    JobCounts,
+    JobInfo,
+    JobList,
+    JournalRecovered,
+    ListJobs,
+    MarkRunning,
+    ModuleFound,
+    ModuleStored,
+    Ok,
+    PutModule,
+    RecordJob,
+    RecoverJournal,
+)
+
+
+class JournalActor(PlasmActor):
+    handlers: ClassVar[dict[type[Message], str]] = {
+        RecordJob: "on_record",
+        RecoverJournal: "on_recover",
+        MarkRunning: "on_running",
+        FinishJob: "on_finish",
+        PutModule: "on_put_module",
+        GetModule: "on_get_module",
+        GetJob: "on_get_job",
+        ListJobs: "on_list_jobs",
+        CountJobs: "on_count_jobs",
+    }
+
+    def __init__(self, path: Path, synchronous: str = "normal") -> None:
+        super().__init__()
+        self._path = path
+        self._synchronous = synchronous
+        self._store: JournalStore | None = None
+
+    def on_start(self) -> None:
+        self._store = JournalStore(self._path, synchronous=self._synchronous)
+
+    def on_stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    @property
+    def store(self) -> JournalStore:
+        assert self._store is not None, "the journal is not started"
+        return self._store
+
+    def on_recover(self, delivery: Delivery) -> JournalRecovered:
+        interrupted = self.store.recover(time.time_ns() // 1_000_000)
+        return JournalRecovered(interrupted=tuple(interrupted))
+
+    def on_record(self, delivery: Delivery) -> Ok:
+        m = delivery.message
+        assert isinstance(m, RecordJob)
+        self.store.add_job(m.job_id, m.manifest, m.module_sha256, m.created_at_ms)
+        return Ok()
+
+    def on_running(self, delivery: Delivery) -> None:
+        m = delivery.message
+        assert isinstance(m, MarkRunning)
+        self.store.mark_running(m.job_id, m.started_at_ms)
+
+    def on_finish(self, delivery: Delivery) -> None:
+        m = delivery.message
+        assert isinstance(m, FinishJob)
+        try:
+            self.store.finish_job(
+                m.job_id,
+                m.status,
+                finished_at_ms=m.finished_at_ms,
+                outcome=m.outcome,
+                result=m.result,
+                envelope=m.envelope,
+                error=m.error,
+            )
+        except Exception as exc:
+            if delivery.done is not None:
+                delivery.done.set_exception((type(exc), exc, exc.__traceback__))
+            raise
+        if delivery.done is not None:
+            delivery.done.set(checked(delivery.context))
+
+    def on_put_module(self, delivery: Delivery) -> ModuleStored:
+        m = delivery.message
+        assert isinstance(m, PutModule)
+        sha256 = hashlib.sha256(m.data).hexdigest()
+        created = self.store.put_module(sha256, m.data)
+        return ModuleStored(module_sha256=sha256, created=created)
+
+    def on_get_module(self, delivery: Delivery) -> ModuleFound:
+        m = delivery.message
+        assert isinstance(m, GetModule)
+        return ModuleFound(module_sha256=m.module_sha256, data=self.store.get_module(m.module_sha256))
+
+    def on_get_job(self, delivery: Delivery) -> JobInfo:
+        m = delivery.message
+        assert isinstance(m, GetJob)
+        record = self.store.get_job(m.job_id)
+        if record is None:
+            raise UnknownJobError(f"no job {m.job_id} in this node's journal")
+        return job_info(record)
+
+    def on_list_jobs(self, delivery: Delivery) -> JobList:
+        m = delivery.message
+        assert isinstance(m, ListJobs)
+        records = self.store.list_jobs(m.status, m.limit)
+        return JobList(jobs=tuple(job_info(r, with_result=False) for r in records))
+
+    def on_count_jobs(self, delivery: Delivery) -> JobCounts:
+        return JobCounts(counts=self.store.counts_by_status())
+
+
+def job_info(record: JobRecord, with_result: bool = True) -> JobInfo:
+    return JobInfo(
+        job_id=record.job_id,
+        status=record.status,
+        module_sha256=record.module_sha256,
+        created_at_ms=record.created_at_ms,
+        started_at_ms=record.started_at_ms,
+        finished_at_ms=record.finished_at_ms,
+        outcome=record.outcome,
+        result=record.result if with_result else None,
+        error=record.error,
+    )

@@ -1,0 +1,230 @@
+"""A node: its actors, started in order and stopped in reverse.
+
+Start order: journal, signer, executors, ingress. `stop()` runs in reverse, and the
+shell calls it from a `finally`, so no actor thread (they are not daemon threads)
+outlives the node. `Node` is also the thread-safe façade the shell uses: every call
+here is a message to an actor, never a direct touch of actor state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pykka
+from nacl.signing import SigningKey
+
+from plasm.actors import _mailbox
+from plasm.actors._mailbox import ask, ask_async
+from plasm.actors.executor import ExecutorActor
+from plasm.actors.ingress import IngressActor, result_json
+from plasm.actors.journal import JournalActor
+from plasm.actors.signer import SignerActor
+from plasm.protocol.identity import peer_id_from_public_key
+from plasm.protocol.node_messages import (
+    CancelJob,
+    CountJobs,
+    Drain,
+    GetIngressStats,
+    GetJob,
+    IngressStats,
+    JobAccepted,
+    JobCounts,
+    JobInfo,
+    JobList,
+    JobStatus,
+    JournalRecovered,
+    ListJobs,
+    ModuleStored,
+    PutModule,
+    RecoverJournal,
+    SubmitJob,
+)
+from plasm.runtime.job import JobInput, Limits
+from plasm.runtime.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    executor_count: int = 0  # 0: one per core
+    queue_length: int = 1024
+    max_limits: Limits = Limits(
+        fuel=100_000_000_000,
+        memory_bytes=2**30,
+        timeout_ms=300_000,
+        max_output_bytes=16 * 2**20,
+    )
+    journal_path: Path | None = None
+    journal_synchronous: str = "normal"
+    module_cache_dir: Path | None = None
+    strict_messages: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    job_id: str
+    done: pykka.Future[Any]
+
+
+class Node:
+    def __init__(self, signing_key: SigningKey, settings: NodeSettings | None = None) -> None:
+        self.settings = settings or NodeSettings()
+        self.public_key = bytes(signing_key.verify_key)
+        self.peer_id = peer_id_from_public_key(self.public_key)
+        self._key = signing_key
+        self.sandbox: Sandbox | None = None
+        self._started: list[pykka.ActorRef[Any]] = []
+        self._ingress: pykka.ActorRef[Any] | None = None
+        self._journal: pykka.ActorRef[Any] | None = None
+        self.interrupted_jobs: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Node:
+        s = self.settings
+        if s.strict_messages:
+            _mailbox.set_strict(True)
+        try:
+            if s.journal_path is not None:
+                self._journal = self._spawn(
+                    JournalActor.start(s.journal_path, s.journal_synchronous)
+                )
+                recovered = ask(self._journal, RecoverJournal(), timeout=ASK_TIMEOUT_S)
+                assert isinstance(recovered, JournalRecovered)
+                self.interrupted_jobs = list(recovered.interrupted)
+            signer = self._spawn(SignerActor.start(self._key))
+            self.sandbox = Sandbox(cache_dir=s.module_cache_dir)
+            count = s.executor_count or os.cpu_count() or 1
+            executors = [
+                self._spawn(ExecutorActor.start(self.sandbox, signer, self.peer_id, i))
+                for i in range(count)
+            ]
+            self._ingress = self._spawn(
+                IngressActor.start(
+                    executors, self.peer_id, s.max_limits, s.queue_length, self._journal
+                )
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, ref: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+        self._started.append(ref)
+        return ref
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Finish running jobs within `grace_s`, cancel the rest, stop actors in reverse."""
+        try:
+            if self._ingress is not None and self._ingress.is_alive():
+                self._drain(grace_s)
+        finally:
+            for ref in reversed(self._started):
+                if ref.is_alive():
+                    ref.stop(block=True)
+            self._started.clear()
+            if self.sandbox is not None:
+                self.sandbox.close()
+                self.sandbox = None
+            if self.settings.strict_messages:
+                _mailbox.set_strict(False)
+
+    def _drain(self, grace_s: float) -> None:
+        assert self._ingress is not None
+        stats = ask(self._ingress, Drain(cancel_running=False), timeout=ASK_TIMEOUT_S)
+        deadline = time.monotonic() + grace_s
+        while stats.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+            stats = ask(self._ingress, GetIngressStats(), timeout=ASK_TIMEOUT_S)
+        if stats.running:
+            log.warning("cancelling %d job(s) still running after %.1fs", stats.running, grace_s)
+            stats = ask(self._ingress, Drain(cancel_running=True), timeout=ASK_TIMEOUT_S)
+            while stats.running:
+                time.sleep(0.02)
+                stats = ask(self._ingress, GetIngressStats(), timeout=ASK_TIMEOUT_S)
+
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the façade ----------------------------------------------------------------
+
+    @property
+    def ingress(self) -> pykka.ActorRef[Any]:
+        if self._ingress is None:
+            raise RuntimeError("the node is not started; call start() first")
+        return self._ingress
+
+    def submit(
+        self,
+        *,
+        module: bytes | None,
+        module_sha256: str | None,
+        job_input: JobInput,
+        limits: Limits,
+        manifest: bytes = b"{}",
+    ) -> Submission:
+        """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused."""
+        done: pykka.Future[Any] = pykka.ThreadingFuture()
+        accepted = ask_async(
+            self.ingress,
+            SubmitJob(
+                module=module,
+                module_sha256=module_sha256,
+                job_input=job_input,
+                limits=limits,
+                manifest=manifest,
+            ),
+            done=done,
+        ).get(timeout=ASK_TIMEOUT_S)
+        assert isinstance(accepted, JobAccepted)
+        return Submission(accepted.job_id, done)
+
+    def put_module(self, data: bytes) -> str:
+        stored = ask(self.ingress, PutModule(data=data), timeout=ASK_TIMEOUT_S)
+        assert isinstance(stored, ModuleStored)
+        return stored.module_sha256
+
+    def cancel(self, job_id: str) -> JobStatus:
+        status = ask(self.ingress, CancelJob(job_id=job_id), timeout=ASK_TIMEOUT_S)
+        assert isinstance(status, JobStatus)
+        return status
+
+    def stats(self) -> IngressStats:
+        stats = ask(self.ingress, GetIngressStats(), timeout=ASK_TIMEOUT_S)
+        assert isinstance(stats, IngressStats)
+        return stats
+
+    @property
+    def journal(self) -> pykka.ActorRef[Any]:
+        if self._journal is None:
+            raise RuntimeError("this node runs without a journal")
+        return self._journal
+
+    def job(self, job_id: str) -> JobInfo:
+        info = ask(self.journal, GetJob(job_id=job_id), timeout=ASK_TIMEOUT_S)
+        assert isinstance(info, JobInfo)
+        return info
+
+    def jobs(self, status: str | None = None, limit: int = 50) -> JobList:
+        listed = ask(self.journal, ListJobs(status=status, limit=limit), timeout=ASK_TIMEOUT_S)
+        assert isinstance(listed, JobList)
+        return listed
+
+    def job_counts(self) -> dict[str, int]:
+        counts = ask(self.journal, CountJobs(), timeout=ASK_TIMEOUT_S)
+        assert isinstance(counts, JobCounts)
+        return dict(counts.counts)
+
+
+__all__ = ["Node", "NodeSettings", "Submission", "result_json"]

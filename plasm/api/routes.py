@@ -1,0 +1,255 @@
+"""What each API path does. Documented in docs/api.md; shapes in schemas/.
+
+Every route talks to the node through its façade (messages to actors); nothing here
+touches actor state. Errors become `ApiError`s with a status and a stable code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pykka
+
+from plasm._version import __version__
+from plasm.actors.errors import (
+    LimitsExceededError,
+    QueueFullError,
+    ShuttingDownError,
+    UnknownJobError,
+    UnknownModuleError,
+)
+from plasm.actors.node import Node, result_json
+from plasm.api.errors import ApiError
+from plasm.api.metrics import render_metrics
+from plasm.api.server import Request, Response
+from plasm.protocol.errors import ManifestError
+from plasm.protocol.manifest import parse_manifest
+from plasm.protocol.node_messages import JobInfo
+from plasm.protocol.verification import expectations_from_saved, verify_saved
+from plasm.runtime.job import Limits
+
+JOB_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})$")
+MAX_WAIT_S = 300.0
+MAX_LIST = 1000
+WASM_MAGIC = b"\x00asm"
+
+
+class ApiRoutes:
+    def __init__(
+        self,
+        node: Node,
+        default_limits: Limits,
+        max_limits: Limits,
+        capabilities: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.node = node
+        self.default_limits = default_limits
+        self.max_limits = max_limits
+        self.capabilities = capabilities
+        self.stopping = False
+
+    def __call__(self, request: Request) -> Response:
+        method, path = request.method, request.path
+        try:
+            if path == "/v1/jobs":
+                if method == "POST":
+                    return self.submit(request)
+                if method == "GET":
+                    return self.list_jobs(request)
+            elif match := JOB_PATH.match(path):
+                if method == "GET":
+                    return self.get_job(match.group(1))
+                if method == "DELETE":
+                    return self.cancel(match.group(1))
+            elif path.startswith("/v1/jobs/"):
+                raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
+            elif path == "/v1/modules" and method == "POST":
+                return self.put_module(request)
+            elif path == "/v1/node" and method == "GET":
+                return Response(200, self.node_info())
+            elif path == "/v1/health" and method == "GET":
+                return Response(
+                    200 if not self.stopping else 503,
+                    {"status": "stopping" if self.stopping else "ok"},
+                )
+            elif path == "/v1/receipts/verify" and method == "POST":
+                return self.verify(request)
+            elif path == "/metrics" and method == "GET":
+                return Response(
+                    200,
+                    render_metrics(self.node).encode(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            else:
+                raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
+            raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
+        except QueueFullError as exc:
+            raise ApiError(429, "queue_full", str(exc)) from exc
+        except ShuttingDownError as exc:
+            raise ApiError(503, "shutting_down", str(exc)) from exc
+        except LimitsExceededError as exc:
+            raise ApiError(400, "limits_exceeded", str(exc)) from exc
+        except UnknownModuleError as exc:
+            raise ApiError(404, "unknown_module", str(exc)) from exc
+        except UnknownJobError as exc:
+            raise ApiError(404, "unknown_job", str(exc)) from exc
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def submit(self, request: Request) -> Response:
+        if self.stopping:
+            raise ShuttingDownError("the node is shutting down and takes no new jobs")
+        wait_s = _wait_seconds(request.query_value("wait"))
+        body = request.json()
+        try:
+            manifest = parse_manifest(body, default_limits=self.default_limits)
+        except ManifestError as exc:
+            raise ApiError(400, "bad_manifest", str(exc)) from exc
+        placement = manifest.placement or {"mode": "local"}
+        if placement.get("mode", "local") != "local":
+            raise ApiError(
+                400,
+                "unsupported_placement",
+                f"placement mode {placement.get('mode')!r} needs the peer-to-peer "
+                'network, which this node does not run; use {"mode": "local"}',
+            )
+        submission = self.node.submit(
+            module=manifest.module,
+            module_sha256=manifest.module_sha256,
+            job_input=manifest.job_input,
+            limits=manifest.limits,
+            manifest=_journal_manifest(body, manifest.module),
+        )
+        if wait_s > 0:
+            try:
+                finished = submission.done.get(timeout=wait_s)
+            except pykka.Timeout:
+                pass
+            else:
+                if finished.executed is not None:
+                    return Response(200, result_json(finished))
+                return Response(200, {"job_id": finished.job_id, "status": finished.status})
+        return Response(202, {"job_id": submission.job_id, "status": "queued"})
+
+    def get_job(self, job_id: str) -> Response:
+        return Response(200, job_info_json(self.node.job(job_id)))
+
+    def list_jobs(self, request: Request) -> Response:
+        status = request.query_value("status")
+        if status is not None and status not in JOB_STATUSES:
+            raise ApiError(400, "bad_query", f"status must be one of {', '.join(JOB_STATUSES)}")
+        limit_text = request.query_value("limit") or "50"
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIST:
+            raise ApiError(400, "bad_query", f"limit must be a whole number from 1 to {MAX_LIST}")
+        listed = self.node.jobs(status, int(limit_text))
+        return Response(200, {"jobs": [job_info_json(info) for info in listed.jobs]})
+
+    def cancel(self, job_id: str) -> Response:
+        try:
+            status = self.node.cancel(job_id)
+        except UnknownJobError:
+            info = self.node.job(job_id)  # raises UnknownJobError -> 404
+            raise ApiError(
+                409, "not_cancellable", f"job {job_id} is already {info.status}; nothing to cancel"
+            ) from None
+        return Response(200, {"job_id": status.job_id, "status": status.status})
+
+    # -- modules, node, receipts -------------------------------------------------------
+
+    def put_module(self, request: Request) -> Response:
+        if request.content_type not in ("application/wasm", "application/octet-stream"):
+            raise ApiError(415, "unsupported_media_type", "send the module as application/wasm")
+        if not request.body.startswith(WASM_MAGIC):
+            raise ApiError(
+                400, "invalid_module", "the body is not a WebAssembly module (no \\0asm header)"
+            )
+        sha256 = self.node.put_module(request.body)
+        return Response(200, {"sha256": sha256, "size": len(request.body)})
+
+    def node_info(self) -> dict[str, Any]:
+        return {
+            "peer_id": self.node.peer_id,
+            "public_key": self.node.public_key.hex(),
+            "version": __version__,
+            "capabilities": self.capabilities(),
+            "limits": {
+                "default": _limits_json(self.default_limits),
+                "max": _limits_json(self.max_limits),
+            },
+        }
+
+    def verify(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ApiError(
+                400, "bad_body", 'send a JSON object: a job result or {"envelope": base64}'
+            )
+        try:
+            envelope, expected = expectations_from_saved(orjson.dumps(body))
+        except Exception as exc:  # ProtocolError, bad base64
+            raise ApiError(400, "bad_body", str(exc)) from exc
+        return Response(200, verify_saved(envelope, expected))
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
+
+
+def job_info_json(info: JobInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "job_id": info.job_id,
+        "status": info.status,
+        "module_sha256": info.module_sha256,
+        "created_at_ms": info.created_at_ms,
+        "started_at_ms": info.started_at_ms,
+        "finished_at_ms": info.finished_at_ms,
+        "outcome": info.outcome,
+    }
+    if info.result is not None:
+        out["result"] = orjson.loads(info.result)
+    if info.error is not None:
+        out["error"] = orjson.loads(info.error)
+    return out
+
+
+def _wait_seconds(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ApiError(400, "bad_query", "wait must be a number of seconds") from None
+    if not 0 <= value <= MAX_WAIT_S:
+        raise ApiError(400, "bad_query", f"wait must be between 0 and {MAX_WAIT_S:g} seconds")
+    return value
+
+
+def _journal_manifest(body: Any, module: bytes | None) -> bytes:
+    """The manifest as journaled: module bytes replaced by their sha256 (stored once)."""
+    if not isinstance(body, dict):
+        return b"{}"
+    kept = {k: v for k, v in body.items() if k != "module"}
+    if module is not None:
+        kept["module_sha256"] = hashlib.sha256(module).hexdigest()
+    return orjson.dumps(kept)
+
+
+def _limits_json(limits: Limits) -> dict[str, int]:
+    return {
+        "fuel": limits.fuel,
+        "memory_bytes": limits.memory_bytes,
+        "timeout_ms": limits.timeout_ms,
+        "max_output_bytes": limits.max_output_bytes,
+    }
+
+
+def decode_base64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "bad_body", f"{what} is not valid base64") from exc

@@ -1,0 +1,65 @@
+"""`plasmd`: the daemon and its command-line tools.
+
+Each subcommand lives in its own module under plasm.commands and is imported only
+when it runs, so `plasmd verify` or `plasmd execute-job` never pays for the network
+stack. Errors a user can fix print one line on stderr (no traceback) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from plasm._version import __version__
+from plasm.errors import PlasmError
+
+EXIT_USAGE = 2
+
+# name -> (module under plasm.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run the node daemon in the foreground"),
+    "execute-job": ("execute_job", "run one WebAssembly job here, no daemon needed"),
+    "submit": ("submit", "submit a job to a running daemon"),
+    "jobs": ("jobs", "list a running daemon's jobs"),
+    "job": ("jobs", "show one job of a running daemon"),
+    "cancel": ("jobs", "cancel a queued or running job"),
+    "verify": ("verify", "check a saved result or receipt offline"),
+    "id": ("identity", "print this node's peer ID and public key"),
+    "keygen": ("identity", "make this node's key"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plasmd",
+        description="Plasm node: run WebAssembly jobs for peers and hand back signed receipts.",
+    )
+    parser.add_argument("--version", action="version", version=f"plasmd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"plasm.commands.{module_name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(name, command_parser)
+        command_parser.set_defaults(_run=module.main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args._run(args) or 0)
+    except PlasmError as exc:
+        print(f"plasmd {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

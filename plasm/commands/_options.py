@@ -1,0 +1,189 @@
+"""Options shared by several subcommands: the state dir and a job's input and limits."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from plasm.errors import PlasmError
+
+
+class UsageError(PlasmError):
+    """A command-line value is wrong; the message names the option."""
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="node state (key, caches); default $PLASM_STATE_DIR, else $XDG_DATA_HOME/plasmd",
+    )
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    from plasm.config import default_state_dir
+
+    return args.state_dir if args.state_dir is not None else default_state_dir()
+
+
+INSTALLED_CONFIG = Path("/etc/plasmd/plasmd.toml")
+
+
+def add_socket(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--socket", type=Path, default=None, metavar="PATH",
+        help="the daemon's API socket; default $PLASM_SOCKET, else api.socket of "
+             "/etc/plasmd/plasmd.toml when readable, else <state dir>/plasmd.sock",
+    )
+
+
+def client_socket(args: argparse.Namespace) -> Path:
+    """Where a client finds the daemon, as `--socket`'s help says."""
+    if args.socket is not None:
+        return Path(args.socket)
+    if os.environ.get("PLASM_SOCKET"):
+        return Path(os.environ["PLASM_SOCKET"])
+    from plasm.config import load_config
+
+    if os.access(INSTALLED_CONFIG, os.R_OK):
+        return load_config(INSTALLED_CONFIG).api.socket
+    return load_config(None).api.socket
+
+
+def connect(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from plasm.client import Client
+
+    return Client(client_socket(args))
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    stdin = parser.add_mutually_exclusive_group()
+    stdin.add_argument("--stdin", metavar="TEXT", help="bytes (UTF-8) given to the job on stdin")
+    stdin.add_argument(
+        "--stdin-file", metavar="PATH", help="file given to the job on stdin; - for our stdin"
+    )
+    parser.add_argument(
+        "--arg",
+        dest="args",
+        action="append",
+        default=[],
+        metavar="A",
+        help="an argument for the job (repeatable); argv[0] is the module's file name",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an environment variable for the job (repeatable)",
+    )
+    parser.add_argument(
+        "--fuel",
+        type=_positive_int("--fuel"),
+        metavar="N",
+        help="fuel (wasm instructions, roughly) the job may burn",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_size("--memory"),
+        metavar="BYTES",
+        help="memory limit: bytes, or with a unit such as 64MiB",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds("--timeout"),
+        metavar="SECONDS",
+        help="wall-clock limit in seconds (fractions allowed)",
+    )
+    parser.add_argument(
+        "--max-output",
+        type=_size("--max-output"),
+        metavar="BYTES",
+        help="cap on captured stdout, and on stderr, each",
+    )
+
+
+def read_stdin(args: argparse.Namespace) -> bytes:
+    if args.stdin is not None:
+        return str(args.stdin).encode()
+    if args.stdin_file is None:
+        return b""
+    if args.stdin_file == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(args.stdin_file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--stdin-file {args.stdin_file}: {exc.strerror}") from exc
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def limit_overrides(args: argparse.Namespace) -> dict[str, int]:
+    """The limits given on the command line, by their manifest names."""
+    given = {
+        "fuel": args.fuel,
+        "memory_bytes": args.memory,
+        "timeout_ms": args.timeout,
+        "max_output_bytes": args.max_output,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def read_module(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read module {path}: {exc.strerror}") from exc
+
+
+def _positive_int(option: str):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+        return value
+
+    return parse
+
+
+def _size(option: str):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        from plasm.units import parse_size
+
+        try:
+            value = parse_size(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(option: str):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        if not seconds > 0 or seconds != seconds or seconds > 86_400:
+            raise argparse.ArgumentTypeError(f"expected 0 < seconds <= 86400, got {text!r}")
+        return max(1, round(seconds * 1000))
+
+    return parse

@@ -1,0 +1,89 @@
+"""`plasmd execute-job MODULE.wasm`: run one job here, through the node's actors.
+
+No daemon and no network: the ingress, executor pool and signer start in this
+process, run the job, sign its receipt with the node key, and stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from plasm.commands._options import (
+    UsageError,
+    add_job_options,
+    add_state_dir,
+    limit_overrides,
+    parse_env,
+    read_module,
+    read_stdin,
+    state_dir,
+)
+
+RESULT_TIMEOUT_S = 24 * 3600.0
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
+    add_job_options(parser)
+    add_state_dir(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: outcome, output, receipt (schemas/job-result.schema.json)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import orjson
+
+    from plasm.actors.node import Node, NodeSettings, result_json
+    from plasm.keystore import load_or_create_key
+    from plasm.runtime.job import JobInput, Limits, OutcomeKind
+
+    module = read_module(args.module)
+    env = parse_env(args.env)
+    try:
+        job_input = JobInput(
+            stdin=read_stdin(args),
+            args=tuple(args.args),
+            env=tuple(sorted(env.items())),
+            module_name=Path(args.module).name,
+        )
+        limits = dataclasses.replace(Limits(), **limit_overrides(args))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    directory = state_dir(args)
+    identity = load_or_create_key(directory)
+    settings = NodeSettings(executor_count=1, module_cache_dir=directory / "cache" / "modules")
+    with Node(identity.signing_key, settings) as node:
+        submission = node.submit(
+            module=module, module_sha256=None, job_input=job_input, limits=limits
+        )
+        finished = submission.done.get(timeout=RESULT_TIMEOUT_S)
+    executed = finished.executed
+    outcome = executed.outcome
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result_json(finished)) + b"\n")
+    else:
+        sys.stdout.buffer.write(outcome.stdout)
+        sys.stderr.buffer.write(outcome.stderr)
+    sys.stdout.flush()
+    if outcome.kind == OutcomeKind.INVALID_MODULE:
+        print(
+            f"plasmd execute-job: error: {args.module} is not a runnable WebAssembly module: "
+            f"{outcome.message}",
+            file=sys.stderr,
+        )
+        return 2
+    if outcome.kind != OutcomeKind.OK and not args.json:
+        detail = f" (exit code {outcome.exit_code})" if outcome.exit_code is not None else ""
+        print(
+            f"plasmd execute-job: job ended with {outcome.kind.value}{detail}"
+            + (f": {outcome.message}" if outcome.message else ""),
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,38 @@
+"""`plasmd run`: the node daemon, in the foreground (systemd runs it this way)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None, metavar="FILE",
+        help="TOML config (see plasmd.example.toml); without it every key takes its default",
+    )
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help="overrides state_dir: key, journal, module cache")
+    parser.add_argument("--socket", type=Path, default=None, metavar="PATH",
+                        help="overrides api.socket: where the local HTTP API listens")
+    parser.add_argument("--log-format", choices=("auto", "json", "rich"), default=None,
+                        help="overrides log.format")
+
+
+def main(args: argparse.Namespace) -> int:
+    from plasm.config import load_config
+    from plasm.logs import setup_logging
+
+    config = load_config(
+        args.config,
+        {
+            "state_dir": str(args.state_dir) if args.state_dir else None,
+            "api.socket": str(args.socket) if args.socket else None,
+            "log.format": args.log_format,
+        },
+    )
+    setup_logging(config.log.format, config.log.level)
+
+    from plasm.daemon import Daemon
+
+    return Daemon(config).run()

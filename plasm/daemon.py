@@ -1,0 +1,207 @@
+"""`plasmd run`: the long-running node.
+
+Start order: logging, node key, journal + signer + executors + ingress (the Node),
+the API listeners, then readiness (sd_notify when systemd asked for it). Stop is the
+reverse, in `finally`: listeners stop accepting, the API answers 503 to new jobs,
+running jobs get `shutdown.grace_ms` to finish and are then cancelled (their receipts
+say `cancelled`), actors stop in reverse order. SIGTERM and SIGINT start that stop;
+SIGUSR1 writes every thread's traceback to the log.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import platform
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from plasm._version import __version__
+from plasm.actors.node import Node, NodeSettings
+from plasm.api.routes import ApiRoutes
+from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
+from plasm.config import Config, LimitValues
+from plasm.keystore import load_or_create_key
+from plasm.runtime.job import Limits
+
+log = logging.getLogger("plasm.daemon")
+
+
+def limits_of(values: LimitValues) -> Limits:
+    return Limits(
+        fuel=values.fuel,
+        memory_bytes=values.memory_bytes,
+        timeout_ms=values.timeout_ms,
+        max_output_bytes=values.max_output_bytes,
+    )
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_requested = threading.Event()
+        self._servers: list[Any] = []
+        self.node: Node | None = None
+        self.routes: ApiRoutes | None = None
+
+    def run(self) -> int:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        identity = load_or_create_key(cfg.state_dir)
+        settings = NodeSettings(
+            executor_count=cfg.executor.count,
+            queue_length=cfg.executor.queue_length,
+            max_limits=limits_of(cfg.limits.max),
+            journal_path=cfg.state_dir / "journal.sqlite3",
+            journal_synchronous=cfg.journal.synchronous,
+            module_cache_dir=cfg.state_dir / "cache" / "modules",
+            strict_messages=os.environ.get("PLASM_STRICT_MESSAGES") == "1",
+        )
+        node = self.node = Node(identity.signing_key, settings)
+        with self._signals():
+            try:
+                node.start()
+                if node.interrupted_jobs:
+                    log.warning(
+                        "marked %d job(s) interrupted: the daemon stopped before they finished",
+                        len(node.interrupted_jobs),
+                        extra={"event": "jobs_interrupted", "job_ids": node.interrupted_jobs},
+                    )
+                self.routes = ApiRoutes(node, limits_of(cfg.limits.default),
+                                        limits_of(cfg.limits.max), self.capabilities)
+                self._listen()
+                log.info(
+                    "plasmd %s ready: peer %s, API on %s",
+                    __version__, node.peer_id, cfg.api.socket,
+                    extra={"event": "ready", "peer_id": node.peer_id,
+                           "socket": str(cfg.api.socket),
+                           "executors": node.stats().executors},
+                )
+                sd_notify("READY=1")
+                self.stop_requested.wait()
+                sd_notify("STOPPING=1")
+                log.info("stopping", extra={"event": "stopping"})
+            finally:
+                self._shutdown()
+        log.info("stopped", extra={"event": "stopped"})
+        return 0
+
+    def _listen(self) -> None:
+        cfg = self.config
+        assert self.routes is not None
+        server = bind_unix(cfg.api.socket, cfg.api.socket_mode, self.routes, cfg.api.max_body_bytes)
+        self._servers.append(server)
+        serve_in_thread(server, "api-unix")
+        if cfg.api.tcp_listen:
+            assert cfg.api.token_file is not None
+            token = read_token(cfg.api.token_file)
+            host, _, port = cfg.api.tcp_listen.rpartition(":")
+            tcp = bind_tcp(host.strip("[]"), int(port), token, self.routes, cfg.api.max_body_bytes)
+            self._servers.append(tcp)
+            serve_in_thread(tcp, "api-tcp")
+            log.info("API also on http://%s (bearer token)", cfg.api.tcp_listen,
+                     extra={"event": "listening", "tcp": cfg.api.tcp_listen})
+
+    def _shutdown(self) -> None:
+        if self.routes is not None:
+            self.routes.stopping = True
+        for server in self._servers:
+            server.shutdown()  # stops accepting; requests in progress finish
+        try:
+            if self.node is not None:
+                self.node.stop(grace_s=self.config.shutdown.grace_ms / 1000)
+        finally:
+            for server in self._servers:
+                server.server_close()
+            if self._servers:
+                try:
+                    self.config.api.socket.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def capabilities(self) -> dict[str, Any]:
+        node = self.node
+        assert node is not None and node.sandbox is not None
+        stats = node.stats()
+        return {
+            "arch": platform.machine(),
+            "os": sys.platform,
+            "cpus": os.cpu_count() or 1,
+            "memory_bytes": _total_memory(),
+            "runtimes": ["wasi-preview1"],
+            "engine": {"name": node.sandbox.engine_name, "version": node.sandbox.engine_version},
+            "executors": stats.executors,
+            "free_slots": max(0, stats.executors - stats.busy_executors),
+            "queue_length": self.config.executor.queue_length,
+        }
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        def request_stop(signum: int, _frame: Any) -> None:
+            log.info("got %s", signal.Signals(signum).name, extra={"event": "signal"})
+            self.stop_requested.set()
+
+        def dump_threads(_signum: int, _frame: Any) -> None:
+            frames = sys._current_frames()
+            for thread in threading.enumerate():
+                frame = frames.get(thread.ident or -1)
+                if frame is None:
+                    continue
+                import traceback
+
+                stack = "".join(traceback.format_stack(frame))
+                log.warning("thread %s:\n%s", thread.name, stack,
+                            extra={"event": "thread_dump", "thread": thread.name})
+
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
+            signal.SIGINT: signal.signal(signal.SIGINT, request_stop),
+            signal.SIGUSR1: signal.signal(signal.SIGUSR1, dump_threads),
+        }
+        faulthandler.enable()
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def read_token(path: Path) -> str:
+    from plasm.config import ConfigError
+
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"api.token_file: cannot read {path}: {exc.strerror}") from exc
+    if len(token) < 16:
+        raise ConfigError(f"api.token_file: the token in {path} is shorter than 16 characters")
+    return token
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(address)
+            sock.sendall(state.encode())
+        except OSError as exc:
+            log.warning("sd_notify failed: %s", exc)
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
