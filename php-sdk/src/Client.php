@@ -45,10 +45,10 @@ final class Client
         return new self(new TcpTransport($host, $port, $token, $timeoutSeconds), $retry);
     }
 
-    /** @param list<string> $extraArgs */
-    public static function local(string $plasmd = 'plasmd', array $extraArgs = [], float $timeoutSeconds = 60.0): self
+    /** No daemon: every job runs as one `plasmd execute-job` process. */
+    public static function local(string $plasmd = 'plasmd', ?string $stateDir = null, float $timeoutSeconds = 60.0): self
     {
-        return new self(new LocalTransport($plasmd, $extraArgs, $timeoutSeconds));
+        return new self(new LocalTransport($plasmd, $stateDir, $timeoutSeconds));
     }
 
     /** Store a module on the node; returns its hex sha256 for Manifest::fromSha256(). */

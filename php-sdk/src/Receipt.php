@@ -15,15 +15,20 @@ use Plasm\Identity\PeerId;
  * Theory of operation: a receipt travels as an envelope, canonical CBOR
  * {"v": 1, "body": bytes, "sig": bytes(64), "key": bytes(32)}, where `body` is itself the
  * canonical CBOR of the receipt map and `sig` is Ed25519 over "plasm/receipt/v1\0" . body.
- * Receipt::verify() is the only way to obtain a Receipt, so holding one means all of this held:
- *   1. the envelope decodes strictly and has exactly its four fields (else `malformed`);
- *   2. the signature checks with sodium over the exact body bytes received — never over a
+ * Receipt::verify() is the only way to obtain a Receipt, so holding one means all of this held,
+ * checked in the same order as the Python verifier (protocol/receipt.py) so that both report
+ * the same reason for the same bad receipt:
+ *   1. the envelope and its body decode strictly, the envelope has exactly its four fields
+ *      and the body names an executor (else `malformed`);
+ *   2. the peer ID of the envelope key is the body's `executor` (else `key_mismatch`);
+ *   3. the signature checks with sodium over the exact body bytes received — never over a
  *      re-encoding (else `bad_signature`);
- *   3. the body decodes strictly and has exactly the receipt fields with their types
- *      (else `malformed`);
- *   4. the peer ID of the envelope key is the body's `executor` (else `key_mismatch`);
- *   5. every expectation the caller passes holds: module hash, stdout and stderr bytes,
- *      executor, job id, nonce (else `hash_mismatch`, `executor_mismatch`, ...).
+ *   4. the body is version 1 (else `unsupported_version`) and has exactly the receipt fields
+ *      with their types (else `malformed`);
+ *   5. every expectation the caller passes holds: executor, job id, nonce, module hash, stdout
+ *      and stderr bytes (else `executor_mismatch`, `job_id_mismatch`, `nonce_mismatch`,
+ *      `hash_mismatch`).
+ * Before step 3 only `executor` is read from the body, which is decoded but not yet trusted.
  */
 final class Receipt
 {
@@ -97,14 +102,19 @@ final class Receipt
         ?string $nonce = null,
     ): self {
         [$body, $signature, $publicKey] = self::openEnvelope($envelope);
-        if (!sodium_crypto_sign_verify_detached($signature, self::SIGNING_CONTEXT . $body, $publicKey)) {
-            throw new VerificationException('bad_signature', 'the ed25519 signature does not match the receipt body and key');
+        $map = self::decodeMap($body, 'body');
+        $named = $map->has('executor') ? $map->get('executor') : null;
+        if (!is_string($named)) {
+            throw new VerificationException('malformed', 'the receipt body names no executor');
         }
-        $receipt = self::fromBody($envelope, $body, $signature, $publicKey);
         $keyPeer = PeerId::fromPublicKey($publicKey);
-        if ($keyPeer !== $receipt->executor) {
-            throw new VerificationException('key_mismatch', sprintf('the receipt was signed by %s but names %s as executor', $keyPeer, $receipt->executor));
+        if ($keyPeer !== $named) {
+            throw new VerificationException('key_mismatch', sprintf('the receipt was signed by %s but names %s as executor', $keyPeer, $named));
         }
+        if (!sodium_crypto_sign_verify_detached($signature, self::SIGNING_CONTEXT . $body, $publicKey)) {
+            throw new VerificationException('bad_signature', 'the ed25519 signature does not match the receipt body; it was altered');
+        }
+        $receipt = self::fromBody($map, $envelope, $body, $signature, $publicKey);
         $receipt->checkExpectations($moduleSha256, $stdout, $stderr, $executor, $jobId, $nonce);
         return $receipt;
     }
@@ -165,16 +175,16 @@ final class Receipt
         return [$body, $signature, $publicKey];
     }
 
-    private static function fromBody(string $envelope, string $body, string $signature, string $publicKey): self
+    private static function fromBody(Map $map, string $envelope, string $body, string $signature, string $publicKey): self
     {
-        $map = self::decodeMap($body, 'body');
+        $version = $map->has('v') ? $map->get('v') : null;
+        if ($version !== self::VERSION) {
+            throw new VerificationException('unsupported_version', sprintf('receipt version %s is not supported; this verifier reads version %d', json_encode($version), self::VERSION));
+        }
         self::requireExactKeys($map, array_keys(self::BODY_FIELDS), 'body');
         $f = [];
         foreach (self::BODY_FIELDS as $name => $type) {
             $f[$name] = self::typedField($map, $name, $type);
-        }
-        if ($f['v'] !== self::VERSION) {
-            throw new VerificationException('malformed', sprintf('receipt version is %d, this verifier knows version %d', $f['v'], self::VERSION));
         }
         if (preg_match('/\A[0-9a-f]{32}\z/', $f['job_id']) !== 1) {
             throw new VerificationException('malformed', 'receipt job_id is not 32 lowercase hex characters');
@@ -194,6 +204,15 @@ final class Receipt
 
     private function checkExpectations(?string $moduleSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce): void
     {
+        if ($executor !== null && $executor !== $this->executor) {
+            throw new VerificationException('executor_mismatch', sprintf('the receipt was issued by %s, expected %s', $this->executor, $executor));
+        }
+        if ($jobId !== null && $jobId !== $this->jobId) {
+            throw new VerificationException('job_id_mismatch', sprintf('the receipt is for job %s, expected %s', $this->jobId, $jobId));
+        }
+        if ($nonce !== null && !hash_equals($this->nonce, $nonce)) {
+            throw new VerificationException('nonce_mismatch', 'the receipt answers another request (its nonce is not the one this client chose)');
+        }
         if ($moduleSha256 !== null && strtolower($moduleSha256) !== $this->moduleSha256) {
             throw new VerificationException('hash_mismatch', sprintf('the receipt is for module %s, not the module sent (%s)', $this->moduleSha256, strtolower($moduleSha256)));
         }
@@ -206,15 +225,6 @@ final class Receipt
             if (strlen($bytes) !== $signedLen || hash('sha256', $bytes) !== $signedHash) {
                 throw new VerificationException('hash_mismatch', sprintf('the %s received (%d bytes) is not the %s the receipt signs (%d bytes, sha256 %s)', $stream, strlen($bytes), $stream, $signedLen, $signedHash));
             }
-        }
-        if ($executor !== null && $executor !== $this->executor) {
-            throw new VerificationException('executor_mismatch', sprintf('the receipt was issued by %s, expected %s', $this->executor, $executor));
-        }
-        if ($jobId !== null && $jobId !== $this->jobId) {
-            throw new VerificationException('job_id_mismatch', sprintf('the receipt is for job %s, expected %s', $this->jobId, $jobId));
-        }
-        if ($nonce !== null && !hash_equals($nonce, $this->nonce)) {
-            throw new VerificationException('nonce_mismatch', 'the receipt nonce is not the nonce this client chose');
         }
     }
 
@@ -270,7 +280,7 @@ final class Receipt
             'bool' => is_bool($value),
             'bytes32' => $value instanceof ByteString && $value->length() === 32,
             'bytes16' => $value instanceof ByteString && $value->length() === 16,
-            'limits' => $value instanceof Map && self::isRecord($value, self::LIMIT_FIELDS, 'uint'),
+            'limits' => $value instanceof Map && self::isRecord($value, self::LIMIT_FIELDS, 'positive'),
             'engine' => $value instanceof Map && self::isRecord($value, self::ENGINE_FIELDS, 'text'),
         };
         if (!$ok) {
@@ -309,7 +319,7 @@ final class Receipt
             return false;
         }
         foreach ($map as $value) {
-            if ($type === 'uint' ? !(is_int($value) && $value >= 0) : !is_string($value)) {
+            if ($type === 'positive' ? !(is_int($value) && $value > 0) : !is_string($value)) {
                 return false;
             }
         }

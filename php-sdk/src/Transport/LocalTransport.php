@@ -9,15 +9,18 @@ use Plasm\Exception\TransportException;
 use Plasm\Exception\UnsupportedOperationException;
 
 /*
- * Theory of operation: no daemon. Each submitted job runs as one
- * `plasmd execute-job --json --manifest FILE` process, FILE holding the same manifest JSON the
- * HTTP API takes; the process prints the job-result JSON (signed receipt included) on stdout.
- * This transport answers the subset of the HTTP API that makes sense without a daemon, so
- * Client works unchanged: POST /v1/modules keeps module bytes in memory (so manifests by
- * sha256 work), POST /v1/jobs runs the job to completion, GET /v1/jobs[/{id}] replays the
- * jobs this transport ran, GET /v1/health is always ok. Anything needing a node — peers,
- * node info, cancel, server-side verify — raises UnsupportedOperationException. A process
- * that outlives the time limit is sent SIGTERM, then SIGKILL, and TimeoutException is raised.
+ * Theory of operation: no daemon. Each submitted job runs as one `plasmd execute-job MODULE
+ * --json` process (the node's actors, in that process, for one job), which prints the
+ * job-result JSON, signed receipt included, on stdout. The manifest becomes command-line
+ * options: the module and stdin go through temporary files (removed afterwards), args, env
+ * and limits through --arg/--env/--fuel/--memory/--timeout/--max-output. This transport
+ * answers the subset of the HTTP API that makes sense without a daemon, so Client works
+ * unchanged: POST /v1/modules keeps module bytes in memory (so manifests by sha256 work),
+ * POST /v1/jobs runs the job to completion, GET /v1/jobs[/{id}] replays the jobs this
+ * transport ran, GET /v1/health is always ok. Anything needing a node — peers, node info,
+ * cancel, server-side verify, placement on another peer — raises
+ * UnsupportedOperationException. A process that outlives the time limit gets SIGTERM, then
+ * SIGKILL, and TimeoutException is raised.
  */
 final class LocalTransport implements Transport
 {
@@ -28,11 +31,12 @@ final class LocalTransport implements Transport
 
     /**
      * @param string $plasmd path of the plasmd executable
-     * @param list<string> $extraArgs more arguments for execute-job (e.g. a key file option)
+     * @param string|null $stateDir the node state (its key signs the receipts); null for
+     *                              plasmd's default ($PLASM_STATE_DIR, else $XDG_DATA_HOME/plasmd)
      */
     public function __construct(
         private readonly string $plasmd = 'plasmd',
-        private readonly array $extraArgs = [],
+        private readonly ?string $stateDir = null,
         private readonly float $timeoutSeconds = 60.0,
     ) {
     }
@@ -63,26 +67,58 @@ final class LocalTransport implements Transport
         if (!is_array($manifest)) {
             return self::error(400, 'invalid_manifest', 'the manifest is not a JSON object');
         }
-        if (isset($manifest['module_sha256']) && !isset($manifest['module'])) {
-            $wasm = $this->modules[$manifest['module_sha256']] ?? null;
-            if ($wasm === null) {
-                return self::error(404, 'module_not_found', 'no module with this sha256 was uploaded through this LocalTransport');
+        $mode = $manifest['placement']['mode'] ?? 'local';
+        if ($mode !== 'local') {
+            throw new UnsupportedOperationException(sprintf('placement "%s" needs a running daemon with peers; LocalTransport runs jobs here only', $mode));
+        }
+        if (isset($manifest['module'])) {
+            $wasm = base64_decode((string) $manifest['module'], true);
+            if ($wasm === false) {
+                return self::error(400, 'invalid_manifest', 'the module is not valid base64');
             }
-            unset($manifest['module_sha256']);
-            $manifest['module'] = base64_encode($wasm);
+        } else {
+            $wasm = $this->modules[(string) ($manifest['module_sha256'] ?? '')] ?? null;
+            if ($wasm === null) {
+                return self::error(404, 'unknown_module', 'no module with this sha256 was uploaded through this LocalTransport');
+            }
         }
-        $file = tempnam(sys_get_temp_dir(), 'plasm-manifest-');
-        if ($file === false) {
-            throw new TransportException('cannot create a temporary file for the manifest');
+        $stdin = base64_decode((string) ($manifest['stdin'] ?? ''), true);
+        if ($stdin === false) {
+            return self::error(400, 'invalid_manifest', 'stdin is not valid base64');
         }
+        $dir = $this->makeTempDir();
         try {
-            file_put_contents($file, json_encode($manifest, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES));
-            [$exitCode, $stdout, $stderr] = $this->runProcess(
-                [$this->plasmd, 'execute-job', '--json', '--manifest', $file, ...$this->extraArgs],
-                $request->timeoutSeconds ?? $this->timeoutSeconds,
-            );
+            $moduleFile = $dir . '/' . self::safeName((string) ($manifest['module_name'] ?? 'module.wasm'));
+            $stdinFile = $dir . '/stdin';
+            file_put_contents($moduleFile, $wasm);
+            file_put_contents($stdinFile, $stdin);
+            $command = [$this->plasmd, 'execute-job', $moduleFile, '--json', '--stdin-file=' . $stdinFile];
+            foreach ((array) ($manifest['args'] ?? []) as $arg) {
+                $command[] = '--arg=' . $arg;
+            }
+            foreach ((array) ($manifest['env'] ?? []) as $name => $value) {
+                $command[] = '--env=' . $name . '=' . $value;
+            }
+            $limits = (array) ($manifest['limits'] ?? []);
+            $options = ['fuel' => '--fuel=', 'memory_bytes' => '--memory=', 'max_output_bytes' => '--max-output='];
+            foreach ($options as $limit => $option) {
+                if (isset($limits[$limit])) {
+                    $command[] = $option . (int) $limits[$limit];
+                }
+            }
+            if (isset($limits['timeout_ms'])) {
+                $command[] = sprintf('--timeout=%.3F', ((int) $limits['timeout_ms']) / 1000);
+            }
+            if ($this->stateDir !== null) {
+                $command[] = '--state-dir=' . $this->stateDir;
+            }
+            [$exitCode, $stdout, $stderr] = $this->runProcess($command, $request->timeoutSeconds ?? $this->timeoutSeconds);
         } finally {
-            @unlink($file);
+            @unlink($dir . '/stdin');
+            if (isset($moduleFile)) {
+                @unlink($moduleFile);
+            }
+            @rmdir($dir);
         }
         $json = json_decode($stdout, true);
         if (is_array($json) && isset($json['job_id'], $json['outcome'])) {
@@ -92,7 +128,25 @@ final class LocalTransport implements Transport
         if (is_array($json) && is_array($json['error'] ?? null)) {
             return Response::json(400, $json);
         }
+        if ($exitCode === 2 && $stdout === '') {
+            return self::error(400, 'invalid_manifest', Response::excerpt($stderr));
+        }
         throw new TransportException(sprintf('plasmd execute-job exited with status %d without a job result: %s', $exitCode, Response::excerpt($stderr !== '' ? $stderr : $stdout)));
+    }
+
+    private function makeTempDir(): string
+    {
+        $dir = sys_get_temp_dir() . '/plasm-job-' . bin2hex(random_bytes(8));
+        if (!@mkdir($dir, 0700)) {
+            throw new TransportException(sprintf('cannot create the temporary directory %s for the job', $dir));
+        }
+        return $dir;
+    }
+
+    private static function safeName(string $name): string
+    {
+        $name = basename($name);
+        return preg_match('/\A[A-Za-z0-9._-]{1,100}\z/', $name) === 1 && $name !== '.' && $name !== '..' && $name !== 'stdin' ? $name : 'module.wasm';
     }
 
     private function listJobs(): Response

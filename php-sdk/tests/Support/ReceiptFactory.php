@@ -94,4 +94,36 @@ final class ReceiptFactory
     {
         return hash('sha256', self::MODULE);
     }
+
+    /**
+     * A job-result object (schemas/job-result.schema.json) carrying a receipt from this factory.
+     *
+     * @param array<string, mixed> $overrides top-level fields to replace
+     * @return array<string, mixed>
+     */
+    public function jobResult(array $overrides = []): array
+    {
+        $envelope = $this->envelope();
+        return array_merge([
+            'job_id' => '0190a1b2c3d4e5f60718293a4b5c6d7e',
+            'status' => 'done',
+            'outcome' => ['kind' => 'ok', 'exit_code' => null, 'message' => null],
+            'stdout' => base64_encode(self::STDOUT),
+            'stderr' => base64_encode(self::STDERR),
+            'stdout_text' => self::STDOUT,
+            'stderr_text' => self::STDERR,
+            'stdout_truncated' => false,
+            'stderr_truncated' => false,
+            'fuel_consumed' => 1234,
+            'wall_time_us' => 410,
+            'module_sha256' => $this->moduleSha256(),
+            'executor' => $this->peerId(),
+            'receipt' => [
+                'envelope' => base64_encode($envelope),
+                'body' => [],
+                'signature' => '',
+                'public_key' => bin2hex($this->publicKey),
+            ],
+        ], $overrides);
+    }
 }

@@ -150,7 +150,8 @@ final class ReceiptVerificationTest extends TestCase
         return [
             'missing field' => [['fuel_consumed' => new Omit()]],
             'unknown extra field' => [['extra' => 1]],
-            'version 2' => [['v' => 2]],
+            'zero fuel limit' => [['limits' => ['fuel' => 0, 'memory_bytes' => 1, 'timeout_ms' => 1, 'max_output_bytes' => 1]]],
+            'executor missing' => [['executor' => new Omit()]],
             'text where bytes belong' => [['module_sha256' => str_repeat('a', 32)]],
             'short hash' => [['stdout_sha256' => new ByteString(str_repeat("\0", 31))]],
             'short nonce' => [['nonce' => new ByteString('short')]],
@@ -173,6 +174,13 @@ final class ReceiptVerificationTest extends TestCase
         $this->expectVerificationFailure('malformed');
 
         Receipt::verify($this->factory->envelope($overrides));
+    }
+
+    public function test_a_correctly_signed_body_of_another_version_fails_as_unsupported_version(): void
+    {
+        $this->expectVerificationFailure('unsupported_version');
+
+        Receipt::verify($this->factory->envelope(['v' => 2]));
     }
 
     public function test_a_correctly_signed_body_with_trailing_bytes_fails_as_malformed(): void
