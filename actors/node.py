@@ -134,8 +134,6 @@ class Node:
             if self.sandbox is not None:
                 self.sandbox.close()
                 self.sandbox = None
-            if self.settings.strict_messages:
-                _mailbox.set_strict(False)
 
     def _drain(self, grace_s: float) -> None:
         assert self._ingress is not None
