@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pykka
-
 from plasm.protocol.messages import Message, roundtrip
 
 log = logging.getLogger(__name__)
@@ -91,12 +90,14 @@ class PlasmActor(pykka.ThreadingActor):
         if name is not None:
             method = getattr(self, name)
         if method is None:
-            error = TypeError(f"{type(self).__name__} does not handle {type(delivery.message).__name__}")
+            error = TypeError(
+                f"{type(self).__name__} does not handle {type(delivery.message).__name__}"
+            )
             self._fail(delivery, error)
             return
         try:
             answer = method(delivery)
-        except Exception as exc:  # noqa: BLE001 - handed to the asker, actor stays alive
+        except Exception as exc:
             self._fail(delivery, exc)
             return
         if delivery.reply is not None:

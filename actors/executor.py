@@ -16,7 +16,6 @@ import time
 from typing import Any, ClassVar
 
 import pykka
-
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, tell
 from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, ReceiptSigned, SignReceipt
 from plasm.protocol.node_messages import JobCompleted

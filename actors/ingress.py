@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 
 import orjson
 import pykka
-
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
 from plasm.actors.errors import (
     LimitsExceededError,
@@ -74,10 +73,24 @@ def result_json(finished: JobFinished) -> dict[str, Any]:
         envelope=finished.envelope,
     )
 
+
 PREFETCH = 2
 # Upper bounds of the job latency histogram (admission to result), in microseconds.
-LATENCY_BUCKETS_US = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
-                      500_000, 1_000_000, 2_500_000, 10_000_000, 60_000_000)
+LATENCY_BUCKETS_US = (
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    10_000_000,
+    60_000_000,
+)
 JOURNAL_TIMEOUT_S = 30.0
 MODULE_CACHE_ENTRIES = 64
 
@@ -233,7 +246,9 @@ class IngressActor(PlasmActor):
             if self._journal is not None:
                 tell(
                     self._journal,
-                    MarkRunning(job_id=queued.job.job_id, started_at_ms=time.time_ns() // 1_000_000),
+                    MarkRunning(
+                        job_id=queued.job.job_id, started_at_ms=time.time_ns() // 1_000_000
+                    ),
                 )
             tell(
                 self._executors[index],
@@ -259,8 +274,13 @@ class IngressActor(PlasmActor):
             status = "failed"
         else:
             status = "done"
-        finished = JobFinished(job_id=executed.job_id, status=status, executor=self._peer_id,
-                               executed=executed, envelope=completed.envelope)
+        finished = JobFinished(
+            job_id=executed.job_id,
+            status=status,
+            executor=self._peer_id,
+            executed=executed,
+            envelope=completed.envelope,
+        )
         self._finish(finished, delivery.done)
         self._dispatch()
 
@@ -289,8 +309,9 @@ class IngressActor(PlasmActor):
         )
 
     def _cancelled(self, job_id: str) -> JobFinished:
-        return JobFinished(job_id=job_id, status="cancelled", executor=self._peer_id,
-                           executed=None, envelope=None)
+        return JobFinished(
+            job_id=job_id, status="cancelled", executor=self._peer_id, executed=None, envelope=None
+        )
 
     def _observe_latency(self, latency_us: int) -> None:
         self._latency_sum_us += latency_us
@@ -306,8 +327,7 @@ class IngressActor(PlasmActor):
         for queued in self._queue:
             if queued.job.job_id == request.job_id:
                 self._queue.remove(queued)
-                self._finish(self._cancelled(request.job_id),
-                             queued.done)
+                self._finish(self._cancelled(request.job_id), queued.done)
                 return JobStatus(job_id=request.job_id, status="cancelled")
         running = self._running.get(request.job_id)
         if running is not None:

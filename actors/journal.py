@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from plasm.actors._mailbox import Delivery, PlasmActor, checked
 from plasm.actors.errors import UnknownJobError
@@ -113,7 +113,9 @@ class JournalActor(PlasmActor):
     def on_get_module(self, delivery: Delivery) -> ModuleFound:
         m = delivery.message
         assert isinstance(m, GetModule)
-        return ModuleFound(module_sha256=m.module_sha256, data=self.store.get_module(m.module_sha256))
+        return ModuleFound(
+            module_sha256=m.module_sha256, data=self.store.get_module(m.module_sha256)
+        )
 
     def on_get_job(self, delivery: Delivery) -> JobInfo:
         m = delivery.message

@@ -17,7 +17,6 @@ from typing import Any
 
 import pykka
 from nacl.signing import SigningKey
-
 from plasm.actors import _mailbox
 from plasm.actors._mailbox import ask, ask_async
 from plasm.actors.executor import ExecutorActor
@@ -50,18 +49,16 @@ from plasm.runtime.sandbox import Sandbox
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S = 30.0
+DEFAULT_MAX_LIMITS = Limits(
+    fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
+)
 
 
 @dataclass(frozen=True, slots=True)
 class NodeSettings:
     executor_count: int = 0  # 0: one per core
     queue_length: int = 1024
-    max_limits: Limits = Limits(
-        fuel=100_000_000_000,
-        memory_bytes=2**30,
-        timeout_ms=300_000,
-        max_output_bytes=16 * 2**20,
-    )
+    max_limits: Limits = DEFAULT_MAX_LIMITS
     journal_path: Path | None = None
     journal_synchronous: str = "normal"
     module_cache_dir: Path | None = None

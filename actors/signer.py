@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from nacl.signing import SigningKey
-
 from plasm.actors._mailbox import Delivery, PlasmActor
 from plasm.actors.errors import ActorLayerError
 from plasm.protocol.identity import peer_id_from_public_key

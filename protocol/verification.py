@@ -14,7 +14,6 @@ import binascii
 from typing import Any
 
 import orjson
-
 from plasm.protocol.errors import DecodeError, ReceiptError
 from plasm.protocol.receipt import (
     MAX_ENVELOPE_SIZE,
@@ -32,8 +31,10 @@ def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
     Raises `DecodeError` when the bytes are none of the accepted forms.
     """
     if len(data) > MAX_SAVED_SIZE:
-        raise DecodeError(f"{len(data)} bytes is more than a saved result can be ({MAX_SAVED_SIZE})")
-    if not data.lstrip()[:1] == b"{":
+        raise DecodeError(
+            f"{len(data)} bytes is more than a saved result can be ({MAX_SAVED_SIZE})"
+        )
+    if data.lstrip()[:1] != b"{":
         if len(data) > MAX_ENVELOPE_SIZE:
             raise DecodeError("too large to be a receipt envelope")
         return data, {}
@@ -64,13 +65,18 @@ def verify_saved(envelope: bytes, expected: dict[str, Any]) -> dict[str, Any]:
     try:
         receipt = verify_envelope(envelope, **expected)
     except ReceiptError as exc:
-        return {"valid": False, "reason": exc.reason, "message": str(exc), "receipt": None,
-                "checked_output": False}
+        return {
+            "valid": False,
+            "reason": exc.reason,
+            "message": str(exc),
+            "receipt": None,
+            "checked_output": False,
+        }
     return {
         "valid": True,
         "reason": None,
-        "message": "signed by the executor's peer-ID key" + (
-            "; the output matches its hashes" if "stdout" in expected else ""),
+        "message": "signed by the executor's peer-ID key"
+        + ("; the output matches its hashes" if "stdout" in expected else ""),
         "receipt": receipt_body_to_json(receipt),
         "checked_output": "stdout" in expected,
     }

@@ -52,13 +52,22 @@ class Daemon:
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Daemon:
-        args = ["run", "--state-dir", str(self.state_dir), "--socket", str(self.socket),
-                "--log-format", "json", *self.extra_args]
+        args = [
+            "run",
+            "--state-dir",
+            str(self.state_dir),
+            "--socket",
+            str(self.socket),
+            "--log-format",
+            "json",
+            *self.extra_args,
+        ]
         if self.config is not None:
             args += ["--config", str(self.config)]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(plasmd_command(*args), stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            plasmd_command(*args), stdout=log, stderr=log, stdin=subprocess.DEVNULL
+        )
         log.close()
         self.wait_ready()
         return self
@@ -109,8 +118,12 @@ class Daemon:
 def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def make(state_dir: Path | None = None, *extra_args: str, config: Path | None = None,
-             start: bool = True) -> Daemon:
+    def make(
+        state_dir: Path | None = None,
+        *extra_args: str,
+        config: Path | None = None,
+        start: bool = True,
+    ) -> Daemon:
         # Unix socket paths are limited to 107 bytes: keep them short.
         base = Path(tmp_path_factory.mktemp("plasmd"))
         state = state_dir or base / "state"

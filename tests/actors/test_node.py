@@ -10,7 +10,6 @@ from pathlib import Path
 import pykka
 import pytest
 from nacl.signing import SigningKey
-
 from plasm.actors import _mailbox
 from plasm.actors.errors import (
     LimitsExceededError,
@@ -25,6 +24,7 @@ from plasm.protocol.node_messages import JobFinished
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.schemas import validator
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
+
 from tests.conftest import example
 
 LONG = Limits(fuel=10**11, timeout_ms=60_000)
@@ -38,16 +38,20 @@ def key() -> SigningKey:
 
 @pytest.fixture
 def node(key: SigningKey, tmp_path: Path) -> Iterator[Node]:
-    settings = NodeSettings(executor_count=2, queue_length=4, strict_messages=True,
-                            module_cache_dir=tmp_path / "cache")
+    settings = NodeSettings(
+        executor_count=2, queue_length=4, strict_messages=True, module_cache_dir=tmp_path / "cache"
+    )
     with Node(key, settings) as started:
         yield started
 
 
-def run(node: Node, name: str, stdin: bytes = b"", limits: Limits = Limits()) -> JobFinished:
-    submission = node.submit(module=example(name).read_bytes(), module_sha256=None,
-                             job_input=JobInput(stdin=stdin, module_name=f"{name}.wasm"),
-                             limits=limits)
+def run(node: Node, name: str, stdin: bytes = b"", limits: Limits | None = None) -> JobFinished:
+    submission = node.submit(
+        module=example(name).read_bytes(),
+        module_sha256=None,
+        job_input=JobInput(stdin=stdin, module_name=f"{name}.wasm"),
+        limits=limits,
+    )
     finished = submission.done.get(timeout=WAIT_S)
     assert isinstance(finished, JobFinished)
     return finished
@@ -65,8 +69,12 @@ def test_a_job_runs_through_the_actors_and_comes_back_signed_by_the_node(node: N
     assert finished.status == "done"
     assert finished.executed is not None and finished.envelope is not None
     assert finished.executed.outcome.stdout == b"dlroW ,olleH\n"
-    receipt = verify_envelope(finished.envelope, expected_executor=node.peer_id,
-                              stdout=b"dlroW ,olleH\n", expected_job_id=finished.job_id)
+    receipt = verify_envelope(
+        finished.envelope,
+        expected_executor=node.peer_id,
+        stdout=b"dlroW ,olleH\n",
+        expected_job_id=finished.job_id,
+    )
     assert receipt.requester == node.peer_id
     assert receipt.outcome == OutcomeKind.OK
 
@@ -78,8 +86,9 @@ def test_the_result_json_matches_the_job_result_schema(node: Node) -> None:
 
 
 def test_strict_mode_refuses_a_message_that_cannot_cross_the_wire() -> None:
-    broken = dataclasses.replace(JobFinished(job_id="0" * 32, status="done",
-                                             executor="x", executed=None, envelope=None))
+    broken = dataclasses.replace(
+        JobFinished(job_id="0" * 32, status="done", executor="x", executed=None, envelope=None)
+    )
     object.__setattr__(broken, "envelope", 1.5)  # a float: CBOR rules forbid it
     assert _mailbox.is_strict()
     with pytest.raises((DecodeError, ValueError)):
@@ -91,8 +100,9 @@ def test_a_full_queue_refuses_new_jobs_and_keeps_the_accepted_ones(node: Node) -
     accepted = []
     with pytest.raises(QueueFullError):
         for _ in range(20):  # 2 executors x 2 prefetched + 4 queued, then refusal
-            accepted.append(node.submit(module=loop, module_sha256=None,
-                                        job_input=JobInput(), limits=LONG))
+            accepted.append(
+                node.submit(module=loop, module_sha256=None, job_input=JobInput(), limits=LONG)
+            )
     assert len(accepted) == 8
     for submission in accepted:
         node.cancel(submission.job_id)
@@ -101,8 +111,9 @@ def test_a_full_queue_refuses_new_jobs_and_keeps_the_accepted_ones(node: Node) -
 
 
 def test_cancelling_a_running_job_gives_a_cancelled_receipt(node: Node) -> None:
-    submission = node.submit(module=example("loop").read_bytes(), module_sha256=None,
-                             job_input=JobInput(), limits=LONG)
+    submission = node.submit(
+        module=example("loop").read_bytes(), module_sha256=None, job_input=JobInput(), limits=LONG
+    )
     wait_until_running(node)
     node.cancel(submission.job_id)
     finished = submission.done.get(timeout=WAIT_S)
@@ -120,8 +131,12 @@ def test_cancelling_an_unknown_job_says_so(node: Node) -> None:
 def test_limits_above_the_node_maximum_are_refused(key: SigningKey) -> None:
     settings = NodeSettings(executor_count=1, max_limits=Limits(fuel=1000))
     with Node(key, settings) as small, pytest.raises(LimitsExceededError, match="fuel"):
-        small.submit(module=example("hello").read_bytes(), module_sha256=None,
-                     job_input=JobInput(), limits=Limits(fuel=1001))
+        small.submit(
+            module=example("hello").read_bytes(),
+            module_sha256=None,
+            job_input=JobInput(),
+            limits=Limits(fuel=1001),
+        )
 
 
 def test_a_module_named_only_by_an_unknown_hash_is_refused(node: Node) -> None:
@@ -131,14 +146,16 @@ def test_a_module_named_only_by_an_unknown_hash_is_refused(node: Node) -> None:
 
 def test_an_uploaded_module_runs_by_its_hash(node: Node) -> None:
     sha256 = node.put_module(example("hello").read_bytes())
-    submission = node.submit(module=None, module_sha256=sha256, job_input=JobInput(),
-                             limits=Limits())
+    submission = node.submit(
+        module=None, module_sha256=sha256, job_input=JobInput(), limits=Limits()
+    )
     assert submission.done.get(timeout=WAIT_S).executed.outcome.stdout == b"Hello, World!\n"
 
 
 def test_an_invalid_module_fails_with_a_signed_receipt(node: Node) -> None:
-    submission = node.submit(module=b"\0asm garbage", module_sha256=None, job_input=JobInput(),
-                             limits=Limits())
+    submission = node.submit(
+        module=b"\0asm garbage", module_sha256=None, job_input=JobInput(), limits=Limits()
+    )
     finished = submission.done.get(timeout=WAIT_S)
     assert finished.status == "failed"
     assert finished.executed.outcome.kind == OutcomeKind.INVALID_MODULE
@@ -147,8 +164,12 @@ def test_an_invalid_module_fails_with_a_signed_receipt(node: Node) -> None:
 def test_a_stopping_node_cancels_jobs_that_outlive_the_grace(key: SigningKey) -> None:
     started = Node(key, NodeSettings(executor_count=1)).start()
     try:
-        running = started.submit(module=example("loop").read_bytes(), module_sha256=None,
-                                 job_input=JobInput(), limits=LONG)
+        running = started.submit(
+            module=example("loop").read_bytes(),
+            module_sha256=None,
+            job_input=JobInput(),
+            limits=LONG,
+        )
         wait_until_running(started)
     finally:
         started.stop(grace_s=0.2)
@@ -161,14 +182,19 @@ def test_a_stopped_node_takes_no_jobs(key: SigningKey) -> None:
     ingress = started.ingress
     started._drain(grace_s=1)
     with pytest.raises(ShuttingDownError):
-        started.submit(module=example("hello").read_bytes(), module_sha256=None,
-                       job_input=JobInput(), limits=Limits())
+        started.submit(
+            module=example("hello").read_bytes(),
+            module_sha256=None,
+            job_input=JobInput(),
+            limits=Limits(),
+        )
     started.stop()
     assert not ingress.is_alive()
 
 
-def test_jobs_and_receipts_are_journaled_before_results_return(key: SigningKey,
-                                                               tmp_path: Path) -> None:
+def test_jobs_and_receipts_are_journaled_before_results_return(
+    key: SigningKey, tmp_path: Path
+) -> None:
     settings = NodeSettings(executor_count=1, journal_path=tmp_path / "journal.sqlite3")
     with Node(key, settings) as journaled:
         finished = run(journaled, "hello")
@@ -203,10 +229,16 @@ def test_the_signer_refuses_a_receipt_that_names_another_executor(key: SigningKe
     from plasm.protocol.identity import peer_id_from_public_key
 
     receipt = build_receipt(
-        job_id="0" * 32, module_sha256="00" * 32, job_input=JobInput(), limits=Limits(),
-        outcome=outcome, engine_name="wasmtime", engine_version="x",
+        job_id="0" * 32,
+        module_sha256="00" * 32,
+        job_input=JobInput(),
+        limits=Limits(),
+        outcome=outcome,
+        engine_name="wasmtime",
+        engine_version="x",
         executor=peer_id_from_public_key(bytes(other.verify_key)),
-        requester=peer_id_from_public_key(bytes(key.verify_key)), nonce=bytes(16),
+        requester=peer_id_from_public_key(bytes(key.verify_key)),
+        nonce=bytes(16),
     )
     signer = SignerActor.start(key)
     try:
