@@ -50,7 +50,7 @@ def run(node: Node, name: str, stdin: bytes = b"", limits: Limits | None = None)
         module=example(name).read_bytes(),
         module_sha256=None,
         job_input=JobInput(stdin=stdin, module_name=f"{name}.wasm"),
-        limits=limits,
+        limits=limits or Limits(),
     )
     finished = submission.done.get(timeout=WAIT_S)
     assert isinstance(finished, JobFinished)
