@@ -11,7 +11,8 @@ namespace Plasm;
  */
 final class Job
 {
-    public const FINISHED_STATUSES = ['done', 'failed', 'cancelled'];
+    public const STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted', 'rejected'];
+    public const FINISHED_STATUSES = ['done', 'failed', 'cancelled', 'interrupted', 'rejected'];
 
     /**
      * @param array<string, mixed>|null $error
@@ -29,8 +30,9 @@ final class Job
     /** @param array<string, mixed> $json */
     public static function fromArray(array $json): self
     {
-        if (isset($json['outcome'])) {
-            // A bare job-result object (POST /v1/jobs?wait=... that finished in time).
+        if (is_array($json['outcome'] ?? null) && isset($json['receipt'])) {
+            // A bare job-result object (POST /v1/jobs?wait=... that finished in time); a job
+            // description has `outcome` too, but only as the outcome kind's name.
             $result = Result::fromArray($json);
             return new self($result->jobId, $result->status, $result, null, $json);
         }

@@ -49,6 +49,9 @@ final class Receipt
     private const LIMIT_FIELDS = ['fuel', 'memory_bytes', 'timeout_ms', 'max_output_bytes'];
     private const ENGINE_FIELDS = ['name', 'version'];
 
+    /** @var list<string> what verify() checked beyond signature and key, for summary() */
+    private array $checked = [];
+
     /**
      * @param array<string, int> $limits
      * @param array<string, string> $engine
@@ -140,13 +143,20 @@ final class Receipt
         return $this->finishedAtMs - $this->startedAtMs;
     }
 
+    /** @return list<string> the expectations verify() was given and checked (e.g. "stdout") */
+    public function checkedExpectations(): array
+    {
+        return $this->checked;
+    }
+
     /** A few human-readable lines; `verified` because a Receipt only exists once verified. */
     public function summary(): string
     {
+        $checked = implode(', ', ['signature', 'executor key', ...$this->checked]);
         $outcome = $this->outcome . ($this->exitCode !== null ? " (exit code {$this->exitCode})" : '')
             . ($this->message !== null ? " — {$this->message}" : '');
         $lines = [
-            'receipt:   verified (ed25519 signature, executor key, hashes)',
+            "receipt:   verified ({$checked})",
             "job:       {$this->jobId}",
             "executor:  {$this->executor}",
             "requester: {$this->requester}",
@@ -204,6 +214,8 @@ final class Receipt
 
     private function checkExpectations(?string $moduleSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce): void
     {
+        $given = ['executor' => $executor, 'job id' => $jobId, 'nonce' => $nonce, 'module hash' => $moduleSha256, 'stdout' => $stdout, 'stderr' => $stderr];
+        $this->checked = array_keys(array_filter($given, static fn (?string $value): bool => $value !== null));
         if ($executor !== null && $executor !== $this->executor) {
             throw new VerificationException('executor_mismatch', sprintf('the receipt was issued by %s, expected %s', $this->executor, $executor));
         }

@@ -2,23 +2,15 @@
 
 declare(strict_types=1);
 
-// PSR-4 for Plasm\ (src/) and Plasm\Tests\ (tests/). Composer's generated autoloader is used
-// instead when `composer dump-autoload` has been run; no Packagist download is ever needed.
+// The SDK's own autoloader (or Composer's, when generated) plus PSR-4 for Plasm\Tests\ -> tests/.
 $composer = __DIR__ . '/../vendor/autoload.php';
-if (is_file($composer)) {
-    require $composer;
-    return;
-}
+require is_file($composer) ? $composer : __DIR__ . '/../autoload.php';
 
 spl_autoload_register(static function (string $class): void {
-    $roots = ['Plasm\\Tests\\' => __DIR__ . '/', 'Plasm\\' => __DIR__ . '/../src/'];
-    foreach ($roots as $prefix => $dir) {
-        if (str_starts_with($class, $prefix)) {
-            $file = $dir . str_replace('\\', '/', substr($class, strlen($prefix))) . '.php';
-            if (is_file($file)) {
-                require $file;
-            }
-            return;
+    if (str_starts_with($class, 'Plasm\\Tests\\')) {
+        $file = __DIR__ . '/' . str_replace('\\', '/', substr($class, strlen('Plasm\\Tests\\'))) . '.php';
+        if (is_file($file)) {
+            require $file;
         }
     }
 });
