@@ -194,6 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
         # http.server's own parse errors (bad request line, oversize headers): answer
         # in our JSON error shape rather than its HTML page.
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # An unparseable request line leaves http.server assuming HTTP/0.9, which has
+            # no status line: the client would get a bare body. Answer as HTTP/1.0.
+            self.request_version = "HTTP/1.0"
         reason = message or HTTPStatus(code).phrase
         self._send(Response(code, ApiError(code, "bad_request", reason).body()), False)
 
@@ -207,6 +211,9 @@ class _ApiServerMixin:
     max_body_bytes: int
     daemon_threads = True
     block_on_close = False
+    # socketserver's default listen backlog is 5: a burst of clients connecting at once
+    # (a few dozen) would get EAGAIN on connect. Let the kernel queue as many as it allows.
+    request_queue_size = socket.SOMAXCONN
 
 
 class UnixApiServer(_ApiServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
