@@ -4,9 +4,9 @@ The pool is several of these actors (one per core by default). Wasmtime releases
 GIL while guest code runs, so executors overlap where jobs are long; where jobs are
 tiny the Python binding layer dominates and the pool mostly hides hop latency.
 
-Flow: ExecuteJob in -> Sandbox.run -> build the receipt -> ask the signer ->
-JobCompleted to the actor in `reply_to` (the ingress), passing the job's `done` future
-along. The executor checks the module's hash before running it.
+Flow: ExecuteJob in -> Sandbox.run -> build the receipt -> SignReceipt to the signer,
+which sends JobCompleted on to the actor in `reply_to` (the ingress), passing the job's
+`done` future along. The executor checks the module's hash before running it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ import time
 from typing import Any, ClassVar
 
 import pykka
-from plasm.actors._mailbox import Delivery, PlasmActor, ask, tell
-from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, ReceiptSigned, SignReceipt
-from plasm.protocol.node_messages import JobCompleted
+from plasm.actors._mailbox import Delivery, PlasmActor, tell
+from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, SignReceipt
 from plasm.protocol.receipt import build_receipt
 from plasm.runtime.job import Outcome, OutcomeKind
 from plasm.runtime.sandbox import CancelToken, Sandbox
-
-SIGN_TIMEOUT_S = 30.0
 
 
 class ExecutorActor(PlasmActor):
@@ -59,8 +56,6 @@ class ExecutorActor(PlasmActor):
             requester=job.requester,
             nonce=job.nonce,
         )
-        signed = ask(self._signer, SignReceipt(receipt=receipt), timeout=SIGN_TIMEOUT_S)
-        assert isinstance(signed, ReceiptSigned)
         executed = JobExecuted(
             job_id=job.job_id,
             outcome=outcome,
@@ -70,11 +65,15 @@ class ExecutorActor(PlasmActor):
             requester=job.requester,
             nonce=job.nonce,
         )
-        result = JobCompleted(executed=executed, envelope=signed.envelope)
-        if delivery.reply_to is not None:
-            tell(delivery.reply_to, result, done=delivery.done)
-        elif delivery.done is not None:
-            delivery.done.set(result)
+        # The signer forwards JobCompleted to `reply_to` itself: this executor is free
+        # for its next job while the receipt is being signed.
+        tell(
+            self._signer,
+            SignReceipt(receipt=receipt),
+            reply_to=delivery.reply_to,
+            done=delivery.done,
+            context=executed,
+        )
 
     def _run(self, job: ExecuteJob, cancel: CancelToken | None) -> Outcome:
         module = job.module

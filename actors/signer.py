@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from nacl.signing import SigningKey
-from plasm.actors._mailbox import Delivery, PlasmActor
+from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.actors.errors import ActorLayerError
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.messages import Message, ReceiptSigned, SignReceipt
+from plasm.protocol.messages import JobExecuted, Message, ReceiptSigned, SignReceipt
+from plasm.protocol.node_messages import JobCompleted
 from plasm.protocol.receipt import sign_receipt
 
 
@@ -24,7 +25,8 @@ class SignerActor(PlasmActor):
         self._key = signing_key
         self._peer_id = peer_id_from_public_key(bytes(signing_key.verify_key))
 
-    def on_sign(self, delivery: Delivery) -> ReceiptSigned:
+    def on_sign(self, delivery: Delivery) -> ReceiptSigned | None:
+        """Answer the envelope, or (from an executor) forward the completed job."""
         message = delivery.message
         assert isinstance(message, SignReceipt)
         if message.receipt.executor != self._peer_id:
@@ -34,7 +36,16 @@ class SignerActor(PlasmActor):
                 f"refusing to sign a receipt whose executor is {message.receipt.executor}, "
                 f"not this node ({self._peer_id})"
             )
-        return ReceiptSigned(envelope=sign_receipt(message.receipt, self._key))
+        envelope = sign_receipt(message.receipt, self._key)
+        executed = delivery.context
+        if isinstance(executed, JobExecuted) and delivery.reply_to is not None:
+            tell(
+                delivery.reply_to,
+                JobCompleted(executed=executed, envelope=envelope),
+                done=delivery.done,
+            )
+            return None
+        return ReceiptSigned(envelope=envelope)
 
 
 class SignerError(ActorLayerError):
