@@ -53,7 +53,7 @@ printf("outcome:   %s\n", $result->outcomeKind . ($result->exitCode !== null ? "
 printf("output:    %s\n", rtrim($result->stdoutText(), "\n"));
 
 try {
-    $receipt = $result->verifyReceipt($manifest->moduleSha256());
+    $receipt = $result->verifyReceipt($manifest);
 } catch (VerificationException $e) {
     printf("receipt:   NOT verified — %s\n", $e->getMessage());
     exit(1);

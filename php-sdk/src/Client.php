@@ -20,7 +20,7 @@ use Plasm\Transport\UnixSocketTransport;
  *
  *     $client = Client::unix();                    // /run/plasmd/plasmd.sock
  *     $job = $client->submit(Manifest::fromFile('hello.wasm')->withStdin('Hello'), wait: 10);
- *     $receipt = $job->result->verifyReceipt($manifest->moduleSha256());
+ *     $receipt = $job->result->verifyReceipt($manifest);
  *
  * Errors: TransportException (no answer), TimeoutException (no answer in time),
  * ApiException (the node refused, with its code), VerificationException (a receipt lied).
@@ -75,8 +75,8 @@ final class Client
 
     /**
      * Submit a job and wait for its result, polling when the node answers before the job ends.
-     * The receipt is verified against the manifest's module and the returned output before
-     * this returns (VerificationException otherwise).
+     * The receipt is verified against the manifest's module and input and the returned
+     * output before this returns (VerificationException otherwise).
      */
     public function run(Manifest $manifest, float $timeoutSeconds = 60.0): Result
     {
@@ -86,7 +86,7 @@ final class Client
             $job = $this->waitForJob($job->jobId, max(0.0, $deadline - microtime(true)));
         }
         $result = $this->requireResult($job);
-        $result->verifyReceipt($manifest->moduleSha256());
+        $result->verifyReceipt($manifest);
         return $result;
     }
 

@@ -4,6 +4,10 @@ declare(strict_types=1);
 
 namespace Plasm;
 
+use Plasm\Cbor\ByteString;
+use Plasm\Cbor\Encoder;
+use Plasm\Cbor\Map;
+
 /**
  * What to run and where: an immutable builder for the `POST /v1/jobs` body
  * (schemas/manifest.schema.json). Every with*() and run*() returns a new Manifest.
@@ -149,6 +153,20 @@ final class Manifest
     public function moduleSha256(): string
     {
         return $this->moduleSha256;
+    }
+
+    /**
+     * Hex sha256 of the job input as receipts hash it: canonical CBOR
+     * {"args": [...], "env": {...}, "stdin": bytes}. A receipt with another input hash is
+     * for a job that did not get this manifest's stdin, args or env.
+     */
+    public function inputSha256(): string
+    {
+        return hash('sha256', Encoder::encode(new Map([
+            'args' => $this->args,
+            'env' => new Map($this->env),
+            'stdin' => new ByteString($this->stdin),
+        ])));
     }
 
     public function moduleBytes(): ?string

@@ -25,8 +25,8 @@ use Plasm\Identity\PeerId;
  *      re-encoding (else `bad_signature`);
  *   4. the body is version 1 (else `unsupported_version`) and has exactly the receipt fields
  *      with their types (else `malformed`);
- *   5. every expectation the caller passes holds: executor, job id, nonce, module hash, stdout
- *      and stderr bytes (else `executor_mismatch`, `job_id_mismatch`, `nonce_mismatch`,
+ *   5. every expectation the caller passes holds: executor, job id, nonce, module hash, input
+ *      hash, stdout and stderr bytes (else `executor_mismatch`, `job_id_mismatch`, `nonce_mismatch`,
  *      `hash_mismatch`).
  * Before step 3 only `executor` is read from the body, which is decoded but not yet trusted.
  */
@@ -94,6 +94,7 @@ final class Receipt
      * @param string|null $executor the peer ID the client expects to have run the job
      * @param string|null $jobId the job id the client was given
      * @param string|null $nonce the raw 16-byte nonce the client chose, if it chose one
+     * @param string|null $inputSha256 hex hash of the input sent (Manifest::inputSha256())
      */
     public static function verify(
         string $envelope,
@@ -103,6 +104,7 @@ final class Receipt
         ?string $executor = null,
         ?string $jobId = null,
         ?string $nonce = null,
+        ?string $inputSha256 = null,
     ): self {
         [$body, $signature, $publicKey] = self::openEnvelope($envelope);
         $map = self::decodeMap($body, 'body');
@@ -118,7 +120,7 @@ final class Receipt
             throw new VerificationException('bad_signature', 'the ed25519 signature does not match the receipt body; it was altered');
         }
         $receipt = self::fromBody($map, $envelope, $body, $signature, $publicKey);
-        $receipt->checkExpectations($moduleSha256, $stdout, $stderr, $executor, $jobId, $nonce);
+        $receipt->checkExpectations($moduleSha256, $inputSha256, $stdout, $stderr, $executor, $jobId, $nonce);
         return $receipt;
     }
 
@@ -212,9 +214,9 @@ final class Receipt
         );
     }
 
-    private function checkExpectations(?string $moduleSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce): void
+    private function checkExpectations(?string $moduleSha256, ?string $inputSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce): void
     {
-        $given = ['executor' => $executor, 'job id' => $jobId, 'nonce' => $nonce, 'module hash' => $moduleSha256, 'stdout' => $stdout, 'stderr' => $stderr];
+        $given = ['executor' => $executor, 'job id' => $jobId, 'nonce' => $nonce, 'module hash' => $moduleSha256, 'input hash' => $inputSha256, 'stdout' => $stdout, 'stderr' => $stderr];
         $this->checked = array_keys(array_filter($given, static fn (?string $value): bool => $value !== null));
         if ($executor !== null && $executor !== $this->executor) {
             throw new VerificationException('executor_mismatch', sprintf('the receipt was issued by %s, expected %s', $this->executor, $executor));
@@ -227,6 +229,9 @@ final class Receipt
         }
         if ($moduleSha256 !== null && strtolower($moduleSha256) !== $this->moduleSha256) {
             throw new VerificationException('hash_mismatch', sprintf('the receipt is for module %s, not the module sent (%s)', $this->moduleSha256, strtolower($moduleSha256)));
+        }
+        if ($inputSha256 !== null && strtolower($inputSha256) !== $this->inputSha256) {
+            throw new VerificationException('hash_mismatch', 'the receipt is for another input (stdin, args or env differ from what was sent)');
         }
         foreach (['stdout' => $stdout, 'stderr' => $stderr] as $stream => $bytes) {
             if ($bytes === null) {

@@ -92,18 +92,19 @@ final class Result
     }
 
     /**
-     * Verify the receipt against the module the client sent, this result's own output and
-     * claims; throws VerificationException, returns the verified Receipt.
+     * Verify the receipt against what the client sent — the manifest's module and input, or
+     * just a module hash — and against this result's own output and claims; throws
+     * VerificationException, returns the verified Receipt.
      *
-     * @param string $moduleSha256 hex sha256 of the module the client meant to run
-     *                             (Manifest::moduleSha256())
+     * @param Manifest|string $sent the manifest submitted, or the hex sha256 of the module
      * @param string|null $nonce the raw nonce, when the client chose one
      */
-    public function verifyReceipt(string $moduleSha256, ?string $nonce = null): Receipt
+    public function verifyReceipt(Manifest|string $sent, ?string $nonce = null): Receipt
     {
         $receipt = Receipt::verify(
             $this->receiptEnvelope(),
-            moduleSha256: $moduleSha256,
+            moduleSha256: $sent instanceof Manifest ? $sent->moduleSha256() : $sent,
+            inputSha256: $sent instanceof Manifest ? $sent->inputSha256() : null,
             stdout: $this->stdout,
             stderr: $this->stderr,
             executor: $this->executor,

@@ -2,34 +2,33 @@
 
 declare(strict_types=1);
 
-namespace Plasm\Tests\Support;
-
-use Plasm\Cbor\ByteString;
-use Plasm\Cbor\Map;
+namespace Plasm\Cbor;
 
 /**
- * Canonical CBOR encoding for building test inputs: the SDK only decodes, so this lives with
- * the tests. Maps are written with keys sorted length-first then bytewise, as cbor2's
- * canonical mode does for text keys. Raw bytes can be spliced in with RawCbor.
+ * Canonical CBOR encoding of the same small data model the Decoder reads: ints, text (PHP
+ * strings), bytes (ByteString), lists, maps with text keys (Map or a PHP array with string
+ * keys), bool and null. Integers take their shortest form; map keys are sorted length-first,
+ * then bytewise, as the Python side's cbor2 canonical mode sorts text keys. The SDK uses it to
+ * compute a job's input hash the way the executor does; receipts are never re-encoded.
  */
-final class CborEncoder
+final class Encoder
 {
     public static function encode(mixed $value): string
     {
         return match (true) {
-            $value instanceof RawCbor => $value->bytes,
             is_int($value) => $value >= 0 ? self::head(0, $value) : self::head(1, -1 - $value),
-            is_string($value) => self::head(3, strlen($value)) . $value,
+            is_string($value) => self::text($value),
             $value instanceof ByteString => self::head(2, $value->length()) . $value->bytes,
             is_bool($value) => $value ? "\xf5" : "\xf4",
             $value === null => "\xf6",
             $value instanceof Map => self::map(iterator_to_array($value)),
             is_array($value) && array_is_list($value) => self::head(4, count($value)) . implode('', array_map([self::class, 'encode'], $value)),
             is_array($value) => self::map($value),
-            default => throw new \InvalidArgumentException('cannot encode ' . get_debug_type($value)),
+            default => throw new \InvalidArgumentException(sprintf('%s cannot be encoded in plasm CBOR (ints, text, ByteString, lists, text-keyed maps, bool, null)', get_debug_type($value))),
         };
     }
 
+    /** The initial byte(s) of an item: major type and its argument in shortest form. */
     public static function head(int $major, int $argument): string
     {
         $type = $major << 5;
@@ -42,6 +41,14 @@ final class CborEncoder
         };
     }
 
+    private static function text(string $value): string
+    {
+        if (preg_match('//u', $value) !== 1) {
+            throw new \InvalidArgumentException('text must be valid UTF-8; wrap binary data in ByteString');
+        }
+        return self::head(3, strlen($value)) . $value;
+    }
+
     /** @param array<string|int, mixed> $entries */
     private static function map(array $entries): string
     {
@@ -49,7 +56,7 @@ final class CborEncoder
         usort($keys, static fn (string $a, string $b): int => [strlen($a), $a] <=> [strlen($b), $b]);
         $out = self::head(5, count($keys));
         foreach ($keys as $key) {
-            $out .= self::encode($key) . self::encode($entries[$key]);
+            $out .= self::text($key) . self::encode($entries[$key]);
         }
         return $out;
     }

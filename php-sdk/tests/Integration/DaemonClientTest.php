@@ -40,7 +40,7 @@ final class DaemonClientTest extends DaemonTestCase
 
         self::assertTrue($job->isFinished());
         self::assertSame("dlroW ,olleH\n", $job->result->stdout);
-        $receipt = $job->result->verifyReceipt($manifest->moduleSha256());
+        $receipt = $job->result->verifyReceipt($manifest);
         self::assertSame($client->nodeInfo()['peer_id'], $receipt->executor);
         self::assertSame('ok', $receipt->outcome);
     }
@@ -81,7 +81,7 @@ final class DaemonClientTest extends DaemonTestCase
         $result = $this->client()->run($manifest, timeoutSeconds: 30);
 
         self::assertSame('exit', $result->outcomeKind);
-        self::assertSame(3, $result->verifyReceipt($manifest->moduleSha256())->exitCode);
+        self::assertSame(3, $result->verifyReceipt($manifest)->exitCode);
     }
 
     public function test_an_uploaded_module_runs_by_its_hash(): void

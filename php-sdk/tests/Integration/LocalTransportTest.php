@@ -45,7 +45,7 @@ final class LocalTransportTest extends TestCase
         $result = $client->run($manifest, timeoutSeconds: 60);
 
         self::assertSame("dlroW ,olleH\n", $result->stdout);
-        self::assertSame($manifest->moduleSha256(), $result->verifyReceipt($manifest->moduleSha256())->moduleSha256);
+        self::assertSame($manifest->moduleSha256(), $result->verifyReceipt($manifest)->moduleSha256);
     }
 
     public function test_passes_args_env_and_limits_to_the_job(): void
@@ -61,7 +61,7 @@ final class LocalTransportTest extends TestCase
         self::assertStringContainsString('--flag', $result->stdout);
         self::assertStringContainsString('two words', $result->stdout);
         self::assertStringContainsString('PLASM_GREETING=hi', $result->stdout);
-        self::assertSame(50_000_000, $result->verifyReceipt($manifest->moduleSha256())->limits['fuel']);
+        self::assertSame(50_000_000, $result->verifyReceipt($manifest)->limits['fuel']);
     }
 
     public function test_runs_a_module_uploaded_to_the_transport_by_hash(): void

@@ -5,7 +5,9 @@ declare(strict_types=1);
 namespace Plasm\Tests\Support;
 
 use Plasm\Cbor\ByteString;
+use Plasm\Cbor\Encoder;
 use Plasm\Identity\PeerId;
+use Plasm\Manifest;
 use Plasm\Receipt;
 
 /**
@@ -42,7 +44,8 @@ final class ReceiptFactory
             'v' => 1,
             'job_id' => '0190a1b2c3d4e5f60718293a4b5c6d7e',
             'module_sha256' => new ByteString(hash('sha256', self::MODULE, true)),
-            'input_sha256' => new ByteString(hash('sha256', 'input', true)),
+            // The input of a manifest with no stdin, args or env.
+            'input_sha256' => new ByteString(hex2bin(Manifest::fromBytes(self::MODULE)->inputSha256())),
             'stdout_sha256' => new ByteString(hash('sha256', self::STDOUT, true)),
             'stderr_sha256' => new ByteString(hash('sha256', self::STDERR, true)),
             'stdout_len' => strlen(self::STDOUT),
@@ -75,14 +78,14 @@ final class ReceiptFactory
     /** @param array<string, mixed> $overrides */
     public function envelope(array $overrides = []): string
     {
-        return $this->seal(CborEncoder::encode($this->body($overrides)));
+        return $this->seal(Encoder::encode($this->body($overrides)));
     }
 
     /** Sign these exact body bytes and wrap them in an envelope. */
     public function seal(string $bodyBytes, ?string $signature = null, ?string $publicKey = null): string
     {
         $signature ??= sodium_crypto_sign_detached(Receipt::SIGNING_CONTEXT . $bodyBytes, $this->secretKey);
-        return CborEncoder::encode([
+        return Encoder::encode([
             'v' => 1,
             'body' => new ByteString($bodyBytes),
             'sig' => new ByteString($signature),

@@ -6,6 +6,7 @@ namespace Plasm\Tests\Unit;
 
 use Plasm\Exception\VerificationException;
 use Plasm\Identity\PeerId;
+use Plasm\Manifest;
 use Plasm\Receipt;
 use PHPUnit\Framework\TestCase;
 
@@ -124,6 +125,34 @@ final class ReceiptVectorsTest extends TestCase
         ]));
         self::assertSame($vector['receipt_json']['signature'], bin2hex($receipt->signature));
         self::assertSame($vector['receipt_json']['public_key'], bin2hex($receipt->publicKey));
+    }
+
+    /**
+     * @dataProvider validVectors
+     * @param array<string, mixed> $vector
+     */
+    public function test_the_input_hash_of_the_same_stdin_args_and_env_matches_python(array $vector): void
+    {
+        $input = $vector['input'];
+        $manifest = Manifest::fromBytes(base64_decode($vector['module']))
+            ->withStdin(base64_decode($input['stdin']))
+            ->withArgs(...$input['args'])
+            ->withEnv($input['env']);
+
+        $receipt = Receipt::verifyBase64($vector['envelope'], inputSha256: $manifest->inputSha256());
+
+        self::assertSame($manifest->inputSha256(), $receipt->inputSha256);
+    }
+
+    public function test_a_python_signed_receipt_fails_against_another_input(): void
+    {
+        $vector = self::vectors()['valid'][0];
+        $manifest = Manifest::fromBytes(base64_decode($vector['module']))->withStdin('not the input');
+
+        $this->expectException(VerificationException::class);
+        $this->expectExceptionMessage('hash_mismatch');
+
+        Receipt::verifyBase64($vector['envelope'], inputSha256: $manifest->inputSha256());
     }
 
     /**
