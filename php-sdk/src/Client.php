@@ -28,6 +28,9 @@ use Plasm\Transport\UnixSocketTransport;
  */
 final class Client
 {
+    /** The longest `?wait=` the node accepts on POST /v1/jobs. */
+    public const MAX_WAIT_SECONDS = 300;
+
     private readonly RetryPolicy $retry;
 
     public function __construct(private readonly Transport $transport, ?RetryPolicy $retry = null)
@@ -81,7 +84,8 @@ final class Client
     public function run(Manifest $manifest, float $timeoutSeconds = 60.0): Result
     {
         $deadline = microtime(true) + $timeoutSeconds;
-        $job = $this->submit($manifest, (int) max(1, floor($timeoutSeconds)));
+        // The node holds a request for at most MAX_WAIT_SECONDS; past that, poll.
+        $job = $this->submit($manifest, (int) min(self::MAX_WAIT_SECONDS, max(1, floor($timeoutSeconds))));
         if (!$job->isFinished()) {
             $job = $this->waitForJob($job->jobId, max(0.0, $deadline - microtime(true)));
         }
