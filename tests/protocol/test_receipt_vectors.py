@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ VECTORS = json.loads((VECTORS_DIR / "receipt-vectors.json").read_text("utf-8"))
 
 def expectations(given: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments of ``verify_envelope`` from a vector's JSON expectations."""
-    decoders = {
+    decoders: dict[str, Callable[[str], Any]] = {
         "expected_executor": str,
         "expected_job_id": str,
         "expected_module_sha256": str,
