@@ -15,7 +15,7 @@ strict test mode prove each of them could cross the wire.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from plasm.protocol import cbor, fields, formats
 from plasm.protocol.errors import DecodeError, PeerIdError, UnknownMessageError
@@ -288,15 +288,13 @@ def decode_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
     raw = cbor.loads(data, max_size=max_size)
     if not isinstance(raw, dict) or set(raw) != _ENVELOPE_KEYS:
         raise DecodeError('a message is a map with exactly the keys "t", "v" and "b"')
-    cls = MESSAGE_TYPES.get((raw["t"], raw["v"])) if _hashable(raw["t"], raw["v"]) else None
+    type_tag, version = raw["t"], raw["v"]
+    known = isinstance(type_tag, str) and type(version) is int  # True must not pass for 1
+    cls = MESSAGE_TYPES.get((type_tag, version)) if known else None
     if cls is None:
-        raise UnknownMessageError(raw["t"], raw["v"])
+        raise UnknownMessageError(type_tag, version)
     message: Message = fields.from_data(cls, raw["b"], cls.TYPE)
     return message
-
-
-def _hashable(*values: Any) -> bool:
-    return all(isinstance(value, str | int) for value in values)
 
 
 MsgT = TypeVar("MsgT", bound=Message)

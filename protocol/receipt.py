@@ -166,8 +166,8 @@ def receipt_to_body(receipt: Receipt) -> dict[str, Any]:
 
 def receipt_from_body(body: Any) -> Receipt:
     """Check a decoded body's shape and build the ``Receipt``; ``ReceiptError`` otherwise."""
-    if not isinstance(body, dict):
-        raise ReceiptError("malformed", "the receipt body is not a map")
+    if not isinstance(body, dict) or "v" not in body:
+        raise ReceiptError("malformed", "the receipt body is not a map with a version 'v'")
     if body.get("v") != RECEIPT_VERSION or type(body.get("v")) is not int:
         raise ReceiptError(
             "unsupported_version",

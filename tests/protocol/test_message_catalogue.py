@@ -119,6 +119,12 @@ def test_decode_names_an_unknown_version() -> None:
         decode_message(data)
 
 
+def test_decode_does_not_take_true_for_version_1() -> None:
+    data = cbor.dumps({"t": "module_request", "v": True, "b": {"module_sha256": "ab" * 32}})
+    with pytest.raises(UnknownMessageError):
+        decode_message(data)
+
+
 def test_unknown_message_error_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         decode_message(cbor.dumps({"t": ["unhashable"], "v": 1, "b": {}}))
