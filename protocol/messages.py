@@ -51,12 +51,16 @@ MESSAGE_TYPES: dict[tuple[str, int], type[Message]] = {}
 M = TypeVar("M", bound=type[Message])
 
 
-def _register(cls: M) -> M:
+def register_message(cls: M) -> M:
+    """Class decorator: add a message class to the catalogue (its ``(TYPE, VERSION)`` once)."""
     key = (cls.TYPE, cls.VERSION)
     if key in MESSAGE_TYPES:
         raise RuntimeError(f"message type {key} registered twice")
     MESSAGE_TYPES[key] = cls
     return cls
+
+
+_register = register_message
 
 
 def _check_module(module: bytes | None, module_sha256: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 from plasm.protocol import cbor
@@ -258,3 +259,19 @@ def test_roundtrip_exposes_a_message_that_cannot_cross_the_wire() -> None:
     smuggled = JobResult(JOB_ID, b"envelope", text, b"")
     with pytest.raises(DecodeError, match="stdout"):
         roundtrip(smuggled)
+
+
+@pytest.mark.timeout(60)
+def test_mutated_messages_decode_or_raise_decode_error_only(samples: list[Message]) -> None:
+    rng = random.Random(7)
+    for msg in samples:
+        encoded = encode_message(msg)
+        for _ in range(300):
+            data = bytearray(encoded)
+            for _ in range(rng.randint(1, 3)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            try:
+                decoded = decode_message(bytes(data))
+            except DecodeError:
+                continue
+            assert roundtrip(decoded) == decoded  # whatever is accepted is a valid message
