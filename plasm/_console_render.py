@@ -1,0 +1,180 @@
+"""How plasm-console shows things: rich tables for jobs, receipts, verdicts and the node.
+
+Everything a job wrote is untrusted: it is printed with control characters made
+visible (`\\x1b`), so a module cannot move the cursor or retitle the terminal, and
+never parsed as rich markup.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def safe_text(text: str) -> str:
+    """`text` with every control character but newline and tab shown as an escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def verdict_text(verdict: dict[str, Any]) -> Text:
+    """Green `verified: ...` or red `NOT verified: reason: ...`."""
+    if verdict["valid"]:
+        return Text.assemble(("verified", "bold green"), f": {verdict['message']}")
+    return Text.assemble(
+        (f"NOT verified: {verdict['reason']}", "bold red"), f": {verdict['message']}"
+    )
+
+
+def _fields() -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    return table
+
+
+def _outcome(kind: str, exit_code: int | None, message: str | None) -> str:
+    text = kind + (f" (exit code {exit_code})" if exit_code is not None else "")
+    return text + (f": {safe_text(message)}" if message else "")
+
+
+def _ms(microseconds: int) -> str:
+    return f"{microseconds / 1000:.3f} ms"
+
+
+def _when(unix_ms: int | None) -> str:
+    if not unix_ms:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix_ms / 1000))
+
+
+def print_output(console: Console, result: dict[str, Any]) -> None:
+    """A finished job's stdout (as is) and stderr (marked), with truncation notes."""
+    for name, style in (("stdout", ""), ("stderr", "yellow")):
+        text = result.get(f"{name}_text") or ""
+        if text:
+            body = safe_text(text[:-1] if text.endswith("\n") else text)
+            console.print(Text(body, style=style), soft_wrap=True)
+        if result.get(f"{name}_truncated"):
+            console.print(f"[dim]({name} was truncated at the job's output limit)[/dim]")
+
+
+def result_summary(result: dict[str, Any], verdict: dict[str, Any]) -> Table:
+    """The few lines after a run: job, outcome, fuel, time, executor, receipt verdict."""
+    outcome = result["outcome"]
+    table = _fields()
+    table.add_row("job", result["job_id"])
+    table.add_row("outcome", _outcome(outcome["kind"], outcome.get("exit_code"),
+                                      outcome.get("message")))
+    table.add_row("fuel", f"{result['fuel_consumed']:,}")
+    table.add_row("wall time", _ms(result["wall_time_us"]))
+    table.add_row("executor", result["executor"])
+    table.add_row("receipt", verdict_text(verdict))
+    return table
+
+
+def receipt_table(verdict: dict[str, Any], title: str) -> Table:
+    """A receipt body in full, under its verification verdict."""
+    table = _fields()
+    table.title = title
+    table.title_justify = "left"
+    table.add_row("verdict", verdict_text(verdict))
+    body = verdict.get("receipt")
+    if not body:
+        return table
+    table.add_row("job", body["job_id"])
+    table.add_row("executor", body["executor"])
+    table.add_row("requester", body["requester"])
+    table.add_row("module sha256", body["module_sha256"])
+    table.add_row("input sha256", body["input_sha256"])
+    for name in ("stdout", "stderr"):
+        note = ", truncated" if body[f"{name}_truncated"] else ""
+        table.add_row(f"{name} sha256",
+                      f"{body[f'{name}_sha256']} ({body[f'{name}_len']} bytes{note})")
+    table.add_row("outcome", _outcome(body["outcome"], body.get("exit_code"), body.get("message")))
+    table.add_row("fuel", f"{body['fuel_consumed']:,} of {body['limits']['fuel']:,}")
+    table.add_row("wall time", _ms(body["wall_time_us"]))
+    table.add_row("limits", ", ".join(f"{k}={v}" for k, v in body["limits"].items()))
+    table.add_row("engine", f"{body['engine']['name']} {body['engine']['version']}")
+    table.add_row("nonce", body["nonce"])
+    table.add_row("started", _when(body["started_at_ms"]))
+    table.add_row("finished", _when(body["finished_at_ms"]))
+    return table
+
+
+def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("job", "status", "outcome", "module", "created", "took"):
+        table.add_column(name, no_wrap=True)
+    for job in jobs:
+        started, finished = job.get("started_at_ms"), job.get("finished_at_ms")
+        took = f"{finished - started} ms" if started and finished else "-"
+        table.add_row(job["job_id"], job["status"], job.get("outcome") or "-",
+                      job["module_sha256"][:12], _when(job.get("created_at_ms")), took)
+    return table
+
+
+def job_table(job: dict[str, Any]) -> Table:
+    table = _fields()
+    table.add_row("job", job["job_id"])
+    table.add_row("status", job["status"])
+    table.add_row("outcome", job.get("outcome") or "-")
+    table.add_row("module sha256", job["module_sha256"])
+    for name in ("created", "started", "finished"):
+        table.add_row(name, _when(job.get(f"{name}_at_ms")))
+    error = job.get("error")
+    if error:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        table.add_row("error", safe_text(str(message)))
+    return table
+
+
+def node_table(node: dict[str, Any], health: str, where: str) -> Table:
+    caps = node.get("capabilities", {})
+    table = _fields()
+    table.add_row("daemon", f"{health} at {where}")
+    table.add_row("peer id", node["peer_id"])
+    table.add_row("version", str(node.get("version", "?")))
+    engine = caps.get("engine", {})
+    if engine:
+        table.add_row("engine", f"{engine.get('name')} {engine.get('version')}")
+    if "executors" in caps:
+        table.add_row("executors", f"{caps['executors']} ({caps.get('free_slots', '?')} free), "
+                                   f"queue up to {caps.get('queue_length', '?')}")
+    for which in ("default", "max"):
+        limits = node.get("limits", {}).get(which)
+        if limits:
+            table.add_row(f"{which} limits", ", ".join(f"{k}={v}" for k, v in limits.items()))
+    return table
+
+
+def mapping_table(mapping: dict[str, Any]) -> Table:
+    """Any flat-ish JSON object as key/value rows (capabilities, peer records)."""
+    table = _fields()
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(str(key), safe_text(str(value)))
+    return table
+
+
+def records_table(records: list[dict[str, Any]]) -> Table:
+    """A list of JSON objects as a table whose columns are their keys (peer lists)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    columns: list[str] = []
+    for record in records:
+        columns += [key for key in record if key not in columns]
+    for column in columns:
+        table.add_column(column)
+    for record in records:
+        table.add_row(*(safe_text(str(record.get(column, "-"))) for column in columns))
+    return table
