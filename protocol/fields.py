@@ -18,9 +18,13 @@ from typing import Any
 
 from plasm.protocol.errors import DecodeError
 
+_SCALARS = frozenset({int, str, bytes, bool, type(None)})
+
 
 def to_data(value: Any) -> Any:
     """A value made of plain CBOR-model types (dicts, lists, ints, text, bytes, bools, None)."""
+    if type(value) in _SCALARS:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: to_data(getattr(value, field.name)) for field in _fields(type(value))}
     if isinstance(value, enum.Enum):

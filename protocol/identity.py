@@ -8,6 +8,8 @@ receipt signed by a key can be tied to a peer ID offline, with no lookup.
 
 from __future__ import annotations
 
+import functools
+
 from plasm.protocol.errors import PeerIdError
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -44,6 +46,7 @@ def b58decode(text: str) -> bytes:
     return b"\x00" * zeros + body
 
 
+@functools.lru_cache(maxsize=1024)  # a node meets few keys, and checks each on every receipt
 def peer_id_from_public_key(public_key: bytes) -> str:
     """The libp2p peer ID (``12D3KooW...``) of a raw 32-byte Ed25519 public key."""
     if not isinstance(public_key, bytes) or len(public_key) != 32:
