@@ -7,11 +7,12 @@ strict test mode can round-trip every one of them through the CBOR codec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from plasm.protocol import formats
-from plasm.protocol.messages import JobExecuted, Message, _register
+from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, _register
+from plasm.protocol.p2p_messages import Placement
 from plasm.runtime.job import JobInput, Limits
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
@@ -36,6 +37,12 @@ class SubmitJob(Message):
     job_input: JobInput
     limits: Limits
     manifest: bytes
+    placement: Placement = field(default_factory=Placement)
+    # Set only when the negotiator submits a job on behalf of a remote requester: the
+    # receipt then names that requester, its nonce and its job id.
+    job_id: str | None = None
+    requester: str | None = None
+    nonce: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.module is None and self.module_sha256 is None:
@@ -76,6 +83,46 @@ class JobFinished(Message):
 
     def __post_init__(self) -> None:
         _check_status(self.status)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class RunRemote(Message):
+    """Ingress -> negotiator: find a peer for this job, run it there, verify the receipt.
+
+    The negotiator answers the ingress (`reply_to`) with `RemoteJobDone`, passing the
+    job's `done` future along, within `deadline_ms` (unix ms).
+    """
+
+    TYPE: ClassVar[str] = "run_remote"
+    job: ExecuteJob
+    placement: Placement
+    deadline_ms: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Attempt(Message):
+    """One candidate tried for a remote job, and why it did not (or did) run it."""
+
+    TYPE: ClassVar[str] = "attempt"
+    peer_id: str
+    result: str  # "ran", a JobResponse reason code, or a PeerFailure/receipt reason
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class RemoteJobDone(Message):
+    """Negotiator -> ingress: a verified remote result, or why there is none."""
+
+    TYPE: ClassVar[str] = "remote_job_done"
+    job_id: str
+    executor: str | None
+    executed: JobExecuted | None
+    envelope: bytes | None
+    error_code: str | None
+    error_message: str | None
+    attempts: tuple[Attempt, ...]
 
 
 @_register
