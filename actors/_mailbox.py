@@ -114,3 +114,28 @@ class PlasmActor(pykka.ThreadingActor):
                 exc,
                 exc_info=exc,
             )
+
+
+class LateRef:
+    """An actor ref filled in after construction, for actors that start in a cycle.
+
+    The negotiator and discovery need the network actor, and the network actor routes
+    inbound streams to them, so one of them must start first and learn the other later.
+    """
+
+    __slots__ = ("_ref",)
+
+    def __init__(self) -> None:
+        self._ref: pykka.ActorRef[Any] | None = None
+
+    def set(self, ref: pykka.ActorRef[Any]) -> None:
+        self._ref = ref
+
+    def get(self) -> pykka.ActorRef[Any]:
+        if self._ref is None:
+            raise RuntimeError("the actor this refers to has not started yet")
+        return self._ref
+
+    @property
+    def is_set(self) -> bool:
+        return self._ref is not None
