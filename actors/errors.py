@@ -27,3 +27,7 @@ class UnknownJobError(ActorLayerError):
 
 class UnknownModuleError(ActorLayerError):
     """A job named a module by sha256 that this node has not stored."""
+
+
+class UnsupportedPlacementError(ActorLayerError):
+    """A job asked to run on peers, and this node runs no peer-to-peer network."""

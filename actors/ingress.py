@@ -32,6 +32,7 @@ from plasm.actors.errors import (
     ShuttingDownError,
     UnknownJobError,
     UnknownModuleError,
+    UnsupportedPlacementError,
 )
 from plasm.protocol.messages import ExecuteJob, Message
 from plasm.protocol.node_messages import (
@@ -50,8 +51,11 @@ from plasm.protocol.node_messages import (
     ModuleStored,
     PutModule,
     RecordJob,
+    RemoteJobDone,
+    RunRemote,
     SubmitJob,
 )
+from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.result import job_result_to_json
 from plasm.runtime.job import Limits, OutcomeKind
 from plasm.runtime.sandbox import CancelToken
@@ -93,6 +97,15 @@ LATENCY_BUCKETS_US = (
 )
 JOURNAL_TIMEOUT_S = 30.0
 MODULE_CACHE_ENTRIES = 64
+REMOTE_SLACK_MS = 15_000
+
+
+def _status_of(kind: OutcomeKind) -> str:
+    if kind == OutcomeKind.CANCELLED:
+        return "cancelled"
+    if kind == OutcomeKind.INVALID_MODULE:
+        return "failed"
+    return "done"
 
 
 def new_job_id() -> str:
@@ -116,6 +129,7 @@ class IngressActor(PlasmActor):
         PutModule: "on_put_module",
         Drain: "on_drain",
         GetIngressStats: "on_stats",
+        RemoteJobDone: "on_remote_done",
     }
 
     def __init__(
@@ -125,8 +139,11 @@ class IngressActor(PlasmActor):
         max_limits: Limits,
         queue_length: int,
         journal: pykka.ActorRef[Any] | None = None,
+        negotiator: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
+        self._negotiator = negotiator
+        self._remote: dict[str, tuple[_Queued, Placement]] = {}
         self._executors = executors
         self._inflight = [0] * len(executors)
         self._peer_id = peer_id
@@ -153,8 +170,18 @@ class IngressActor(PlasmActor):
             raise QueueFullError(
                 f"the job queue is full ({self._queue_length} jobs waiting); retry later"
             )
+        remote = request.placement.mode != "local"
+        if remote and self._negotiator is None:
+            raise UnsupportedPlacementError(
+                f"placement mode {request.placement.mode!r} needs the peer-to-peer network, "
+                "which this node does not run (network.enabled = false); use mode 'local'"
+            )
+        if remote and len(self._remote) >= self._queue_length:
+            raise QueueFullError(
+                f"{self._queue_length} remote jobs are already in flight; retry later"
+            )
         module, sha256 = self._resolve_module(request)
-        job_id = new_job_id()
+        job_id = request.job_id or new_job_id()
         now_ms = time.time_ns() // 1_000_000
         if self._journal is not None:
             ask(
@@ -173,11 +200,15 @@ class IngressActor(PlasmActor):
             module_sha256=sha256,
             job_input=request.job_input,
             limits=request.limits,
-            requester=self._peer_id,
-            nonce=os.urandom(16),
+            requester=request.requester or self._peer_id,
+            nonce=request.nonce or os.urandom(16),
         )
-        self._queue.append(_Queued(job, delivery.done))
-        self._dispatch()
+        queued = _Queued(job, delivery.done)
+        if remote:
+            self._run_remote(queued, request.placement, now_ms)
+        else:
+            self._queue.append(queued)
+            self._dispatch()
         return JobAccepted(job_id=job_id, status="queued")
 
     def _check_limits(self, limits: Limits) -> None:
@@ -233,6 +264,73 @@ class IngressActor(PlasmActor):
         self._remember_module(sha256, request.data, store=True)
         return ModuleStored(module_sha256=sha256, created=not known)
 
+    # -- remote jobs -------------------------------------------------------------------
+
+    def _run_remote(self, queued: _Queued, placement: Placement, now_ms: int) -> None:
+        assert self._negotiator is not None
+        self._remote[queued.job.job_id] = (queued, placement)
+        # The job's own timeout plus room for negotiation and moving bytes.
+        deadline_ms = now_ms + queued.job.limits.timeout_ms + REMOTE_SLACK_MS
+        tell(
+            self._negotiator,
+            RunRemote(job=queued.job, placement=placement, deadline_ms=deadline_ms),
+            done=queued.done,
+            reply_to=self.actor_ref,
+        )
+
+    def on_remote_done(self, delivery: Delivery) -> None:
+        done = delivery.message
+        assert isinstance(done, RemoteJobDone)
+        entry = self._remote.pop(done.job_id, None)
+        if entry is None:
+            log.warning("a remote result for job %s came after it was given up", done.job_id)
+            return
+        if done.executed is not None and done.envelope is not None and done.executor:
+            self._observe_latency((time.monotonic_ns() - entry[0].accepted_ns) // 1000)
+            kind = done.executed.outcome.kind
+            self._outcomes[kind.value] = self._outcomes.get(kind.value, 0) + 1
+            finished = JobFinished(
+                job_id=done.job_id,
+                status=_status_of(kind),
+                executor=done.executor,
+                executed=done.executed,
+                envelope=done.envelope,
+            )
+            self._finish(finished, delivery.done)
+            return
+        placement = entry[1]
+        if (
+            placement.mode == "any"
+            and not placement.exclude_self
+            and done.error_code == "no_executor"
+            and not self._stopping
+        ):
+            # No peer took it and the client allowed this node: run it here.
+            log.info(
+                "no peer accepted job %s; running it locally",
+                done.job_id,
+                extra={"event": "remote_fallback_local", "job_id": done.job_id},
+            )
+            self._queue.append(entry[0])
+            self._dispatch()
+            return
+        error = {
+            "code": done.error_code or "remote_failed",
+            "message": done.error_message or "the job could not be run on a peer",
+            "attempts": [{"peer_id": a.peer_id, "result": a.result} for a in done.attempts],
+        }
+        self._finish(
+            JobFinished(
+                job_id=done.job_id,
+                status="failed",
+                executor="",
+                executed=None,
+                envelope=None,
+                error=orjson.dumps(error),
+            ),
+            delivery.done,
+        )
+
     # -- dispatch and completion ---------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -268,12 +366,7 @@ class IngressActor(PlasmActor):
             self._observe_latency((time.monotonic_ns() - entry[0].accepted_ns) // 1000)
         kind = executed.outcome.kind
         self._outcomes[kind.value] = self._outcomes.get(kind.value, 0) + 1
-        if kind == OutcomeKind.CANCELLED:
-            status = "cancelled"
-        elif kind == OutcomeKind.INVALID_MODULE:
-            status = "failed"
-        else:
-            status = "done"
+        status = _status_of(kind)
         finished = JobFinished(
             job_id=executed.job_id,
             status=status,
@@ -302,7 +395,7 @@ class IngressActor(PlasmActor):
                 outcome=outcome,
                 result=result,
                 envelope=finished.envelope,
-                error=None,
+                error=finished.error,
             ),
             done=done,
             context=finished,
@@ -351,6 +444,24 @@ class IngressActor(PlasmActor):
         if request.cancel_running:
             for queued, _ in self._running.values():
                 queued.cancel.cancel()
+            for job_id, (queued, _) in list(self._remote.items()):
+                # A peer may still finish it, but this node will not be here to check.
+                del self._remote[job_id]
+                error = {
+                    "code": "interrupted",
+                    "message": "this node stopped while a peer ran the job; submit it again",
+                }
+                self._finish(
+                    JobFinished(
+                        job_id=job_id,
+                        status="interrupted",
+                        executor="",
+                        executed=None,
+                        envelope=None,
+                        error=orjson.dumps(error),
+                    ),
+                    queued.done,
+                )
         return self._stats()
 
     def on_stats(self, delivery: Delivery) -> IngressStats:
@@ -359,7 +470,7 @@ class IngressActor(PlasmActor):
     def _stats(self) -> IngressStats:
         return IngressStats(
             queue_depth=len(self._queue),
-            running=len(self._running),
+            running=len(self._running) + len(self._remote),
             busy_executors=sum(1 for n in self._inflight if n),
             executors=len(self._executors),
             outcomes=dict(self._outcomes),

@@ -90,7 +90,7 @@ class ModuleHashError(JournalError):
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
 ACTIVE_STATUSES = ("queued", "running")
-FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected")
+FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted")
 _SET_STATUSES = ("cancelled", "rejected")
 _SYNCHRONOUS = ("normal", "full")
 
@@ -239,7 +239,8 @@ class JournalStore:
     ) -> None:
         """Store how a job ended, and its receipt envelope, in one transaction.
 
-        ``status`` is one of ``done``, ``failed``, ``cancelled``, ``rejected``. The job must be
+        ``status`` is one of ``FINISHED_STATUSES`` (``interrupted`` for a job the node gave up
+        on while a peer ran it). The job must be
         ``queued``, ``running``, or ``cancelled`` without having finished yet. ``error``, when
         given, is JSON ``{"code": str, "message": str}``.
         """

@@ -12,13 +12,25 @@ from nacl.signing import SigningKey
 from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.actors.errors import ActorLayerError
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.messages import JobExecuted, Message, ReceiptSigned, SignReceipt
+from plasm.protocol.capabilities import sign_capabilities
+from plasm.protocol.messages import (
+    Capabilities,
+    JobExecuted,
+    Message,
+    ReceiptSigned,
+    SignReceipt,
+    decode_message,
+)
+from plasm.protocol.p2p_messages import SignCapabilities, SignedCapabilities
 from plasm.protocol.node_messages import JobCompleted
 from plasm.protocol.receipt import sign_receipt
 
 
 class SignerActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {SignReceipt: "on_sign"}
+    handlers: ClassVar[dict[type[Message], str]] = {
+        SignReceipt: "on_sign",
+        SignCapabilities: "on_sign_capabilities",
+    }
 
     def __init__(self, signing_key: SigningKey) -> None:
         super().__init__()
@@ -46,6 +58,15 @@ class SignerActor(PlasmActor):
             )
             return None
         return ReceiptSigned(envelope=envelope)
+
+    def on_sign_capabilities(self, delivery: Delivery) -> SignedCapabilities:
+        message = delivery.message
+        assert isinstance(message, SignCapabilities)
+        caps = decode_message(message.capabilities)
+        if not isinstance(caps, Capabilities):
+            raise SignerError(f"expected an encoded Capabilities, got {type(caps).__name__}")
+        # sign_capabilities itself refuses a record that names another peer.
+        return SignedCapabilities(record=sign_capabilities(caps, self._key))
 
 
 class SignerError(ActorLayerError):

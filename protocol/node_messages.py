@@ -80,6 +80,7 @@ class JobFinished(Message):
     executor: str
     executed: JobExecuted | None
     envelope: bytes | None
+    error: bytes | None = None  # JSON {"code", "message", ...} when it did not run
 
     def __post_init__(self) -> None:
         _check_status(self.status)
