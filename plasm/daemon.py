@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from plasm.keystore import load_or_create_key
 from plasm.runtime.job import Limits
 
 log = logging.getLogger("plasm.daemon")
+
+SIGNAL_POLL_S = 0.2
 
 
 def limits_of(values: LimitValues) -> Limits:
@@ -85,7 +87,11 @@ class Daemon:
                            "executors": node.stats().executors},
                 )
                 sd_notify("READY=1")
-                self.stop_requested.wait()
+                # Wake up now and then: a signal the kernel delivers to another thread
+                # (an executor busy in wasm) only runs its Python handler when the main
+                # thread executes bytecode, which an untimed wait would never do.
+                while not self.stop_requested.wait(SIGNAL_POLL_S):
+                    pass
                 sd_notify("STOPPING=1")
                 log.info("stopping", extra={"event": "stopping"})
             finally:
@@ -121,10 +127,8 @@ class Daemon:
             for server in self._servers:
                 server.server_close()
             if self._servers:
-                try:
+                with suppress(FileNotFoundError):
                     self.config.api.socket.unlink()
-                except FileNotFoundError:
-                    pass
 
     def capabilities(self) -> dict[str, Any]:
         node = self.node
@@ -158,7 +162,7 @@ class Daemon:
 
                 stack = "".join(traceback.format_stack(frame))
                 log.warning("thread %s:\n%s", thread.name, stack,
-                            extra={"event": "thread_dump", "thread": thread.name})
+                            extra={"event": "thread_dump", "thread_name": thread.name})
 
         previous = {
             signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
