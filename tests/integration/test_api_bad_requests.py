@@ -17,6 +17,7 @@ from daemon_checks import (
     status_of,
     write_config,
 )
+
 from plasm.client import ApiRequestError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -13,6 +13,7 @@ from daemon_checks import (
     start_spinning_job,
     wait_for_status,
 )
+
 from plasm.client import ApiRequestError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
