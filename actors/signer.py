@@ -11,8 +11,8 @@ from typing import ClassVar
 from nacl.signing import SigningKey
 from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.actors.errors import ActorLayerError
-from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.capabilities import sign_capabilities
+from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import (
     Capabilities,
     JobExecuted,
@@ -21,8 +21,8 @@ from plasm.protocol.messages import (
     SignReceipt,
     decode_message,
 )
-from plasm.protocol.p2p_messages import SignCapabilities, SignedCapabilities
 from plasm.protocol.node_messages import JobCompleted
+from plasm.protocol.p2p_messages import SignCapabilities, SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
 
 
