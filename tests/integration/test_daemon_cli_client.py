@@ -1,0 +1,113 @@
+"""`plasmd submit/jobs/job/cancel` as subprocesses against a running daemon."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from daemon_checks import SPIN_LIMITS, checked_result, example, example_bytes, wait_for_status
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def plasmd(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "plasm.cli", *args], input=stdin,
+                          capture_output=True, timeout=60, check=False)
+
+
+def socket_args(daemon) -> tuple[str, str]:
+    return ("--socket", str(daemon.socket))
+
+
+def test_submit_wait_json_prints_a_verified_result(daemon) -> None:
+    run = plasmd("submit", str(example("hello")), "--stdin", "plasm", "--wait", "--json",
+                 *socket_args(daemon))
+    assert run.returncode == 0, run.stderr
+    result = orjson.loads(run.stdout)
+    checked_result(result)
+    assert result["stdout_text"] == "msalp\n"
+
+
+def test_submit_wait_prints_the_guests_output(daemon) -> None:
+    run = plasmd("submit", str(example("hello")), "--stdin-file", "-", "--wait",
+                 *socket_args(daemon), stdin=b"abc")
+    assert (run.returncode, run.stdout) == (0, b"cba\n")
+
+
+def test_submit_wait_passes_args_env_and_limits(daemon) -> None:
+    run = plasmd("submit", str(example("env_args")), "--arg", "one", "--env", "A=1",
+                 "--fuel", "1000000", "--memory", "2MiB", "--timeout", "5",
+                 "--max-output", "4KiB", "--wait", "--json", *socket_args(daemon))
+    assert run.returncode == 0, run.stderr
+    result = orjson.loads(run.stdout)
+    receipt = checked_result(result)
+    assert result["stdout_text"] == "env_args.wasm\none\nA=1\n"
+    assert (receipt.limits.fuel, receipt.limits.memory_bytes, receipt.limits.timeout_ms,
+            receipt.limits.max_output_bytes) == (1_000_000, 2 * 2**20, 5000, 4096)
+
+
+def test_submit_wait_reports_a_non_ok_outcome_on_stderr(daemon) -> None:
+    run = plasmd("submit", str(example("exit3")), "--wait", *socket_args(daemon))
+    assert run.returncode == 0
+    assert b"ended with exit (exit code 3)" in run.stderr
+
+
+def test_submit_without_wait_prints_the_job_id_then_job_shows_it(daemon) -> None:
+    run = plasmd("submit", str(example("hello")), *socket_args(daemon))
+    assert run.returncode == 0, run.stderr
+    job_id, status = run.stdout.decode().split()
+    assert status == "queued"
+    with daemon.client() as client:
+        wait_for_status(client, job_id)
+    shown = plasmd("job", job_id, *socket_args(daemon))
+    assert shown.returncode == 0, shown.stderr
+    assert f"{job_id}  done" in shown.stdout.decode()
+    assert "Hello, World!" in shown.stdout.decode()
+    as_json = orjson.loads(plasmd("job", job_id, "--json", *socket_args(daemon)).stdout)
+    checked_result(as_json["result"])
+
+
+def test_jobs_lists_jobs_and_filters_by_status(daemon) -> None:
+    with daemon.client() as client:
+        done = client.submit(module=example_bytes("hello"), wait=30)["job_id"]
+    listed = plasmd("jobs", *socket_args(daemon))
+    assert listed.returncode == 0, listed.stderr
+    assert done in listed.stdout.decode()
+    as_json = orjson.loads(plasmd("jobs", "--status", "done", "--json",
+                                  *socket_args(daemon)).stdout)
+    assert [job["job_id"] for job in as_json] == [done]
+    none = plasmd("jobs", "--status", "cancelled", *socket_args(daemon))
+    assert (none.returncode, none.stdout) == (0, b"")
+
+
+def test_cancel_stops_a_running_job(daemon) -> None:
+    with daemon.client() as client:
+        job_id = client.submit(module=example_bytes("loop"), limits=SPIN_LIMITS)["job_id"]
+        wait_for_status(client, job_id, frozenset({"running"}))
+        run = plasmd("cancel", job_id, *socket_args(daemon))
+        job = wait_for_status(client, job_id)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.decode().split() == [job_id, "cancelling"]
+    assert job["status"] == "cancelled"
+
+
+def test_cancel_of_a_finished_job_is_a_one_line_error(daemon) -> None:
+    with daemon.client() as client:
+        job_id = client.submit(module=example_bytes("hello"), wait=30)["job_id"]
+    run = plasmd("cancel", job_id, *socket_args(daemon))
+    assert run.returncode == 2
+    assert b"already done" in run.stderr
+    assert b"Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_client_commands_without_a_daemon_say_so_in_one_line(tmp_path: Path) -> None:
+    for command in (("jobs",), ("job", "0" * 32), ("cancel", "0" * 32),
+                    ("submit", str(example("hello")))):
+        run = plasmd(*command, "--socket", str(tmp_path / "none.sock"))
+        assert run.returncode == 2
+        assert b"is the daemon running?" in run.stderr
+        assert b"Traceback" not in run.stderr
