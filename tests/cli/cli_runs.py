@@ -1,0 +1,56 @@
+"""Running `plasmd` as a subprocess and checking what it prints.
+
+Imported by file name (`from cli_runs import ...`): pytest puts this folder on sys.path
+for its test modules.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from plasm.protocol.receipt import Receipt, verify_envelope
+from plasm.protocol.schemas import validator
+from plasm.protocol.verification import expectations_from_saved
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "wasm-examples"
+
+
+def example(name: str) -> Path:
+    return EXAMPLES / f"{name}.wasm"
+
+
+def plasmd(*args: str | Path, stdin: bytes = b"", timeout: float = 60
+           ) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "plasm.cli", *map(str, args)], input=stdin,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+def json_result(run: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    """The `--json` result a run printed, checked against the schema and its receipt."""
+    assert run.returncode == 0, run.stderr.decode()
+    result: dict[str, Any] = orjson.loads(run.stdout)
+    errors = [error.message for error in validator("job-result").iter_errors(result)]
+    assert errors == [], errors
+    return result
+
+
+def verified_receipt(result: dict[str, Any]) -> Receipt:
+    """The receipt of a saved result, verified against the output the result carries."""
+    envelope, expected = expectations_from_saved(orjson.dumps(result))
+    assert "stdout" in expected and "expected_job_id" in expected
+    return verify_envelope(envelope, **expected)
+
+
+def one_line_error(run: subprocess.CompletedProcess[bytes]) -> str:
+    """Assert the run failed with exit 2 and an error on its last line, no traceback."""
+    text = run.stderr.decode()
+    assert run.returncode == 2, (run.returncode, text)
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert "error:" in last
+    return last

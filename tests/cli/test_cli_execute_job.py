@@ -1,0 +1,150 @@
+"""`plasmd execute-job`: every example module, every flag, and its exit codes."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runs import example, json_result, one_line_error, plasmd, verified_receipt
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def execute(state: Path, name: str, *flags: str, stdin: bytes = b"") -> dict[str, Any]:
+    run = plasmd("execute-job", example(name), "--state-dir", state, "--json", *flags,
+                 stdin=stdin)
+    result = json_result(run)
+    verified_receipt(result)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "kind", "stdout"),
+    [
+        ("hello", (), "ok", b"Hello, World!\n"),
+        ("exit3", (), "exit", b""),
+        ("trap", (), "trap", b""),
+        ("loop", ("--fuel", "100000"), "out_of_fuel", b""),
+        ("loop", ("--fuel", "100000000000", "--timeout", "0.2"), "timeout", b""),
+        ("membomb", ("--memory", "2MiB"), "memory_limit", b""),
+        ("bigmem", (), "memory_limit", b""),
+        ("flood", ("--max-output", "1KiB"), "exit", b"x" * 1024),
+        ("env_args", (), "ok", b"env_args.wasm\n"),
+        ("escape", (), "ok", b"path_open 8\nfd_prestat_get 8\n"),
+        ("stderr", (), "ok", b"fine\n"),
+    ],
+    ids=["hello", "exit3", "trap", "loop-fuel", "loop-timeout", "membomb", "bigmem", "flood",
+         "env_args", "escape", "stderr"],
+)
+def test_each_example_gives_its_outcome_with_a_valid_receipt(
+    state: Path, name: str, flags: tuple[str, ...], kind: str, stdout: bytes
+) -> None:
+    result = execute(state, name, *flags)
+    assert result["outcome"]["kind"] == kind
+    assert base64.b64decode(result["stdout"]) == stdout
+
+
+def test_exit3_reports_its_exit_code(state: Path) -> None:
+    assert execute(state, "exit3")["outcome"]["exit_code"] == 3
+
+
+def test_flood_output_is_capped_and_marked_truncated(state: Path) -> None:
+    result = execute(state, "flood", "--max-output", "1KiB")
+    assert result["stdout_truncated"] is True
+    assert verified_receipt(result).limits.max_output_bytes == 1024
+
+
+def test_stdin_text_reaches_the_guest(state: Path) -> None:
+    assert execute(state, "hello", "--stdin", "Hello, World")["stdout_text"] == "dlroW ,olleH\n"
+
+
+def test_stdin_file_reaches_the_guest(state: Path, tmp_path: Path) -> None:
+    given = tmp_path / "input.bin"
+    given.write_bytes(b"from a file\n")
+    assert execute(state, "hello", "--stdin-file", str(given))["stdout_text"] == "elif a morf\n"
+
+
+def test_stdin_file_dash_reads_our_stdin(state: Path) -> None:
+    result = execute(state, "hello", "--stdin-file", "-", stdin=b"piped")
+    assert result["stdout_text"] == "depip\n"
+
+
+def test_args_and_env_reach_the_guest_in_order(state: Path) -> None:
+    result = execute(state, "env_args", "--arg", "a", "--arg", "b c", "--env", "Z=26",
+                     "--env", "A=1")
+    assert result["stdout_text"] == "env_args.wasm\na\nb c\nA=1\nZ=26\n"
+
+
+def test_every_limit_flag_lands_in_the_signed_receipt(state: Path) -> None:
+    result = execute(state, "hello", "--fuel", "5_000_000", "--memory", "64MiB",
+                     "--timeout", "2.5", "--max-output", "512KiB")
+    limits = verified_receipt(result).limits
+    assert (limits.fuel, limits.memory_bytes, limits.timeout_ms, limits.max_output_bytes) == (
+        5_000_000, 64 * 2**20, 2500, 512 * 1024)
+
+
+def test_state_dir_holds_the_key_that_signs(state: Path) -> None:
+    first = execute(state, "hello")
+    second = execute(state, "exit3")
+    assert (state / "node.key").exists()
+    assert first["executor"] == second["executor"]
+    assert first["receipt"]["public_key"] == second["receipt"]["public_key"]
+
+
+def test_without_json_the_guest_output_is_passed_through(state: Path) -> None:
+    run = plasmd("execute-job", example("stderr"), "--state-dir", state)
+    assert (run.returncode, run.stdout, run.stderr) == (0, b"fine\n", b"oops\n")
+
+
+def test_without_json_a_non_ok_outcome_is_reported_on_stderr_with_exit_0(state: Path) -> None:
+    run = plasmd("execute-job", example("exit3"), "--state-dir", state)
+    assert run.returncode == 0
+    assert b"job ended with exit (exit code 3)" in run.stderr
+
+
+def test_a_file_that_is_not_wasm_is_exit_2_with_one_line(state: Path) -> None:
+    run = plasmd("execute-job", example("hello").with_suffix(".wat"), "--state-dir", state)
+    assert "not a runnable WebAssembly module" in one_line_error(run)
+    assert run.stdout == b""
+
+
+def test_a_missing_module_file_is_exit_2_with_one_line(state: Path, tmp_path: Path) -> None:
+    run = plasmd("execute-job", tmp_path / "absent.wasm", "--state-dir", state)
+    assert "cannot read module" in one_line_error(run)
+
+
+def test_a_missing_stdin_file_is_exit_2_with_one_line(state: Path, tmp_path: Path) -> None:
+    run = plasmd("execute-job", example("hello"), "--stdin-file", tmp_path / "absent",
+                 "--state-dir", state)
+    assert "--stdin-file" in one_line_error(run)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (("--memory", "lots"), "--memory"),
+        (("--memory", "0"), "--memory"),
+        (("--fuel", "-5"), "--fuel"),
+        (("--fuel", "many"), "--fuel"),
+        (("--timeout", "0"), "--timeout"),
+        (("--timeout", "nan"), "--timeout"),
+        (("--max-output", "1XB"), "--max-output"),
+        (("--env", "NOEQUALS"), "--env"),
+        (("--stdin", "a", "--stdin-file", "-"), "--stdin"),
+        (("--fuel", str(2**70)), "fuel"),
+    ],
+    ids=["memory-word", "memory-zero", "fuel-negative", "fuel-word", "timeout-zero",
+         "timeout-nan", "max-output-unit", "env-no-equals", "two-stdins", "fuel-over-64-bits"],
+)
+def test_a_bad_flag_value_is_exit_2_with_an_error_naming_it(
+    state: Path, flags: tuple[str, ...], named: str
+) -> None:
+    run = plasmd("execute-job", example("hello"), "--state-dir", state, *flags)
+    assert named in one_line_error(run)
