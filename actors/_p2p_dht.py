@@ -1,0 +1,114 @@
+"""The Kademlia DHT: server mode, strict record validation, provider keys.
+
+Records live under the ``plasm`` namespace only (``/plasm/<peer id>``) and strict
+validation refuses every other namespace except py-libp2p's built-in ``pk`` and ``ipns``:
+a value must be a capability record signed by the peer named in the key, not expired
+(``plasm.protocol.capabilities.verify_capabilities``). Every node applies the same check
+to records others ask it to store. Of two valid records the later-expiring one wins.
+
+Provider keys are our own strings (``plasm:runtime:wasi-preview1``); py-libp2p would
+read a key that happens to look like hex or a CID as bytes, so keys are hashed into a
+sha256 multihash first and every node maps them the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from libp2p.abc import IHost
+from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+from libp2p.peer.id import ID
+from libp2p.records.validator import Validator
+from plasm.actors._p2p_errors import RecordError
+from plasm.protocol.capabilities import verify_capabilities
+from plasm.protocol.errors import CapabilitiesError
+from plasm.protocol.p2p_messages import ProviderInfo
+
+log = logging.getLogger(__name__)
+
+RECORD_NAMESPACE = "plasm"
+_SHA256_MULTIHASH = b"\x12\x20"
+
+
+def record_key(peer_id: str) -> str:
+    """The DHT key of ``peer_id``'s capability record."""
+    return f"/{RECORD_NAMESPACE}/{peer_id}"
+
+
+def provider_key(key: str) -> str:
+    """The hex multihash py-libp2p stores providers of ``key`` under."""
+    return (_SHA256_MULTIHASH + hashlib.sha256(key.encode("utf-8")).digest()).hex()
+
+
+class CapabilityRecordValidator(Validator):
+    """Accept only capability records signed by the peer their key names."""
+
+    def validate(self, key: str, value: bytes) -> None:
+        prefix = f"/{RECORD_NAMESPACE}/"
+        if not key.startswith(prefix):
+            raise RecordError(f"record key {key!r} is not under {prefix}")
+        try:
+            caps = verify_capabilities(value, now_ms=int(time.time() * 1000))
+        except CapabilitiesError as exc:
+            raise RecordError(f"refused record for {key}: {exc}") from exc
+        if caps.peer_id != key[len(prefix) :]:
+            raise RecordError(f"the record under {key} describes {caps.peer_id}")
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        def expiry(value: bytes) -> int:
+            try:
+                return verify_capabilities(value).expires_at_ms
+            except CapabilitiesError:
+                return -1
+
+        expiries = [expiry(v) for v in values]
+        return expiries.index(max(expiries))
+
+
+def build_dht(host: IHost) -> KadDHT:
+    dht = KadDHT(host, DHTMode.SERVER, strict_validation=True)
+    dht.register_validator(RECORD_NAMESPACE, CapabilityRecordValidator())
+    return dht
+
+
+async def provide(dht: KadDHT, key: str) -> None:
+    await dht.provide(provider_key(key))
+
+
+async def find_providers(dht: KadDHT, key: str, limit: int) -> tuple[ProviderInfo, ...]:
+    found = await dht.find_providers(provider_key(key), limit)
+    unique: dict[str, ProviderInfo] = {}
+    for info in found:  # py-libp2p can list a provider twice
+        peer = str(info.peer_id)
+        if peer not in unique:
+            addrs = tuple(str(a) for a in info.addrs)
+            unique[peer] = ProviderInfo(peer, addrs)
+    return tuple(unique.values())[:limit]
+
+
+async def put_record(dht: KadDHT, key: str, value: bytes) -> None:
+    try:
+        await dht.put_value(key, value)
+    except RecordError:
+        raise
+    except Exception as exc:  # InvalidRecordType, ValueError (older than stored)
+        raise RecordError(f"the DHT refused the record for {key}: {exc}") from exc
+
+
+async def get_record(dht: KadDHT, key: str) -> bytes | None:
+    """The valid record under ``key``, or None; an expired record counts as none."""
+    value = await dht.get_value(key)
+    if value is None:
+        return None
+    try:
+        CapabilityRecordValidator().validate(key, value)
+    except RecordError as exc:
+        log.info("ignoring the record under %s: %s", key, exc)
+        return None
+    return value
+
+
+async def add_to_routing_table(dht: KadDHT, peer: ID) -> bool:
+    return bool(await dht.add_peer(peer))

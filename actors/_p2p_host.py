@@ -1,0 +1,77 @@
+"""Building the py-libp2p host: identity from the node seed, Noise, Yamux, TCP and QUIC.
+
+The libp2p identity is the node's Ed25519 key, so the peer ID that Noise authenticates
+is the key that signs receipts. Only Noise is offered (py-libp2p would also offer TLS,
+secio and plaintext). One connection per peer: py-libp2p waits a fixed 250 ms on every
+connect otherwise. Listening never raises in py-libp2p (a port in use is only logged), so
+``check_listening`` compares what listens with what was asked for.
+"""
+
+from __future__ import annotations
+
+import multiaddr
+from libp2p import new_host
+from libp2p.abc import IHost
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.network.config import ConnectionConfig
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from plasm.actors._p2p_errors import NetworkStartError
+from plasm.protocol.identity import peer_id_from_public_key
+
+SEED_SIZE = 32
+
+
+def key_pair_from_seed(seed: bytes) -> KeyPair:
+    """The libp2p key pair of the node key whose 32-byte Ed25519 seed is ``seed``."""
+    if len(seed) != SEED_SIZE:
+        raise ValueError(f"the node key seed must be {SEED_SIZE} bytes, got {len(seed)}")
+    return create_new_key_pair(seed)
+
+
+def parse_multiaddrs(
+    addresses: tuple[str, ...] | list[str], what: str
+) -> list[multiaddr.Multiaddr]:
+    parsed = []
+    for address in addresses:
+        try:
+            parsed.append(multiaddr.Multiaddr(address))
+        except Exception as exc:  # multiaddr raises several unrelated types
+            raise NetworkStartError(f"bad {what} address {address!r}: {exc}") from exc
+    return parsed
+
+
+def build_host(seed: bytes, listen: list[multiaddr.Multiaddr]) -> IHost:
+    """A host with the node identity, Noise only, Yamux, and one connection per peer."""
+    key_pair = key_pair_from_seed(seed)
+    noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: noise},
+        muxer_preference="YAMUX",
+        listen_addrs=listen,
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+    )
+    expected = peer_id_from_public_key(key_pair.public_key.to_bytes())
+    if str(host.get_id()) != expected:  # a py-libp2p change would break receipt binding
+        raise NetworkStartError(f"libp2p derived peer id {host.get_id()}, expected {expected}")
+    return host
+
+
+def _transport_of(address: multiaddr.Multiaddr) -> tuple[str, str]:
+    names = [p.name for p in address.protocols()]
+    ip = next((address.value_for_protocol(n) for n in ("ip4", "ip6") if n in names), "")
+    return (str(ip), "quic" if "quic-v1" in names or "quic" in names else names[-1])
+
+
+def check_listening(host: IHost, requested: list[multiaddr.Multiaddr]) -> None:
+    """Raise ``NetworkStartError`` unless every requested address has a listener."""
+    listening = {_transport_of(a) for a in host.get_transport_addrs()}
+    missing = [str(a) for a in requested if _transport_of(a) not in listening]
+    if missing:
+        raise NetworkStartError(
+            f"could not listen on {', '.join(missing)} (port in use or address not local?); "
+            "change the listen addresses or free the port"
+        )

@@ -1,0 +1,403 @@
+"""The trio side of the network actor: one libp2p host and what runs around it.
+
+Theory of operation: ``P2PNode.run`` (a task in the network thread's nursery) builds the
+host, registers the wrapped inbound handlers, listens, checks that every listen address
+took, starts the DHT service and mDNS, reports ``started`` and then keeps two background
+jobs going: dialing the bootstrap peers and, every ``refresh_interval``, re-dialing lost
+bootstrap peers, putting connected peers into the DHT routing table and refreshing it.
+Every public coroutine is one operation the actor asks for; each returns a catalogue
+message and never raises for a peer's failure (outbound exchanges answer ``PeerFailure``).
+Connection changes reach ``emit`` as ``PeerEvent``s through the swarm's notifee API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import multiaddr
+import pykka
+import trio
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.custom_types import TProtocol
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.kad_dht.kad_dht import KadDHT
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.tools.anyio_service import background_trio_service
+from plasm.actors import _p2p_dht as dht_ops
+from plasm.actors._p2p_errors import DialError, NetworkStartError
+from plasm.actors._p2p_host import build_host, check_listening, parse_multiaddrs
+from plasm.actors._p2p_inbound import InboundServer
+from plasm.actors._p2p_mdns import LocalMdns
+from plasm.actors._p2p_streams import ExchangeFailed, exchange, frame_cap, reset_quietly
+from plasm.protocol.p2p_messages import (
+    ConnectedPeer,
+    Dialed,
+    NetworkInfo,
+    PeerEvent,
+    PeerFailure,
+    PeerResponse,
+    Pong,
+    ProviderInfo,
+    Providers,
+    Record,
+)
+
+log = logging.getLogger(__name__)
+
+PING_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    seed: bytes
+    listen: tuple[str, ...]
+    bootstrap: tuple[str, ...]
+    mdns: bool
+    handlers: dict[str, pykka.ActorRef[Any]]
+    frame_caps: dict[str, int]
+    max_streams_per_peer: int
+    read_deadline: float
+    answer_deadline: float
+    worker_threads: int
+    dial_timeout: float
+    refresh_interval: float
+
+
+class _ConnectionEvents(INotifee):
+    def __init__(self, node: P2PNode) -> None:
+        self._node = node
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._node.connection_changed("connected", conn)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self._node.connection_changed("disconnected", conn)
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+
+class P2PNode:
+    def __init__(self, settings: NodeSettings, emit: Callable[[PeerEvent], None]) -> None:
+        self._settings = settings
+        self._emit = emit
+        self._listen = parse_multiaddrs(settings.listen, "listen")
+        self._bootstrap = [
+            info_from_p2p_addr(a) for a in parse_multiaddrs(settings.bootstrap, "bootstrap")
+        ]
+        self._host: IHost | None = None
+        self._dht: KadDHT | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self.inbound = InboundServer(
+            settings.handlers,
+            settings.frame_caps,
+            max_streams_per_peer=settings.max_streams_per_peer,
+            read_deadline=settings.read_deadline,
+            answer_deadline=settings.answer_deadline,
+            worker_threads=settings.worker_threads,
+            on_reject=self._rejected,
+        )
+
+    @property
+    def host(self) -> IHost:
+        assert self._host is not None, "the host is built in run()"
+        return self._host
+
+    @property
+    def dht(self) -> KadDHT:
+        assert self._dht is not None, "the DHT is built in run()"
+        return self._dht
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        host = self._host = build_host(self._settings.seed, self._listen)
+        for protocol in self.inbound.protocols:
+            host.set_stream_handler(TProtocol(protocol), self.inbound.handler_for(protocol))
+        host.get_network().register_notifee(_ConnectionEvents(self))
+        self._dht = dht_ops.build_dht(host)
+        async with host.run(self._listen), background_trio_service(self._dht):
+            check_listening(host, self._listen)
+            mdns = await self._start_mdns() if self._settings.mdns else None
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._maintain)
+                    log.info(
+                        "network listening on %s",
+                        ", ".join(self.listen_addresses()),
+                        extra={"event": "network_listening"},
+                    )
+                    task_status.started()
+            finally:
+                if mdns is not None:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(mdns.stop)
+
+    async def _start_mdns(self) -> LocalMdns:
+        ip = next(
+            (
+                str(a.value_for_protocol("ip4"))
+                for a in self._listen
+                if "ip4" in [p.name for p in a.protocols()]
+            ),
+            None,
+        )
+        try:
+            mdns = LocalMdns(self.host, ip, self._found_by_mdns)
+            await trio.to_thread.run_sync(mdns.start)
+        except OSError as exc:
+            raise NetworkStartError(f"mDNS could not start on {ip}: {exc}; disable mdns") from exc
+        return mdns
+
+    async def _maintain(self) -> None:
+        while True:
+            async with trio.open_nursery() as nursery:
+                for info in self._bootstrap:
+                    if not self._is_connected(info.peer_id):
+                        nursery.start_soon(self._dial_bootstrap, info)
+            for peer in self.host.get_connected_peers():
+                await self._add_to_table(peer)
+            with trio.move_on_after(self._settings.refresh_interval):
+                try:
+                    await self.dht.refresh_routing_table()
+                except Exception as exc:  # a failed refresh is retried next round
+                    log.warning("routing table refresh failed: %s", exc)
+            await trio.sleep(self._settings.refresh_interval)
+
+    async def _dial_bootstrap(self, info: PeerInfo) -> None:
+        try:
+            await self._connect(info)
+        except DialError as exc:
+            log.warning("%s", exc, extra={"event": "dial_failed", "peer_id": str(info.peer_id)})
+            return
+        await self._add_to_table(info.peer_id)
+
+    async def _add_to_table(self, peer: ID) -> None:
+        try:
+            await self.dht.add_peer(peer, skip_server_mode_check=True)
+        except Exception as exc:  # the table refuses some peers; that is not an error
+            log.debug("peer %s not added to the routing table: %s", peer, exc)
+
+    # --- events -----------------------------------------------------------------------
+
+    def connection_changed(self, kind: str, conn: INetConn) -> None:
+        peer = str(conn.muxed_conn.peer_id)
+        addrs = tuple(str(a) for a in _remote_addrs(conn))
+        log.info("peer %s %s", peer, kind, extra={"event": f"peer_{kind}", "peer_id": peer})
+        self._emit(PeerEvent(kind, peer, addrs))
+
+    def _rejected(self, peer: str, why: str) -> None:
+        log.warning(
+            "rejected a stream from %s: %s",
+            peer,
+            why,
+            extra={"event": "peer_rejected", "peer_id": peer},
+        )
+        self._emit(PeerEvent("rejected", peer, (), why))
+
+    def _found_by_mdns(self, peer: str, addrs: tuple[str, ...]) -> None:
+        # zeroconf's thread: hand the connect to trio, tell discovery directly
+        self._emit(PeerEvent("found", peer, addrs, "mdns"))
+        if self._token is not None and self._nursery is not None:
+            full = [multiaddr.Multiaddr(a) for a in addrs]
+            info = PeerInfo(ID.from_base58(peer), full)
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._nursery.start_soon, self._dial_found, info)
+
+    async def _dial_found(self, info: PeerInfo) -> None:
+        try:
+            await self._connect(info)
+        except DialError as exc:
+            log.info("%s", exc, extra={"event": "dial_failed", "peer_id": str(info.peer_id)})
+
+    # --- operations -------------------------------------------------------------------
+
+    async def request(self, peer_id: str, protocol: str, payload: bytes, timeout_ms: int) -> Any:
+        """One exchange; a ``PeerResponse`` or a ``PeerFailure`` (never raises for the peer)."""
+        try:
+            with trio.fail_after(max(timeout_ms, 1) / 1000):
+                peer = _parse_peer_id(peer_id)
+                await self._ensure_addresses(peer)
+                cap = frame_cap(protocol, self._settings.frame_caps)
+                answer = await exchange(self.host, peer, protocol, payload, cap)
+        except ExchangeFailed as exc:
+            if exc.reason == "unreachable":
+                log.info("%s", exc.message, extra={"event": "dial_failed", "peer_id": peer_id})
+            return PeerFailure(peer_id, exc.reason, exc.message)
+        except DialError as exc:
+            log.info("%s", exc, extra={"event": "dial_failed", "peer_id": peer_id})
+            return PeerFailure(peer_id, "unreachable", str(exc))
+        except trio.TooSlowError:
+            return PeerFailure(peer_id, "timeout", f"no answer from {peer_id} in {timeout_ms} ms")
+        return PeerResponse(peer_id, answer)
+
+    async def _ensure_addresses(self, peer: ID) -> None:
+        if self._is_connected(peer) or _known_addrs(self.host, peer):
+            return
+        if peer == self.host.get_id():
+            raise DialError("a node cannot open a stream to itself")
+        try:
+            found = await self.dht.find_peer(peer)
+        except Exception as exc:  # a DHT lookup that fails means: not found
+            raise DialError(
+                f"no address known for {peer} and the DHT lookup failed: {exc}"
+            ) from exc
+        if found is None or not found.addrs:
+            raise DialError(f"no address known for {peer}, and the DHT does not know it")
+        self.host.get_peerstore().add_addrs(peer, found.addrs, 600)
+
+    async def _connect(self, info: PeerInfo) -> None:
+        try:
+            with trio.fail_after(self._settings.dial_timeout):
+                await self.host.connect(info)
+        except trio.TooSlowError as exc:
+            raise DialError(f"dialing {info.peer_id} timed out") from exc
+        except Exception as exc:  # py-libp2p raises many unrelated error types on dial
+            raise DialError(f"dialing {info.peer_id} failed: {exc}") from exc
+
+    async def dial(self, address: str) -> Dialed:
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(address))
+        except Exception as exc:  # bad multiaddr or no /p2p/ part
+            raise DialError(
+                f"{address!r} is not a multiaddr ending in /p2p/<peer id>: {exc}"
+            ) from exc
+        try:
+            await self._connect(info)
+        except DialError as exc:
+            log.info("%s", exc, extra={"event": "dial_failed", "peer_id": str(info.peer_id)})
+            raise
+        await self._add_to_table(info.peer_id)
+        return Dialed(str(info.peer_id))
+
+    async def ping(self, peer_id: str, timeout: float) -> Pong:
+        peer = _parse_peer_id(peer_id)
+        try:
+            with trio.fail_after(timeout):
+                await self._ensure_addresses(peer)
+                stream = await self.host.new_stream(peer, [PING_PROTOCOL])
+                try:
+                    probe = secrets.token_bytes(PING_SIZE)
+                    started = time.perf_counter_ns()
+                    await stream.write(probe)
+                    echoed = b""
+                    while len(echoed) < PING_SIZE:
+                        chunk = await stream.read(PING_SIZE - len(echoed))
+                        if not chunk:
+                            raise DialError(f"{peer_id} closed the ping stream")
+                        echoed += chunk
+                    rtt_us = (time.perf_counter_ns() - started) // 1000
+                finally:
+                    await reset_quietly(stream)
+        except trio.TooSlowError as exc:
+            raise DialError(f"no ping answer from {peer_id} within {timeout:g} s") from exc
+        except DialError:
+            raise
+        except Exception as exc:
+            raise DialError(f"ping to {peer_id} failed: {exc}") from exc
+        if echoed != probe:
+            raise DialError(f"{peer_id} answered the ping with other bytes")
+        return Pong(peer_id, rtt_us)
+
+    async def provide(self, key: str) -> None:
+        await dht_ops.provide(self.dht, key)
+
+    async def find_providers(self, key: str, limit: int, timeout_ms: int) -> Providers:
+        found: tuple[ProviderInfo, ...] = ()
+        with trio.move_on_after(max(timeout_ms, 1) / 1000):
+            found = await dht_ops.find_providers(self.dht, key, limit)
+        own = str(self.host.get_id())
+        for provider in found:
+            if provider.peer_id != own:
+                self._emit(PeerEvent("found", provider.peer_id, provider.addresses, "dht"))
+        return Providers(key, found)
+
+    async def put_record(self, key: str, value: bytes) -> None:
+        await dht_ops.put_record(self.dht, key, value)
+
+    async def get_record(self, key: str, timeout_ms: int) -> Record:
+        value: bytes | None = None
+        with trio.move_on_after(max(timeout_ms, 1) / 1000):
+            value = await dht_ops.get_record(self.dht, key)
+        return Record(key, value)
+
+    async def network_info(self) -> NetworkInfo:
+        host = self.host
+        listen = self.listen_addresses()
+        observed = tuple(str(a) for a in host.get_addrs() if str(a) not in listen)
+        connected = tuple(
+            ConnectedPeer(str(peer), tuple(str(a) for a in _known_addrs(host, peer)))
+            for peer in host.get_connected_peers()
+        )
+        return NetworkInfo(
+            str(host.get_id()), listen, observed, reachability(listen, observed), connected
+        )
+
+    def listen_addresses(self) -> tuple[str, ...]:
+        suffix = f"/p2p/{self.host.get_id()}"
+        return tuple(str(a) + suffix for a in self.host.get_transport_addrs())
+
+    def _is_connected(self, peer: ID) -> bool:
+        return bool(self.host.get_network().connections.get(peer))
+
+
+def reachability(listen: tuple[str, ...], observed: tuple[str, ...]) -> str:
+    """``public`` if any address of ours is globally routable, ``private`` if all are
+    private/loopback, ``unknown`` if we have none or only unspecified (0.0.0.0) ones.
+
+    Derived from our listen addresses and the addresses peers observed (identify);
+    py-libp2p's AutoNAT is not used.
+    """
+    kinds = set()
+    for address in (*observed, *listen):
+        parts = address.split("/")
+        if len(parts) < 3 or parts[1] not in ("ip4", "ip6"):
+            continue
+        ip = ipaddress.ip_address(parts[2])
+        kinds.add("unspecified" if ip.is_unspecified else "public" if ip.is_global else "private")
+    if "public" in kinds:
+        return "public"
+    if kinds == {"private"}:
+        return "private"
+    return "unknown"
+
+
+def _parse_peer_id(peer_id: str) -> ID:
+    try:
+        return ID.from_base58(peer_id)
+    except Exception as exc:  # base58 and multihash errors
+        raise DialError(f"{peer_id!r} is not a peer id") from exc
+
+
+def _known_addrs(host: IHost, peer: ID) -> list[multiaddr.Multiaddr]:
+    try:
+        return list(host.get_peerstore().addrs(peer))
+    except Exception:  # the peerstore raises for a peer it never heard of
+        return []
+
+
+def _remote_addrs(conn: INetConn) -> list[multiaddr.Multiaddr]:
+    try:
+        return list(conn.get_transport_addresses())
+    except Exception:  # not every connection type knows its remote address
+        return []

@@ -1,0 +1,264 @@
+"""The network actor: the node's libp2p host, behind catalogue messages.
+
+Theory of operation: the actor owns a thread that runs ``trio.run`` with the host
+(``_p2p_runner.TrioThread``; the host and everything around it is ``_p2p_node.P2PNode``).
+``on_start`` starts that thread and waits, bounded, until every listen address listens;
+if it cannot, the actor stays up but answers every message with the ``NetworkStartError``
+(``start_network`` raises it at once), so the daemon reports why instead of an
+``ActorDeadError``. Each message handler schedules the work as a trio task and returns
+at once; the task answers the delivery's ``reply`` future, or tells ``reply_to`` (a
+non-blocking asker such as the negotiator), so one slow peer never holds up the actor.
+``on_stop`` cancels the trio run and joins the thread.
+
+Importing this module imports trio and libp2p (~1.5 s): only the daemon's networking
+imports it, never ``plasmd execute-job`` or ``plasmd verify``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
+
+import pykka
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
+from plasm.actors._p2p_errors import (
+    BlockingCallError,
+    DialError,
+    NetworkError,
+    NetworkStartError,
+    NetworkStoppedError,
+    RecordError,
+)
+from plasm.actors._p2p_node import NodeSettings, P2PNode
+from plasm.actors._p2p_runner import TrioThread
+from plasm.actors._p2p_streams import DEFAULT_FRAME_CAPS
+from plasm.protocol.messages import Message
+from plasm.protocol.p2p_messages import (
+    Dial,
+    FindProviders,
+    GetNetworkInfo,
+    GetRecord,
+    NetworkInfo,
+    PeerEvent,
+    PeerFailure,
+    PeerRequest,
+    Ping,
+    Provide,
+    PutRecord,
+)
+
+__all__ = [
+    "BlockingCallError",
+    "DialError",
+    "NetworkActor",
+    "NetworkError",
+    "NetworkStartError",
+    "NetworkStoppedError",
+    "RecordError",
+    "start_network",
+]
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[], Awaitable[Message | None]]
+
+
+class NetworkActor(PlasmActor):
+    handlers: ClassVar[dict[type[Message], str]] = {
+        PeerRequest: "_on_peer_request",
+        Dial: "_on_dial",
+        Ping: "_on_ping",
+        Provide: "_on_provide",
+        FindProviders: "_on_find_providers",
+        PutRecord: "_on_put_record",
+        GetRecord: "_on_get_record",
+        GetNetworkInfo: "_on_get_network_info",
+    }
+
+    def __init__(
+        self,
+        seed: bytes,
+        *,
+        listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",),
+        bootstrap: tuple[str, ...] = (),
+        mdns: bool = False,
+        handlers: Mapping[str, pykka.ActorRef[Any]] | None = None,
+        events: pykka.ActorRef[Any] | None = None,
+        max_streams_per_peer: int = 8,
+        frame_caps: Mapping[str, int] | None = None,
+        read_deadline_s: float = 10.0,
+        answer_deadline_s: float = 330.0,
+        dial_timeout_s: float = 10.0,
+        ping_timeout_s: float = 10.0,
+        refresh_interval_s: float = 60.0,
+        start_timeout_s: float = 15.0,
+        worker_threads: int = 64,
+    ) -> None:
+        super().__init__()
+        if max_streams_per_peer < 1:
+            raise ValueError("max_streams_per_peer must be at least 1")
+        self._events = events
+        self._ping_timeout = ping_timeout_s
+        self._start_timeout = start_timeout_s
+        self._start_error: NetworkStartError | None = None
+        self._node = P2PNode(
+            NodeSettings(
+                seed=bytes(seed),
+                listen=tuple(listen),
+                bootstrap=tuple(bootstrap),
+                mdns=mdns,
+                handlers=dict(handlers or {}),
+                frame_caps={**DEFAULT_FRAME_CAPS, **(frame_caps or {})},
+                max_streams_per_peer=max_streams_per_peer,
+                read_deadline=read_deadline_s,
+                answer_deadline=answer_deadline_s,
+                worker_threads=worker_threads,
+                dial_timeout=dial_timeout_s,
+                refresh_interval=refresh_interval_s,
+            ),
+            self._emit,
+        )
+        self._runner = TrioThread("plasm-network", self._setup)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def _setup(self, nursery: Any) -> None:
+        await nursery.start(self._node.run)
+
+    def on_start(self) -> None:
+        try:
+            self._runner.start(self._start_timeout)
+        except NetworkStartError as exc:
+            log.error("%s", exc, extra={"event": "network_start_failed"})
+            self._start_error = exc
+
+    def on_stop(self) -> None:
+        self._runner.stop(timeout=5.0)
+
+    def on_failure(self, *args: Any) -> None:
+        self._runner.stop(timeout=5.0)
+
+    def _emit(self, event: PeerEvent) -> None:
+        if self._events is None:
+            return
+        try:
+            tell(self._events, event)
+        except pykka.ActorDeadError:
+            log.debug("dropped %s event: the events actor has stopped", event.kind)
+
+    # --- handlers ----------------------------------------------------------------------
+
+    def _on_peer_request(self, delivery: Delivery) -> None:
+        request: PeerRequest = delivery.message
+
+        async def work() -> Message:
+            answer = await self._node.request(
+                request.peer_id, request.protocol, request.payload, request.timeout_ms
+            )
+            return dataclasses.replace(answer, tag=request.tag)
+
+        try:
+            self._later(delivery, work)
+        except NetworkError as exc:
+            refusal = PeerFailure(request.peer_id, "refused", str(exc), tag=request.tag)
+            self._settle_now(delivery, refusal)
+
+    def _on_dial(self, delivery: Delivery) -> None:
+        message: Dial = delivery.message
+        self._later(delivery, lambda: self._node.dial(message.multiaddr))
+
+    def _on_ping(self, delivery: Delivery) -> None:
+        message: Ping = delivery.message
+        self._later(delivery, lambda: self._node.ping(message.peer_id, self._ping_timeout))
+
+    def _on_provide(self, delivery: Delivery) -> None:
+        message: Provide = delivery.message
+        self._later(delivery, lambda: self._node.provide(message.key))
+
+    def _on_find_providers(self, delivery: Delivery) -> None:
+        m: FindProviders = delivery.message
+        self._later(delivery, lambda: self._node.find_providers(m.key, m.limit, m.timeout_ms))
+
+    def _on_put_record(self, delivery: Delivery) -> None:
+        message: PutRecord = delivery.message
+        self._later(delivery, lambda: self._node.put_record(message.key, message.value))
+
+    def _on_get_record(self, delivery: Delivery) -> None:
+        message: GetRecord = delivery.message
+        self._later(delivery, lambda: self._node.get_record(message.key, message.timeout_ms))
+
+    def _on_get_network_info(self, delivery: Delivery) -> NetworkInfo:
+        self._check_running()
+        info: NetworkInfo = self._runner.call(self._node.network_info)
+        return info
+
+    # --- answering from the trio thread ----------------------------------------------------
+
+    def _check_running(self) -> None:
+        if self._start_error is not None:
+            raise self._start_error
+        if not self._runner.running:
+            raise NetworkStoppedError("the network is not running")
+
+    def _later(self, delivery: Delivery, work: Work) -> None:
+        """Run ``work`` in trio; its result answers ``delivery`` when it is done.
+
+        The ``reply`` future is taken out of the delivery, so the base class does not
+        answer it with this handler's ``None``.
+        """
+        self._check_running()
+        reply, delivery.reply = delivery.reply, None
+        try:
+            self._runner.spawn(self._settle, work, reply, delivery.reply_to, delivery.message)
+        except NetworkError:
+            delivery.reply = reply
+            raise
+
+    async def _settle(
+        self,
+        work: Work,
+        reply: pykka.Future[Any] | None,
+        reply_to: pykka.ActorRef[Any] | None,
+        message: Message,
+    ) -> None:
+        try:
+            answer = await work()
+        except Exception as exc:
+            error = (
+                exc
+                if isinstance(exc, NetworkError)
+                else NetworkError(f"{type(message).__name__} failed: {exc}")
+            )
+            if reply is not None:
+                reply.set_exception((type(error), error, error.__traceback__))
+            else:
+                log.warning("%s failed: %s", type(message).__name__, error)
+            return
+        self._settle_now(Delivery(message, reply=reply, reply_to=reply_to), answer)
+
+    @staticmethod
+    def _settle_now(delivery: Delivery, answer: Message | None) -> None:
+        if delivery.reply is not None:
+            delivery.reply.set(checked(answer))
+            delivery.reply = None
+        elif delivery.reply_to is not None and answer is not None:
+            try:
+                tell(delivery.reply_to, answer)
+            except pykka.ActorDeadError:
+                log.debug("dropped the answer to %s: the asker stopped", type(delivery.message))
+
+
+def start_network(timeout: float = 30.0, **kwargs: Any) -> tuple[pykka.ActorRef[Any], NetworkInfo]:
+    """Start a ``NetworkActor`` (arguments as its constructor) and wait until it listens.
+
+    Raises ``NetworkStartError`` (after stopping the actor) if the host cannot start.
+    """
+    ref = NetworkActor.start(**kwargs)
+    try:
+        info: NetworkInfo = ask(ref, GetNetworkInfo(), timeout=timeout)
+    except BaseException:
+        ref.stop(block=True, timeout=10)
+        raise
+    return ref, info
