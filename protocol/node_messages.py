@@ -81,6 +81,7 @@ class JobFinished(Message):
     executed: JobExecuted | None
     envelope: bytes | None
     error: bytes | None = None  # JSON {"code", "message", ...} when it did not run
+    result: bytes | None = None  # the job-result JSON, when it ran
 
     def __post_init__(self) -> None:
         _check_status(self.status)

@@ -20,20 +20,25 @@ def job_result_to_json(
     module_sha256: str,
     executor: str,
     envelope: bytes,
+    *,
+    already_verified: bool = False,
 ) -> dict[str, Any]:
     """The documented job-result object.
 
     The receipt is verified against the rest (executor, job, module, stdout and stderr bytes),
     so the object never shows output its receipt does not sign; ``ReceiptError`` otherwise.
+    A caller that holds a receipt it verified (or that its own signer just made) passes
+    ``already_verified=True`` and skips the signature check on this hot path.
     """
-    verify_envelope(
-        envelope,
-        expected_executor=executor,
-        expected_job_id=job_id,
-        expected_module_sha256=module_sha256,
-        stdout=outcome.stdout,
-        stderr=outcome.stderr,
-    )
+    if not already_verified:
+        verify_envelope(
+            envelope,
+            expected_executor=executor,
+            expected_job_id=job_id,
+            expected_module_sha256=module_sha256,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+        )
     return {
         "job_id": job_id,
         "status": status,
@@ -52,5 +57,5 @@ def job_result_to_json(
         "wall_time_us": outcome.wall_time_us,
         "module_sha256": module_sha256,
         "executor": executor,
-        "receipt": receipt_to_json(envelope),
+        "receipt": receipt_to_json(envelope, already_verified=already_verified),
     }

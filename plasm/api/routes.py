@@ -24,7 +24,7 @@ from plasm.actors.errors import (
     UnknownJobError,
     UnknownModuleError,
 )
-from plasm.actors.node import Node, result_json
+from plasm.actors.node import Node
 from plasm.api.errors import ApiError
 from plasm.api.metrics import render_metrics
 from plasm.api.server import Request, Response
@@ -34,6 +34,7 @@ from plasm.protocol.node_messages import JobInfo
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits
 
+JSON_TYPE = "application/json"
 JOB_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})$")
 MAX_WAIT_S = 300.0
 MAX_LIST = 1000
@@ -133,7 +134,8 @@ class ApiRoutes:
                 pass
             else:
                 if finished.executed is not None:
-                    return Response(200, result_json(finished))
+                    return Response(200, orjson.loads(finished.result)
+                                    if request.wants_cbor else finished.result, JSON_TYPE)
                 return Response(200, {"job_id": finished.job_id, "status": finished.status})
         return Response(202, {"job_id": submission.job_id, "status": "queued"})
 
