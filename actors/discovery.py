@@ -1,0 +1,545 @@
+"""Discovery: the peer table, this node's capability record, and finding candidates.
+
+Theory of operation. The network actor tells `PeerEvent`s. When a peer connects (or is
+found and has no record yet), discovery asks it for its signed capability record over
+`/plasm/caps/1.0.0` (a `PeerRequest` with `reply_to` = this actor, tag `caps:<peer>`)
+and pings it for latency. A record is kept only if `verify_capabilities` accepts it, it
+has not expired, and it describes the peer that sent it (the network authenticated that
+peer with Noise); anything else is logged as `peer_rejected` and dropped.
+
+This node's own record is rebuilt, signed by the signer and announced (`Provide` of the
+runtime key, `PutRecord` under `/plasm/<peer id>`) at start and every
+`publish_interval_s`, well inside its `record_ttl_ms` expiry; it is also the answer to
+inbound `CapabilitiesRequest`s.
+
+`FindCandidates` filters the verified, unexpired records by the requirements and ranks
+them: fewest rejected receipts, then fewest failures, then free slots advertised, then
+lowest latency. When none fits, it asks the DHT for providers of the runtime, fetches
+their records and answers when one fits, when all fetches ended, or at the search
+timeout, whichever comes first; the answer never blocks this actor's thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pykka
+from plasm.actors._deferred import Timers, tell_quietly
+from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
+from plasm.protocol.capabilities import verify_capabilities
+from plasm.protocol.discovery_messages import (
+    Candidates,
+    CandidateSearchExpired,
+    FindCandidates,
+    ListPeers,
+    PeerInfo,
+    PeerList,
+    PublishCapabilities,
+    RecordPeerOutcome,
+)
+from plasm.protocol.errors import CapabilitiesError, DecodeError
+from plasm.protocol.messages import Capabilities, Error, Message, decode_message, encode_message
+from plasm.protocol.node_messages import GetIngressStats, IngressStats
+from plasm.protocol.p2p_messages import (
+    PROTOCOL_CAPS,
+    CapabilitiesRequest,
+    FindProviders,
+    GetNetworkInfo,
+    InboundRequest,
+    NetworkInfo,
+    PeerEvent,
+    PeerFailure,
+    PeerRequest,
+    PeerResponse,
+    Ping,
+    Pong,
+    Provide,
+    Providers,
+    PutRecord,
+    Requirements,
+    SignCapabilities,
+    SignedCapabilities,
+)
+from plasm.runtime.job import Limits
+
+log = logging.getLogger(__name__)
+
+RUNTIME = "wasi-preview1"
+PROVIDER_KEY = f"plasm:runtime:{RUNTIME}"
+RECORD_KEY_PREFIX = "/plasm/"  # the network's DHT validator accepts /plasm/<peer id> only
+CAPS_TIMEOUT_MS = 5_000
+LOCAL_ASK_TIMEOUT_S = 5.0
+PROVIDER_LIMIT = 20
+_CAPS_TAG = "caps:"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCapabilities:
+    """What this node advertises, apart from its addresses and free slots of the moment."""
+
+    arch: str
+    os: str
+    cpus: int
+    memory_bytes: int
+    engine_name: str
+    engine_version: str
+    max_limits: Limits
+    slots: int
+    runtimes: tuple[str, ...] = (RUNTIME,)
+
+    @classmethod
+    def detect(
+        cls, engine_name: str, engine_version: str, max_limits: Limits, slots: int
+    ) -> LocalCapabilities:
+        """This machine's architecture, OS, CPU count and physical memory."""
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            memory = 0
+        return cls(
+            arch=platform.machine().lower(),
+            os=platform.system().lower(),
+            cpus=os.cpu_count() or 1,
+            memory_bytes=max(0, memory),
+            engine_name=engine_name,
+            engine_version=engine_version,
+            max_limits=max_limits,
+            slots=slots,
+        )
+
+
+@dataclass(slots=True)
+class _Peer:
+    peer_id: str
+    addresses: tuple[str, ...] = ()
+    capabilities: Capabilities | None = None
+    last_seen_ms: int = 0
+    latency_us: int | None = None
+    jobs_run: int = 0
+    receipts_rejected: int = 0
+    failures: int = 0
+    connected: bool = False
+
+    def info(self) -> PeerInfo:
+        return PeerInfo(
+            peer_id=self.peer_id,
+            addresses=self.addresses,
+            capabilities=self.capabilities,
+            last_seen_ms=self.last_seen_ms,
+            latency_us=self.latency_us,
+            jobs_run=self.jobs_run,
+            receipts_rejected=self.receipts_rejected,
+            failures=self.failures,
+            connected=self.connected,
+        )
+
+
+@dataclass(slots=True)
+class _Query:
+    request: FindCandidates
+    reply: pykka.Future[Any] | None
+    reply_to: pykka.ActorRef[Any] | None
+    searched: bool = False
+
+
+@dataclass(slots=True)
+class _Search:
+    in_flight: bool = False
+    fetching: set[str] = field(default_factory=set)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def fits(caps: Capabilities, requirements: Requirements, now_ms: int) -> bool:
+    """Whether a verified record meets `requirements` (and has not expired)."""
+    limits = caps.max_limits
+    return (
+        caps.expires_at_ms > now_ms
+        and requirements.runtime in caps.runtimes
+        and limits.fuel >= requirements.min_fuel
+        and limits.memory_bytes >= requirements.min_memory_bytes
+        and caps.memory_bytes >= requirements.min_memory_bytes
+        and limits.timeout_ms >= requirements.min_timeout_ms
+        and requirements.arch in (None, caps.arch)
+        and requirements.os in (None, caps.os)
+    )
+
+
+def rank_candidates(
+    peers: list[PeerInfo],
+    requirements: Requirements,
+    exclude: tuple[str, ...],
+    now_ms: int,
+    limit: int,
+) -> tuple[str, ...]:
+    """Peer ids that fit, best first: trust, then free slots, then latency."""
+
+    def order(peer: PeerInfo) -> tuple[int, int, int, int, str]:
+        caps = peer.capabilities
+        no_slots = 1 if caps is None or caps.free_slots == 0 else 0
+        latency = peer.latency_us if peer.latency_us is not None else 2**62
+        return (peer.receipts_rejected, peer.failures, no_slots, latency, peer.peer_id)
+
+    matching = [
+        peer
+        for peer in peers
+        if peer.peer_id not in exclude
+        and peer.capabilities is not None
+        and fits(peer.capabilities, requirements, now_ms)
+    ]
+    return tuple(peer.peer_id for peer in sorted(matching, key=order)[:limit])
+
+
+class DiscoveryActor(PlasmActor):
+    handlers: ClassVar[dict[type[Message], str]] = {
+        PeerEvent: "on_peer_event",
+        PeerResponse: "on_caps_response",
+        PeerFailure: "on_caps_failure",
+        Pong: "on_pong",
+        FindCandidates: "on_find_candidates",
+        Providers: "on_providers",
+        CandidateSearchExpired: "on_search_expired",
+        ListPeers: "on_list_peers",
+        RecordPeerOutcome: "on_outcome",
+        PublishCapabilities: "on_publish",
+        InboundRequest: "on_inbound",
+    }
+
+    def __init__(
+        self,
+        peer_id: str,
+        network: LateRef,
+        signer: pykka.ActorRef[Any],
+        local: LocalCapabilities,
+        *,
+        ingress: LateRef | None = None,
+        publish_interval_s: float = 60.0,
+        record_ttl_ms: int = 10 * 60_000,
+        search_timeout_ms: int = 2_000,
+        ping_peers: bool = True,
+    ) -> None:
+        super().__init__()
+        self._peer_id = peer_id
+        self._network = network
+        self._signer = signer
+        self._local = local
+        self._ingress = ingress
+        self._publish_interval_s = publish_interval_s
+        self._record_ttl_ms = record_ttl_ms
+        self._search_timeout_ms = search_timeout_ms
+        self._ping_peers = ping_peers
+        self._peers: dict[str, _Peer] = {}
+        self._record: bytes | None = None
+        self._queries: dict[str, _Query] = {}
+        self._query_ids = itertools.count(1)
+        self._search = _Search()
+        self._timers = Timers()
+
+    def on_start(self) -> None:
+        tell(self.actor_ref, PublishCapabilities())
+
+    def on_stop(self) -> None:
+        self._timers.cancel_all()
+
+    # -- this node's record ------------------------------------------------------------
+
+    def on_publish(self, delivery: Delivery) -> None:
+        self._timers.after(
+            "publish", self._publish_interval_s, self.actor_ref, PublishCapabilities()
+        )
+        caps = self._own_capabilities()
+        signed = ask(
+            self._signer,
+            SignCapabilities(capabilities=encode_message(caps)),
+            timeout=LOCAL_ASK_TIMEOUT_S,
+        )
+        assert isinstance(signed, SignedCapabilities)
+        self._record = signed.record
+        if self._network.is_set:
+            network = self._network.get()
+            tell(network, Provide(key=PROVIDER_KEY))
+            tell(network, PutRecord(key=f"{RECORD_KEY_PREFIX}{self._peer_id}", value=signed.record))
+
+    def _own_capabilities(self) -> Capabilities:
+        local = self._local
+        return Capabilities(
+            peer_id=self._peer_id,
+            arch=local.arch,
+            os=local.os,
+            cpus=local.cpus,
+            memory_bytes=local.memory_bytes,
+            runtimes=local.runtimes,
+            engine_name=local.engine_name,
+            engine_version=local.engine_version,
+            max_limits=local.max_limits,
+            free_slots=self._free_slots(),
+            addresses=self._addresses(),
+            expires_at_ms=_now_ms() + self._record_ttl_ms,
+        )
+
+    def _addresses(self) -> tuple[str, ...]:
+        if not self._network.is_set:
+            return ()
+        try:
+            # The network answers this from its own state and never asks discovery.
+            info = ask(self._network.get(), GetNetworkInfo(), timeout=LOCAL_ASK_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("no addresses for the capability record: %s", exc)
+            return ()
+        if not isinstance(info, NetworkInfo):
+            return ()
+        return tuple(dict.fromkeys((*info.listen_addresses, *info.observed_addresses)))
+
+    def _free_slots(self) -> int:
+        """Executors not busy with or queued for jobs, as the ingress counts them now."""
+        if self._ingress is None or not self._ingress.is_set:
+            return self._local.slots
+        try:
+            stats = ask(self._ingress.get(), GetIngressStats(), timeout=LOCAL_ASK_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("no ingress stats for the capability record: %s", exc)
+            return self._local.slots
+        assert isinstance(stats, IngressStats)
+        return max(0, stats.executors - stats.running - stats.queue_depth)
+
+    def on_inbound(self, delivery: Delivery) -> PeerResponse:
+        inbound = delivery.message
+        assert isinstance(inbound, InboundRequest)
+        try:
+            request = decode_message(inbound.payload)
+        except DecodeError as exc:
+            return self._respond(inbound.peer_id, Error(code="malformed", message=str(exc)))
+        if inbound.protocol != PROTOCOL_CAPS or not isinstance(request, CapabilitiesRequest):
+            return self._respond(
+                inbound.peer_id,
+                Error(code="malformed", message=f"discovery answers only {PROTOCOL_CAPS}"),
+            )
+        if self._record is None:
+            return self._respond(
+                inbound.peer_id,
+                Error(code="not_ready", message="this node has not signed its record yet; retry"),
+            )
+        return self._respond(inbound.peer_id, SignedCapabilities(record=self._record))
+
+    @staticmethod
+    def _respond(peer_id: str, message: Message) -> PeerResponse:
+        return PeerResponse(peer_id=peer_id, payload=encode_message(message))
+
+    # -- the peer table ----------------------------------------------------------------
+
+    def on_peer_event(self, delivery: Delivery) -> None:
+        event = delivery.message
+        assert isinstance(event, PeerEvent)
+        if event.peer_id == self._peer_id:
+            return
+        peer = self._peer(event.peer_id)
+        if event.addresses:
+            peer.addresses = tuple(dict.fromkeys((*event.addresses, *peer.addresses)))
+        extra = {
+            "event": f"peer_{event.kind}",
+            "peer_id": event.peer_id,
+            "addresses": list(event.addresses),
+        }
+        if event.kind == "rejected":
+            log.warning(
+                "peer %s rejected: %s",
+                event.peer_id,
+                event.detail,
+                extra={**extra, "detail": event.detail},
+            )
+            return
+        log.info("peer %s %s", event.peer_id, event.kind, extra=extra)
+        peer.last_seen_ms = _now_ms()
+        if event.kind in ("lost", "disconnected"):
+            peer.connected = False
+            return
+        if event.kind == "connected":
+            peer.connected = True
+            if self._ping_peers:
+                self._to_network(Ping(peer_id=event.peer_id))
+        if not self._has_fresh_record(peer):
+            self._fetch_record(event.peer_id)
+
+    def _peer(self, peer_id: str) -> _Peer:
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            peer = self._peers[peer_id] = _Peer(peer_id)
+        return peer
+
+    def _has_fresh_record(self, peer: _Peer) -> bool:
+        return peer.capabilities is not None and peer.capabilities.expires_at_ms > _now_ms()
+
+    def _fetch_record(self, peer_id: str) -> None:
+        if peer_id in self._search.fetching:
+            return
+        request = PeerRequest(
+            peer_id=peer_id,
+            protocol=PROTOCOL_CAPS,
+            payload=encode_message(CapabilitiesRequest()),
+            timeout_ms=CAPS_TIMEOUT_MS,
+            tag=f"{_CAPS_TAG}{peer_id}",
+        )
+        if self._to_network(request):
+            self._search.fetching.add(peer_id)
+
+    def _to_network(self, message: Message) -> bool:
+        if not self._network.is_set:
+            return False
+        try:
+            tell(self._network.get(), message, reply_to=self.actor_ref)
+        except pykka.ActorDeadError:
+            return False
+        return True
+
+    def on_caps_response(self, delivery: Delivery) -> None:
+        answer = delivery.message
+        assert isinstance(answer, PeerResponse)
+        peer_id = answer.tag.removeprefix(_CAPS_TAG)
+        if not answer.tag.startswith(_CAPS_TAG) or peer_id != answer.peer_id:
+            return
+        self._search.fetching.discard(peer_id)
+        try:
+            caps = self._verify_record(peer_id, answer.payload)
+        except CapabilitiesError as exc:
+            log.warning(
+                "peer %s rejected: its capability record is bad (%s)",
+                peer_id,
+                exc,
+                extra={"event": "peer_rejected", "peer_id": peer_id, "reason": exc.reason},
+            )
+            self._peer(peer_id).capabilities = None
+        else:
+            peer = self._peer(peer_id)
+            peer.capabilities = caps
+            peer.last_seen_ms = _now_ms()
+            if caps.addresses:
+                peer.addresses = tuple(dict.fromkeys((*peer.addresses, *caps.addresses)))
+        self._answer_ready_queries()
+
+    @staticmethod
+    def _verify_record(peer_id: str, payload: bytes) -> Capabilities:
+        try:
+            message = decode_message(payload)
+        except DecodeError as exc:
+            raise CapabilitiesError("malformed", f"the answer is not a message: {exc}") from exc
+        if not isinstance(message, SignedCapabilities):
+            raise CapabilitiesError("malformed", f"the answer is a {type(message).__name__}")
+        caps = verify_capabilities(message.record, now_ms=_now_ms())
+        if caps.peer_id != peer_id:
+            raise CapabilitiesError("key_mismatch", f"{peer_id} sent the record of {caps.peer_id}")
+        return caps
+
+    def on_caps_failure(self, delivery: Delivery) -> None:
+        failure = delivery.message
+        assert isinstance(failure, PeerFailure)
+        if failure.tag.startswith(_CAPS_TAG):
+            peer_id = failure.tag.removeprefix(_CAPS_TAG)
+            self._search.fetching.discard(peer_id)
+            log.info(
+                "no capability record from %s: %s (%s)", peer_id, failure.reason, failure.message
+            )
+            self._answer_ready_queries()
+
+    def on_pong(self, delivery: Delivery) -> None:
+        pong = delivery.message
+        assert isinstance(pong, Pong)
+        peer = self._peers.get(pong.peer_id)
+        if peer is not None:
+            peer.latency_us = pong.rtt_us
+            peer.last_seen_ms = _now_ms()
+
+    def on_outcome(self, delivery: Delivery) -> None:
+        outcome = delivery.message
+        assert isinstance(outcome, RecordPeerOutcome)
+        peer = self._peer(outcome.peer_id)
+        if outcome.outcome == "ran":
+            peer.jobs_run += 1
+        elif outcome.outcome == "receipt_rejected":
+            peer.receipts_rejected += 1
+        else:
+            peer.failures += 1
+
+    def on_list_peers(self, delivery: Delivery) -> PeerList:
+        return PeerList(
+            peers=tuple(p.info() for p in sorted(self._peers.values(), key=lambda p: p.peer_id))
+        )
+
+    # -- candidates --------------------------------------------------------------------
+
+    def on_find_candidates(self, delivery: Delivery) -> None:
+        request = delivery.message
+        assert isinstance(request, FindCandidates)
+        # Answered now or later, by this actor: take the reply future out of the delivery.
+        query = _Query(request, delivery.reply, delivery.reply_to)
+        delivery.reply = None
+        if self._candidates(request) or not self._network.is_set:
+            self._answer(query)
+            return
+        key = f"q{next(self._query_ids)}"
+        self._queries[key] = query
+        self._timers.after(
+            key, self._search_timeout_ms / 1000, self.actor_ref, CandidateSearchExpired(tag=key)
+        )
+        if not self._search.in_flight:
+            self._search.in_flight = True
+            self._to_network(
+                FindProviders(
+                    key=PROVIDER_KEY, limit=PROVIDER_LIMIT, timeout_ms=self._search_timeout_ms
+                )
+            )
+
+    def on_providers(self, delivery: Delivery) -> None:
+        found = delivery.message
+        assert isinstance(found, Providers)
+        self._search.in_flight = False
+        for provider in found.providers:
+            if provider.peer_id == self._peer_id:
+                continue
+            peer = self._peer(provider.peer_id)
+            if provider.addresses:
+                peer.addresses = tuple(dict.fromkeys((*provider.addresses, *peer.addresses)))
+            if not self._has_fresh_record(peer):
+                self._fetch_record(provider.peer_id)
+        for query in self._queries.values():
+            query.searched = True
+        self._answer_ready_queries()
+
+    def on_search_expired(self, delivery: Delivery) -> None:
+        expired = delivery.message
+        assert isinstance(expired, CandidateSearchExpired)
+        self._search.in_flight = False  # a lost answer must not stop the next search
+        query = self._queries.pop(expired.tag, None)
+        if query is not None:
+            self._answer(query)
+
+    def _answer_ready_queries(self) -> None:
+        idle = not self._search.fetching
+        for key, query in list(self._queries.items()):
+            if self._candidates(query.request) or (query.searched and idle):
+                del self._queries[key]
+                self._timers.cancel(key)
+                self._answer(query)
+
+    def _candidates(self, request: FindCandidates) -> tuple[str, ...]:
+        return rank_candidates(
+            [p.info() for p in self._peers.values()],
+            request.requirements,
+            (*request.exclude, self._peer_id),
+            _now_ms(),
+            request.limit,
+        )
+
+    def _answer(self, query: _Query) -> None:
+        answer = Candidates(peer_ids=self._candidates(query.request), tag=query.request.tag)
+        if query.reply is not None:
+            query.reply.set(checked(answer))
+        elif query.reply_to is not None:
+            tell_quietly(query.reply_to, answer)
