@@ -122,6 +122,7 @@ class _Queued:
     done: pykka.Future[Any] | None
     cancel: CancelToken = field(default_factory=CancelToken)
     accepted_ns: int = field(default_factory=time.monotonic_ns)
+    recorded_running: bool = False
 
 
 class IngressActor(PlasmActor):
@@ -186,6 +187,8 @@ class IngressActor(PlasmActor):
         module, sha256 = self._resolve_module(request)
         job_id = request.job_id or new_job_id()
         now_ms = time.time_ns() // 1_000_000
+        # A job that an executor can take right now is journaled as running at once.
+        starts_now = not remote and not self._queue and min(self._inflight) < PREFETCH
         if self._journal is not None:
             ask(
                 self._journal,
@@ -194,6 +197,7 @@ class IngressActor(PlasmActor):
                     manifest=request.manifest,
                     module_sha256=sha256,
                     created_at_ms=now_ms,
+                    started_at_ms=now_ms if starts_now else None,
                 ),
                 timeout=JOURNAL_TIMEOUT_S,
             )
@@ -206,7 +210,7 @@ class IngressActor(PlasmActor):
             requester=request.requester or self._peer_id,
             nonce=request.nonce or os.urandom(16),
         )
-        queued = _Queued(job, delivery.done)
+        queued = _Queued(job, delivery.done, recorded_running=starts_now)
         if remote:
             self._run_remote(queued, request.placement, now_ms)
         else:
@@ -344,7 +348,7 @@ class IngressActor(PlasmActor):
             queued = self._queue.popleft()
             self._inflight[index] += 1
             self._running[queued.job.job_id] = (queued, index)
-            if self._journal is not None:
+            if self._journal is not None and not queued.recorded_running:
                 tell(
                     self._journal,
                     MarkRunning(

@@ -75,7 +75,7 @@ class JournalActor(PlasmActor):
     def on_record(self, delivery: Delivery) -> Ok:
         m = delivery.message
         assert isinstance(m, RecordJob)
-        self.store.add_job(m.job_id, m.manifest, m.module_sha256, m.created_at_ms)
+        self.store.add_job(m.job_id, m.manifest, m.module_sha256, m.created_at_ms, m.started_at_ms)
         return Ok()
 
     def on_running(self, delivery: Delivery) -> None:

@@ -194,14 +194,24 @@ class JournalStore:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def add_job(self, job_id: str, manifest: bytes, module_sha256: str, created_at_ms: int) -> None:
-        """Record a new ``queued`` job; raises ``DuplicateJobError`` if the id is taken."""
+    def add_job(
+        self,
+        job_id: str,
+        manifest: bytes,
+        module_sha256: str,
+        created_at_ms: int,
+        started_at_ms: int | None = None,
+    ) -> None:
+        """Record a new job, ``queued`` — or ``running`` when ``started_at_ms`` is given (a
+        job that goes straight to an executor costs one commit, not two); raises
+        ``DuplicateJobError`` if the id is taken."""
         conn = self._connection()
+        status = "queued" if started_at_ms is None else "running"
         try:
             conn.execute(
-                "INSERT INTO jobs (job_id, status, manifest, module_sha256, created_at_ms)"
-                " VALUES (?, 'queued', ?, ?, ?)",
-                (job_id, manifest, module_sha256, created_at_ms),
+                "INSERT INTO jobs (job_id, status, manifest, module_sha256, created_at_ms,"
+                " started_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, status, manifest, module_sha256, created_at_ms, started_at_ms),
             )
         except sqlite3.IntegrityError as exc:
             if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":

@@ -231,6 +231,7 @@ class RecordJob(Message):
     manifest: bytes
     module_sha256: str
     created_at_ms: int
+    started_at_ms: int | None = None  # set: recorded straight as running
 
 
 @_register
