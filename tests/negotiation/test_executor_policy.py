@@ -48,7 +48,7 @@ def reason(
     policy: ExecutorPolicy, state: ExecutorState | None = None, **offer_changes: object
 ) -> str | None:
     offer, _ = offer_and_request()
-    offer = dataclasses.replace(offer, **offer_changes)  # type: ignore[arg-type]
+    offer = dataclasses.replace(offer, **offer_changes)
     return evaluate_offer(offer, ALICE, T0, policy, state or ExecutorState()).reason
 
 
@@ -156,7 +156,7 @@ def test_a_job_request_that_differs_from_its_offer_is_refused(change: dict[str, 
     offer, request = offer_and_request()
     evaluate_offer(offer, ALICE, T0, OPEN, state)
     with pytest.raises(OfferMismatchError) as caught:
-        state.take(ALICE, dataclasses.replace(request, **change), T0)  # type: ignore[arg-type]
+        state.take(ALICE, dataclasses.replace(request, **change), T0)
     assert caught.value.code == "offer_mismatch"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from plasm.protocol.messages import JobResponse, JobResult
+from plasm.protocol.messages import JobRequest, JobResponse, JobResult
 from plasm.protocol.negotiation import (
     TRANSITIONS,
     ExecutorPolicy,
@@ -95,7 +95,7 @@ def test_no_candidates_fails_saying_no_fitting_peer_is_known() -> None:
 def test_a_receipt_signed_by_another_key_is_rejected_and_the_next_peer_runs_the_job() -> None:
     impostor = key_of("impostor")
 
-    def forge(request, honest: JobResult) -> JobResult:  # type: ignore[no-untyped-def]
+    def forge(request: JobRequest, honest: JobResult) -> JobResult:
         return signed_result(request, REQUESTER, impostor)
 
     liar, honest = ExecutorEndpoint("liar", tamper=forge), ExecutorEndpoint("honest")
@@ -107,7 +107,7 @@ def test_a_receipt_signed_by_another_key_is_rejected_and_the_next_peer_runs_the_
 
 
 def test_altered_stdout_is_rejected_as_a_hash_mismatch() -> None:
-    def alter(request, honest: JobResult) -> JobResult:  # type: ignore[no-untyped-def]
+    def alter(request: JobRequest, honest: JobResult) -> JobResult:
         return dataclasses.replace(honest, stdout=b"something else\n")
 
     liar, honest = ExecutorEndpoint("liar", tamper=alter), ExecutorEndpoint("honest")
@@ -117,7 +117,7 @@ def test_altered_stdout_is_rejected_as_a_hash_mismatch() -> None:
 
 
 def test_a_receipt_for_a_smaller_fuel_limit_is_rejected() -> None:
-    def cheat(request, honest: JobResult) -> JobResult:  # type: ignore[no-untyped-def]
+    def cheat(request: JobRequest, honest: JobResult) -> JobResult:
         cheaper = dataclasses.replace(request, limits=Limits(fuel=5))
         return signed_result(cheaper, REQUESTER, key_of("cheat"))
 
@@ -213,14 +213,14 @@ def test_an_answer_after_the_job_ended_names_the_state_and_event() -> None:
     decision = drive(job, [peer])
     assert isinstance(decision.final, Succeed)
     last = decision.sent[-1]
-    with pytest.raises(RemoteProtocolError, match="PeerFailed.*DONE"):
+    with pytest.raises(RemoteProtocolError, match=r"PeerFailed.*DONE"):
         job.on_failure(last.tag, peer.peer_id, "reset", "late", T0)
 
 
 def test_a_deadline_after_the_job_ended_is_a_local_protocol_error() -> None:
     job = machine()
     drive(job, [ExecutorEndpoint("p")])
-    with pytest.raises(LocalProtocolError, match="DeadlinePassed.*DONE"):
+    with pytest.raises(LocalProtocolError, match=r"DeadlinePassed.*DONE"):
         job.on_deadline(DEADLINE)
 
 
