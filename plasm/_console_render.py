@@ -28,9 +28,9 @@ def verdict_text(verdict: dict[str, Any]) -> Text:
     """Green `verified: ...` or red `NOT verified: reason: ...`."""
     if verdict["valid"]:
         return Text.assemble(("verified", "bold green"), f": {verdict['message']}")
-    return Text.assemble(
-        (f"NOT verified: {verdict['reason']}", "bold red"), f": {verdict['message']}"
-    )
+    reason, message = verdict["reason"], verdict["message"]
+    message = message.removeprefix(f"{reason}: ")  # ReceiptError messages lead with it
+    return Text.assemble((f"NOT verified: {reason}", "bold red"), f": {message}")
 
 
 def _fields() -> Table:
