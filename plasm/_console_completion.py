@@ -5,7 +5,9 @@ the line: the first word completes to a command name; after `run`/`verify` words
 complete to files (for `run`: directories and `*.wasm`) or to the command's
 options; after `job`/`receipt`/`cancel` they complete to job ids, the ones this
 console saw first, then the daemon's recent ones (asked for at most every few
-seconds, so a dead daemon never stalls the Tab key).
+seconds, so a dead daemon never stalls the Tab key). Python's readline appends
+nothing to a completed word, so a finished word carries its own space and a
+directory its `/`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def history_path() -> Path:
 
 
 def complete_path(word: str, only_suffix: str | None = None) -> list[str]:
-    """Files and directories starting with `word`; a lone directory opens one level down."""
+    """Files (then a space) and directories (then `/`) whose names start like `word`."""
     expanded = os.path.expanduser(word)
     folder, prefix = os.path.split(expanded)
     try:
@@ -41,17 +43,10 @@ def complete_path(word: str, only_suffix: str | None = None) -> list[str]:
     for name in names:
         if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
             continue
-        is_dir = os.path.isdir(os.path.join(folder or ".", name))
-        if is_dir:
+        if os.path.isdir(os.path.join(folder or ".", name)):
             matches.append(shown_folder + name + "/")
         elif only_suffix is None or name.endswith(only_suffix):
-            matches.append(shown_folder + name)
-    if len(matches) == 1 and matches[0].endswith("/"):
-        # readline adds a space after a single match: offer what is inside instead,
-        # so the line reads `dir/` and the next Tab goes on from there.
-        inside = complete_path(matches[0], only_suffix)
-        if len(inside) > 1:
-            return inside
+            matches.append(shown_folder + name + " ")
     return matches
 
 
@@ -85,16 +80,16 @@ class Completer:
         """What `word` may complete to, given the text `before` it on the line."""
         words = before.split()
         if not words:
-            return [c for c in self.commands if c.startswith(word)]
+            return [c + " " for c in self.commands if c.startswith(word)]
         command = words[0]
         if word.startswith("-"):
-            return [o for o in self.options.get(command, []) if o.startswith(word)]
+            return [o + " " for o in self.options.get(command, []) if o.startswith(word)]
         if command == "run" and (len(words) == 1 or words[-1] == "--stdin-file"):
             return complete_path(word, only_suffix=".wasm" if len(words) == 1 else None)
         if command == "verify":
             return complete_path(word)
         if command in ("job", "receipt", "cancel") and len(words) == 1:
-            return [i for i in self._job_ids() if i.startswith(word)]
+            return [i + " " for i in self._job_ids() if i.startswith(word)]
         return []
 
     def _job_ids(self) -> list[str]:

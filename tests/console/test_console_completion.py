@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 def test_tab_completes_ru_to_run(console) -> None:
     console.send("ru\t")
-    console.expect("run")
+    console.expect("run ")
     console.send("\n")
     console.expect("the following arguments are required: MODULE.wasm")
     console.expect_prompt()
@@ -26,8 +26,10 @@ def test_tab_completes_a_module_path_for_run(console_factory, daemon, tmp_path: 
     (folder / "notes.txt").write_text("not a module")
     terminal = console_factory("--socket", str(daemon.socket), cwd=tmp_path)
     terminal.expect_prompt()
-    terminal.send("run mods/\t")
-    terminal.expect("mods/hello.wasm")  # the only .wasm: notes.txt is not offered
+    terminal.send("run mo\t")
+    terminal.expect("run mods/")
+    terminal.send("\t")
+    terminal.expect("hello.wasm")  # the only .wasm there: notes.txt is not offered
     terminal.send("\x15")  # Ctrl-U: drop the line
     terminal.send("\x03")
     terminal.expect_prompt()

@@ -121,3 +121,25 @@ def test_caps_of_another_peer_says_the_node_runs_no_network_yet(console) -> None
 def test_caps_without_a_peer_shows_this_nodes_capabilities(console) -> None:
     shown = console.command("caps")
     assert re.search(r"runtimes\s+wasi-preview1", shown)
+
+
+def test_run_shows_a_spinner_while_it_waits_on_a_colour_terminal(
+        console_factory, console_env, daemon) -> None:
+    console_env.update(TERM="xterm-256color")
+    del console_env["NO_COLOR"]
+    terminal = console_factory("--socket", str(daemon.socket))
+    terminal.expect_prompt()
+    terminal.send(f"run {example('loop')} --fuel 100000000000 --timeout 2\n")
+    terminal.expect(rf"running job {JOB_ID}  \(Ctrl-C stops waiting\)")
+    terminal.expect(r"outcome\s+timeout")
+    terminal.expect_prompt()
+
+
+def test_verified_is_green_on_a_colour_terminal(console_factory, console_env, daemon) -> None:
+    console_env.update(TERM="xterm-256color")
+    del console_env["NO_COLOR"]
+    terminal = console_factory("--socket", str(daemon.socket))
+    terminal.expect_prompt()
+    terminal.send(f"run {example('hello')}\n")
+    terminal.expect("verified")
+    assert b"\x1b[1;32mverified\x1b[0m" in terminal.raw

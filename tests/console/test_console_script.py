@@ -59,3 +59,13 @@ def test_console_script_is_installed() -> None:
     script = os.path.join(os.path.dirname(sys.executable), "plasm-console")
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=30)
     assert done.stdout.startswith("plasm-console ")
+
+
+def test_piped_lines_run_without_a_prompt(daemon, console_env) -> None:
+    done = subprocess.run([sys.executable, "-m", "plasm.console", "--socket", str(daemon.socket)],
+                          input="id\nbogus\njobs\n", capture_output=True, text=True,
+                          env=console_env, timeout=60)
+    assert "plasm> " not in done.stdout
+    assert done.stdout.startswith("peer id")
+    assert "unknown command 'bogus'" in done.stderr
+    assert done.returncode == 1  # one of the lines failed
