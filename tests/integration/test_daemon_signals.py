@@ -53,18 +53,22 @@ def test_sigint_stops_like_sigterm(daemon) -> None:
 def test_sigusr1_logs_every_threads_traceback_and_the_daemon_keeps_serving(daemon) -> None:
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGUSR1)
+    expected = ('"event":"thread_dump"', '"thread_name":"MainThread"',
+                '"thread_name":"api-unix"', '"thread_name":"IngressActor')
     deadline = time.monotonic() + 10
-    while "thread_dump" not in daemon.log() and time.monotonic() < deadline:
+    while not all(text in daemon.log() for text in expected) and time.monotonic() < deadline:
         time.sleep(0.05)
     log = daemon.log()
-    assert '"event":"thread_dump"' in log
-    assert "MainThread" in log
-    assert "api-unix" in log
+    for text in expected:
+        assert text in log
     with daemon.client() as client:
         assert client.submit(module=example_bytes("hello"), wait=30)["status"] == "done"
 
 
-def test_sigusr1_while_a_job_runs_dumps_threads_and_sigterm_still_stops(daemon) -> None:
+def test_sigusr1_while_a_job_runs_dumps_threads_and_sigterm_still_stops(daemon_factory, tmp_path
+                                                                        ) -> None:
+    config = write_config(tmp_path, '[shutdown]\ngrace_ms = "200ms"\n')
+    daemon = daemon_factory(None, config=config)
     with daemon.client() as client:
         start_spinning_job(client)
     assert daemon.proc is not None
