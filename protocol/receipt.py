@@ -108,10 +108,17 @@ def sha256(data: bytes) -> bytes:
 
 
 def input_sha256(job_input: JobInput) -> bytes:
-    """sha256 of canonical CBOR ``{"args": [...], "env": {...}, "stdin": bytes}``."""
+    """sha256 of canonical CBOR ``{"args": [...], "env": {...}, "module_name": text,
+    "stdin": bytes}``: everything the guest is given besides the module, argv[0] included
+    (a guest can read its own argv[0], so the receipt must bind it)."""
     return sha256(
         cbor.dumps(
-            {"args": list(job_input.args), "env": dict(job_input.env), "stdin": job_input.stdin}
+            {
+                "args": list(job_input.args),
+                "env": dict(job_input.env),
+                "module_name": job_input.module_name,
+                "stdin": job_input.stdin,
+            }
         )
     )
 

@@ -165,6 +165,8 @@ final class Manifest
         return hash('sha256', Encoder::encode(new Map([
             'args' => $this->args,
             'env' => new Map($this->env),
+            // argv[0]: the daemon's default when the manifest names none.
+            'module_name' => $this->moduleName ?? 'module.wasm',
             'stdin' => new ByteString($this->stdin),
         ])));
     }

@@ -119,7 +119,12 @@ def test_the_receipt_records_the_outcome(receipt: Receipt, outcome: Outcome) -> 
 
 def test_input_hash_is_sha256_of_the_documented_cbor_map(job_input: JobInput) -> None:
     documented = cbor2.dumps(
-        {"args": ["--upper", "x"], "env": {"LANG": "C", "TZ": "UTC"}, "stdin": b"hello"},
+        {
+            "args": ["--upper", "x"],
+            "env": {"LANG": "C", "TZ": "UTC"},
+            "module_name": "module.wasm",
+            "stdin": b"hello",
+        },
         canonical=True,
     )
     assert input_sha256(job_input) == hashlib.sha256(documented).digest()
@@ -131,8 +136,16 @@ def test_input_hash_changes_with_each_part_of_the_input(job_input: JobInput) -> 
         input_sha256(JobInput(stdin=b"other", args=job_input.args, env=job_input.env)),
         input_sha256(JobInput(stdin=job_input.stdin, args=("y",), env=job_input.env)),
         input_sha256(JobInput(stdin=job_input.stdin, args=job_input.args, env=())),
+        input_sha256(
+            JobInput(
+                stdin=job_input.stdin,
+                args=job_input.args,
+                env=job_input.env,
+                module_name="other.wasm",
+            )
+        ),
     }
-    assert len(hashes) == 4
+    assert len(hashes) == 5
 
 
 def test_sign_receipt_refuses_a_key_that_is_not_the_executors(
