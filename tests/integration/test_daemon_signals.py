@@ -8,6 +8,8 @@ import time
 import pytest
 from daemon_checks import checked_result, example_bytes, start_spinning_job, write_config
 
+from plasm.client import ApiRequestError
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
@@ -78,3 +80,24 @@ def test_sigusr1_while_a_job_runs_dumps_threads_and_sigterm_still_stops(daemon_f
         time.sleep(0.05)
     assert '"event":"thread_dump"' in daemon.log()
     assert daemon.stop(signal.SIGTERM, timeout=30) == 0
+
+
+def test_while_stopping_an_open_connection_gets_503_for_new_jobs(daemon_factory, tmp_path
+                                                                 ) -> None:
+    config = write_config(tmp_path, '[shutdown]\ngrace_ms = "5s"\n')
+    daemon = daemon_factory(None, config=config)
+    assert daemon.proc is not None
+    with daemon.client() as client:
+        job_id = start_spinning_job(client)  # keeps the daemon in its grace period
+        daemon.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        health = (200, b"")
+        while health[0] == 200 and time.monotonic() < deadline:
+            health = client.request_raw("GET", "/v1/health")
+            time.sleep(0.02)
+        with pytest.raises(ApiRequestError) as refused:
+            client.submit(module=example_bytes("hello"))
+        client.cancel(job_id)
+    assert health == (503, b'{"status":"stopping"}')
+    assert (refused.value.status, refused.value.code) == (503, "shutting_down")
+    assert daemon.stop(signal.SIGTERM, timeout=20) == 0
