@@ -53,6 +53,7 @@ CANCEL_SETTLE_S = 5.0
 NO_NETWORK = ("this node runs no peer-to-peer network yet: it knows no peers, "
               "and jobs run on this node only")
 REMEMBERED_IDS = 200
+COMPLETION_TIMEOUT_S = 2.0
 
 
 class ConsoleExit(Exception):
@@ -132,7 +133,9 @@ class ConsoleCommands:
         del self.seen_job_ids[REMEMBERED_IDS:]
 
     def daemon_job_ids(self) -> list[str]:
-        return [job["job_id"] for job in self.client.jobs(limit=100)]
+        """Recent job ids for Tab, from a short-lived client: a stuck daemon costs 2 s at most."""
+        with Client(self.client.socket_path, timeout=COMPLETION_TIMEOUT_S) as quick:
+            return [job["job_id"] for job in quick.jobs(limit=100)]
 
     def _unknown(self, name: str) -> str:
         close = difflib.get_close_matches(name, [*self.table, "quit"], n=1)
