@@ -16,7 +16,7 @@ network actor never needs to know the message types of the protocols it carries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from plasm.protocol.messages import Message, _register
 
@@ -63,6 +63,19 @@ class Placement:
     peer_id: str | None = None
     requirements: Requirements = field(default_factory=Requirements)
     exclude_self: bool = False
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Placement:
+        """From a manifest's `placement` (already validated against its schema)."""
+        if not obj:
+            return cls()
+        wanted = dict(obj.get("requirements") or {})
+        return cls(
+            mode=obj.get("mode", "local"),
+            peer_id=obj.get("peer_id"),
+            requirements=Requirements(**wanted),
+            exclude_self=bool(obj.get("exclude_self", False)),
+        )
 
     def __post_init__(self) -> None:
         if self.mode not in ("local", "peer", "any"):

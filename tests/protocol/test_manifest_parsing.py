@@ -90,8 +90,8 @@ def test_missing_limits_come_from_the_given_defaults() -> None:
             "does not belong",
         ),
         (
-            {"module": MODULE_B64, "placement": {"mode": "any", "requirements": {"min_cpus": 0}}},
-            "$.placement.requirements.min_cpus",
+            {"module": MODULE_B64, "placement": {"mode": "any", "requirements": {"min_fuel": 0}}},
+            "$.placement.requirements.min_fuel",
             "minimum of 1",
         ),
         ({"module": MODULE_B64, "stdin": "%%%%"}, "$.stdin", "does not match"),
