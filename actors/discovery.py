@@ -252,9 +252,11 @@ class DiscoveryActor(PlasmActor):
     # -- this node's record ------------------------------------------------------------
 
     def on_publish(self, delivery: Delivery) -> None:
-        self._timers.after(
-            "publish", self._publish_interval_s, self.actor_ref, PublishCapabilities()
-        )
+        # The network starts after discovery: until it runs, sign a record (so inbound
+        # requests get one) and look again soon, then announce with its addresses.
+        ready = self._network.is_set
+        interval = self._publish_interval_s if ready else min(0.2, self._publish_interval_s)
+        self._timers.after("publish", interval, self.actor_ref, PublishCapabilities())
         caps = self._own_capabilities()
         signed = ask(
             self._signer,
@@ -263,7 +265,7 @@ class DiscoveryActor(PlasmActor):
         )
         assert isinstance(signed, SignedCapabilities)
         self._record = signed.record
-        if self._network.is_set:
+        if ready:
             network = self._network.get()
             tell(network, Provide(key=PROVIDER_KEY))
             tell(network, PutRecord(key=f"{RECORD_KEY_PREFIX}{self._peer_id}", value=signed.record))
