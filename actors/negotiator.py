@@ -186,30 +186,22 @@ class NegotiatorActor(PlasmActor):
         request = delivery.message
         assert isinstance(request, RunRemote)
         job, placement = request.job, request.placement
-        entry_args = (placement, delivery.done, delivery.reply_to)
+        done, reply_to = delivery.done, delivery.reply_to
         if placement.mode == "local":
-            self._answer(
-                job.job_id,
-                *entry_args[1:],
-                "invalid_placement",
-                "a job placed locally does not go through the negotiator",
-            )
+            reason = "a job placed locally does not go through the negotiator"
+            self._answer(job.job_id, done, reply_to, "invalid_placement", reason)
             return
         if job.job_id in self._requested:
             raise NegotiatorError(f"remote job {job.job_id} is already being negotiated")
         if job.module is None:
             module = self._lookup_module(job.module_sha256)
             if module is None:
-                self._answer(
-                    job.job_id,
-                    *entry_args[1:],
-                    "module_unavailable",
-                    f"module {job.module_sha256} is not stored on this node",
-                )
+                reason = f"module {job.module_sha256} is not stored on this node"
+                self._answer(job.job_id, done, reply_to, "module_unavailable", reason)
                 return
             job = replace(job, module=module)
         machine = RemoteJob(job, request.deadline_ms, offer_timeout_ms=self._offer_timeout_ms)
-        self._requested[job.job_id] = _Requested(machine, *entry_args)
+        self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
         delay_s = (request.deadline_ms - _now_ms()) / 1000
         self._timers.after(job.job_id, delay_s, self.actor_ref, NegotiationDeadline(job.job_id))
         if placement.mode == "peer":
