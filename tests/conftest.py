@@ -6,6 +6,8 @@ that could not cross the wire fails here rather than in production.
 
 `daemon_factory` starts real `plasmd run` processes: each with its own temporary
 state dir and socket, stopped (SIGTERM, then SIGKILL if it hangs) by PID at teardown.
+They run without the peer-to-peer network (`--no-network`) unless a test passes
+`network=True`; then they listen on 127.0.0.1 with a port the kernel picks.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Daemon:
     log_path: Path
     extra_args: tuple[str, ...] = ()
     config: Path | None = None
+    network: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Daemon:
@@ -64,6 +67,10 @@ class Daemon:
         ]
         if self.config is not None:
             args += ["--config", str(self.config)]
+        if not self.network:
+            args.append("--no-network")
+        elif "--listen" not in self.extra_args:
+            args += ["--listen", "/ip4/127.0.0.1/tcp/0"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
             plasmd_command(*args), stdout=log, stderr=log, stdin=subprocess.DEVNULL
@@ -123,11 +130,14 @@ def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         *extra_args: str,
         config: Path | None = None,
         start: bool = True,
+        network: bool = False,
     ) -> Daemon:
         # Unix socket paths are limited to 107 bytes: keep them short.
         base = Path(tmp_path_factory.mktemp("plasmd"))
         state = state_dir or base / "state"
-        daemon = Daemon(state, base / "api.sock", base / "plasmd.log", tuple(extra_args), config)
+        daemon = Daemon(
+            state, base / "api.sock", base / "plasmd.log", tuple(extra_args), config, network
+        )
         started.append(daemon)
         return daemon.start() if start else daemon
 
