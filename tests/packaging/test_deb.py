@@ -45,7 +45,7 @@ from deb_harness import (
 )
 from nspawn_boot import BootResult, boot_with_probe
 from plasm.protocol.receipt import verify_envelope
-from systemd_unit import ServiceStart, read_service_start
+from systemd_unit import read_service_start
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(420)]
 
@@ -101,10 +101,6 @@ def installed(deb: Path) -> Iterator[list[Path]]:
     finally:
         if is_installed():
             purge()
-
-
-def _service() -> ServiceStart:
-    return read_service_start(UNIT_PATH)
 
 
 def _stat(path: Path) -> tuple[str, str, str]:
@@ -211,7 +207,8 @@ def test_commands_on_path_are_the_virtualenv_console_scripts(installed: list[Pat
 def test_virtualenv_runs_on_debian_python_with_the_p2p_extra(installed: list[Path]) -> None:
     assert Path("/opt/plasmd/bin/python3.11").resolve() == Path("/usr/bin/python3.11")
     imports = "import plasm, plasm.runtime.sandbox, wasmtime, pykka, trio, libp2p, fastecdsa"
-    run(["/opt/plasmd/bin/python", "-c", imports], timeout=120)
+    # From /, so that the import cannot pick up the checkout's plasm/ folder instead.
+    run(["/opt/plasmd/bin/python", "-c", imports], timeout=120, cwd="/")
 
 
 def test_virtualenv_holds_no_build_path(installed: list[Path]) -> None:
@@ -263,20 +260,22 @@ def test_venv_is_byte_compiled_at_install(installed: list[Path]) -> None:
 # -- the installed daemon, started as its unit starts it --------------------------------------
 
 
-class TestDaemonStartedAsTheUnit:
-    @pytest.fixture(scope="class")
-    def daemon(
-        self, installed: list[Path], tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[RunningDaemon]:
-        service = _service()
-        log = tmp_path_factory.mktemp("daemon") / "plasmd.log"
-        running = start_like_unit(service, log, ready_timeout=60)
-        try:
-            yield running
-        finally:
-            running.stop()
-            remove_runtime_directory(service)
+@pytest.fixture(scope="class")
+def daemon(
+    installed: list[Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningDaemon]:
+    """The installed daemon started as its unit starts it; stopped when the class ends."""
+    service = read_service_start(UNIT_PATH)
+    log = tmp_path_factory.mktemp("daemon") / "plasmd.log"
+    running = start_like_unit(service, log, ready_timeout=60)
+    try:
+        yield running
+    finally:
+        running.stop()
+        remove_runtime_directory(service)
 
+
+class TestDaemonStartedAsTheUnit:
     def test_daemon_runs_as_plasmd(self, daemon: RunningDaemon) -> None:
         status = Path(f"/proc/{daemon.process.pid}/status").read_text()
         plasmd = pwd.getpwnam("plasmd")
@@ -358,17 +357,19 @@ journalctl --unit=plasmd.service --no-pager >"$out/journal.txt"
 """
 
 
-class TestUnitUnderSystemd:
-    @pytest.fixture(scope="class")
-    def boot(self, installed: list[Path], tmp_path_factory: pytest.TempPathFactory) -> BootResult:
-        result = boot_with_probe(CONTAINER_PROBE, tmp_path_factory.mktemp("nspawn"), timeout=180)
-        if not result.read("start.rc"):
-            pytest.fail(
-                f"the probe did not run in the container (nspawn exit "
-                f"{result.returncode}):\n{result.console[-4000:]}"
-            )
-        return result
+@pytest.fixture(scope="class")
+def boot(installed: list[Path], tmp_path_factory: pytest.TempPathFactory) -> BootResult:
+    """One boot of the installed unit under systemd in a container, probe results inside."""
+    result = boot_with_probe(CONTAINER_PROBE, tmp_path_factory.mktemp("nspawn"), timeout=180)
+    if not result.read("start.rc"):
+        pytest.fail(
+            f"the probe did not run in the container (nspawn exit "
+            f"{result.returncode}):\n{result.console[-4000:]}"
+        )
+    return result
 
+
+class TestUnitUnderSystemd:
     def _diagnose(self, boot: BootResult) -> str:
         return f"{boot.read('probe.log')}\n{boot.read('journal.txt')[-4000:]}"
 
@@ -398,10 +399,15 @@ class TestUnitUnderSystemd:
 # -- remove and purge -------------------------------------------------------------------------
 
 
-def test_remove_keeps_config_state_and_key(installed: list[Path]) -> None:
+def test_remove_keeps_config_and_state(installed: list[Path]) -> None:
+    # The node key is a file of the state directory like this one: what keeps one keeps both.
+    kept = STATE_DIR / "packaging-test-state"
+    kept.write_text("journal and key live here")
+    plasmd = pwd.getpwnam("plasmd")
+    os.chown(kept, plasmd.pw_uid, plasmd.pw_gid)
     run(["dpkg", "--remove", PACKAGE], timeout=120)
     assert Path("/etc/plasmd/plasmd.toml").exists()
-    assert (STATE_DIR / "node.key").exists()
+    assert kept.read_text() == "journal and key live here"
     assert not Path("/opt/plasmd").exists()
     assert not Path("/usr/bin/plasmd").exists()
 
