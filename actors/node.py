@@ -1,6 +1,6 @@
 """A node: its actors, started in order and stopped in reverse.
 
-Start order: journal, signer, executors, ingress. `stop()` runs in reverse, and the
+Start order: journal, signer, executors, (discovery, negotiator, network,) ingress. `stop()` runs in reverse, and the
 shell calls it from a `finally`, so no actor thread (they are not daemon threads)
 outlives the node. `Node` is also the thread-safe façade the shell uses: every call
 here is a message to an actor, never a direct touch of actor state.
@@ -18,7 +18,7 @@ from typing import Any
 import pykka
 from nacl.signing import SigningKey
 from plasm.actors import _mailbox
-from plasm.actors._mailbox import ask, ask_async
+from plasm.actors._mailbox import LateRef, ask, ask_async
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, result_json
 from plasm.actors.journal import JournalActor
@@ -43,6 +43,7 @@ from plasm.protocol.node_messages import (
     RecoverJournal,
     SubmitJob,
 )
+from plasm.protocol.p2p_messages import Placement
 from plasm.runtime.job import JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
@@ -55,6 +56,19 @@ DEFAULT_MAX_LIMITS = Limits(
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkSettings:
+    """The peer-to-peer part of a node; a node without it runs jobs locally only."""
+
+    listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    allow: tuple[str, ...] = ()  # empty: every peer not denied may send jobs
+    deny: tuple[str, ...] = ()
+    max_jobs_per_peer: int = 4
+    rate_limit_per_minute: int = 120
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSettings:
     executor_count: int = 0  # 0: one per core
     queue_length: int = 1024
@@ -63,6 +77,7 @@ class NodeSettings:
     journal_synchronous: str = "normal"
     module_cache_dir: Path | None = None
     strict_messages: bool = False
+    network: NetworkSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,8 @@ class Node:
         self._started: list[pykka.ActorRef[Any]] = []
         self._ingress: pykka.ActorRef[Any] | None = None
         self._journal: pykka.ActorRef[Any] | None = None
+        self._network: pykka.ActorRef[Any] | None = None
+        self._discovery: pykka.ActorRef[Any] | None = None
         self.interrupted_jobs: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------
@@ -104,15 +121,89 @@ class Node:
                 self._spawn(ExecutorActor.start(self.sandbox, signer, self.peer_id, i))
                 for i in range(count)
             ]
+            negotiator = None
+            ingress_ref = LateRef()
+            if s.network is not None:
+                negotiator = self._start_network(s.network, signer, ingress_ref, count)
             self._ingress = self._spawn(
                 IngressActor.start(
-                    executors, self.peer_id, s.max_limits, s.queue_length, self._journal
+                    executors,
+                    self.peer_id,
+                    s.max_limits,
+                    s.queue_length,
+                    self._journal,
+                    negotiator,
                 )
             )
+            ingress_ref.set(self._ingress)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_network(
+        self,
+        net: NetworkSettings,
+        signer: pykka.ActorRef[Any],
+        ingress: LateRef,
+        slots: int,
+    ) -> pykka.ActorRef[Any]:
+        """Discovery, negotiator, then the network actor that routes streams to them.
+
+        Imported here so that a node without the network never loads trio or libp2p.
+        """
+        from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
+        from plasm.actors.negotiator import NegotiatorActor
+        from plasm.actors.network import NetworkActor
+        from plasm.protocol.negotiation import ExecutorPolicy
+        from plasm.protocol.p2p_messages import (
+            PROTOCOL_CAPS,
+            PROTOCOL_JOB,
+            PROTOCOL_MODULE,
+            PROTOCOL_NEGOTIATE,
+        )
+
+        assert self.sandbox is not None
+        max_limits = self.settings.max_limits
+        network_ref = LateRef()
+        local = LocalCapabilities.detect(
+            self.sandbox.engine_name, self.sandbox.engine_version, max_limits, slots
+        )
+        discovery = self._spawn(
+            DiscoveryActor.start(self.peer_id, network_ref, signer, local, ingress=ingress)
+        )
+        policy = ExecutorPolicy(
+            max_limits=max_limits,
+            slots=slots,
+            allow=frozenset(net.allow) or None,
+            deny=frozenset(net.deny),
+            max_jobs_per_peer=net.max_jobs_per_peer,
+            rate_limit_per_minute=net.rate_limit_per_minute,
+        )
+        negotiator = self._spawn(
+            NegotiatorActor.start(
+                self.peer_id, network_ref, discovery, ingress, policy, self._journal
+            )
+        )
+        network = self._spawn(
+            NetworkActor.start(
+                bytes(self._key),
+                listen=net.listen,
+                bootstrap=net.bootstrap,
+                mdns=net.mdns,
+                handlers={
+                    PROTOCOL_NEGOTIATE: negotiator,
+                    PROTOCOL_JOB: negotiator,
+                    PROTOCOL_MODULE: negotiator,
+                    PROTOCOL_CAPS: discovery,
+                },
+                events=discovery,
+            )
+        )
+        network_ref.set(network)
+        self._network = network
+        self._discovery = discovery
+        return negotiator
 
     def _spawn(self, ref: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
         self._started.append(ref)
@@ -168,6 +259,7 @@ class Node:
         job_input: JobInput,
         limits: Limits,
         manifest: bytes = b"{}",
+        placement: Placement | None = None,
     ) -> Submission:
         """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused."""
         done: pykka.Future[Any] = pykka.ThreadingFuture()
@@ -179,6 +271,7 @@ class Node:
                 job_input=job_input,
                 limits=limits,
                 manifest=manifest,
+                placement=placement or Placement(),
             ),
             done=done,
         ).get(timeout=ASK_TIMEOUT_S)
@@ -216,10 +309,32 @@ class Node:
         assert isinstance(listed, JobList)
         return listed
 
+    @property
+    def has_network(self) -> bool:
+        return self._network is not None
+
+    def network_info(self) -> Any:
+        """This node's addresses and reachability (a NetworkInfo message)."""
+        from plasm.protocol.p2p_messages import GetNetworkInfo, NetworkInfo
+
+        if self._network is None:
+            raise RuntimeError("this node runs without the peer-to-peer network")
+        info = ask(self._network, GetNetworkInfo(), timeout=ASK_TIMEOUT_S)
+        assert isinstance(info, NetworkInfo)
+        return info
+
+    def peers(self) -> Any:
+        """The discovery actor's peer table (a PeerList message)."""
+        from plasm.protocol.discovery_messages import ListPeers
+
+        if self._discovery is None:
+            raise RuntimeError("this node runs without the peer-to-peer network")
+        return ask(self._discovery, ListPeers(), timeout=ASK_TIMEOUT_S)
+
     def job_counts(self) -> dict[str, int]:
         counts = ask(self.journal, CountJobs(), timeout=ASK_TIMEOUT_S)
         assert isinstance(counts, JobCounts)
         return dict(counts.counts)
 
 
-__all__ = ["Node", "NodeSettings", "Submission", "result_json"]
+__all__ = ["NetworkSettings", "Node", "NodeSettings", "Submission", "result_json"]
