@@ -1,8 +1,8 @@
 """A node: its actors, started in order and stopped in reverse.
 
-Start order: journal, signer, executors, (discovery, negotiator, network,) ingress. `stop()` runs in reverse, and the
-shell calls it from a `finally`, so no actor thread (they are not daemon threads)
-outlives the node. `Node` is also the thread-safe façade the shell uses: every call
+Start order: journal, signer, executors, then (with a network) discovery, negotiator
+and network, then the ingress. `stop()` runs in reverse, and the shell calls it from a
+`finally`, so no actor thread (they are not daemon threads) outlives the node. `Node` is also the thread-safe façade the shell uses: every call
 here is a message to an actor, never a direct touch of actor state.
 """
 
