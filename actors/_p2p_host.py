@@ -3,8 +3,9 @@
 The libp2p identity is the node's Ed25519 key, so the peer ID that Noise authenticates
 is the key that signs receipts. Only Noise is offered (py-libp2p would also offer TLS,
 secio and plaintext). One connection per peer: py-libp2p waits a fixed 250 ms on every
-connect otherwise. Listening never raises in py-libp2p (a port in use is only logged), so
-``check_listening`` compares what listens with what was asked for.
+connect otherwise. No automatic dialing of known peers. Listening never raises in
+py-libp2p (a port in use is only logged), so ``check_listening`` compares what listens
+with what was asked for.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def build_host(seed: bytes, listen: list[multiaddr.Multiaddr]) -> IHost:
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
         listen_addrs=listen,
-        connection_config=ConnectionConfig(max_connections_per_peer=1),
+        # min/low watermark 0: py-libp2p would otherwise dial every peer it ever heard
+        # of to keep 50 connections; discovery decides whom we connect to.
+        connection_config=ConnectionConfig(
+            max_connections_per_peer=1, min_connections=0, low_watermark=0
+        ),
     )
     expected = peer_id_from_public_key(key_pair.public_key.to_bytes())
     if str(host.get_id()) != expected:  # a py-libp2p change would break receipt binding

@@ -106,6 +106,7 @@ class P2PNode:
         self._dht: KadDHT | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
+        self._mdns: LocalMdns | None = None
         self.inbound = InboundServer(
             settings.handlers,
             settings.frame_caps,
@@ -137,7 +138,7 @@ class P2PNode:
         self._dht = dht_ops.build_dht(host)
         async with host.run(self._listen), background_trio_service(self._dht):
             check_listening(host, self._listen)
-            mdns = await self._start_mdns() if self._settings.mdns else None
+            self._mdns = await self._start_mdns() if self._settings.mdns else None
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
@@ -149,9 +150,16 @@ class P2PNode:
                     )
                     task_status.started()
             finally:
-                if mdns is not None:
-                    with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(mdns.stop)
+                with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                    await self.close()
+
+    async def close(self) -> None:
+        """Leave the network: stop mDNS, close every connection. Idempotent."""
+        mdns, self._mdns = self._mdns, None
+        if mdns is not None:
+            await trio.to_thread.run_sync(mdns.stop)
+        if self._host is not None:
+            await self._host.close()
 
     async def _start_mdns(self) -> LocalMdns:
         ip = next(

@@ -7,7 +7,8 @@ and re-raises a failure in the caller's thread. Other threads then submit work t
 ``call`` blocks until a coroutine finishes (``trio.from_thread.run``), ``spawn`` schedules
 a coroutine as a task in the nursery and returns at once (the task answers through a
 future or a tell). ``call`` made from the trio thread itself would deadlock, so it is
-refused. ``stop`` cancels the nursery and joins the thread (bounded).
+refused. ``stop`` runs ``teardown`` (closing connections so peers see us leave), then
+cancels the nursery and joins the thread (bounded).
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ T = TypeVar("T")
 class TrioThread:
     """Owns one thread running trio; ``setup(nursery)`` runs first, inside the nursery."""
 
-    def __init__(self, name: str, setup: Callable[[trio.Nursery], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        setup: Callable[[trio.Nursery], Awaitable[None]],
+        teardown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._name = name
         self._setup = setup
+        self._teardown = teardown
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -64,7 +71,7 @@ class TrioThread:
             )
         if self._failure is not None:
             self._thread.join(timeout)
-            failure = self._failure
+            failure = _root_cause(self._failure)
             if isinstance(failure, NetworkStartError):
                 raise failure
             raise NetworkStartError(f"the network failed to start: {failure}") from failure
@@ -116,13 +123,25 @@ class TrioThread:
             raise NetworkStoppedError("the network is not running; start the network actor")
         return self._token
 
+    async def _wind_down(self, nursery: trio.Nursery, grace: float) -> None:
+        # Teardown first, while every task still runs: cancelling first would interrupt
+        # the tasks that close connections, and peers would never see us leave.
+        try:
+            if self._teardown is not None:
+                with trio.move_on_after(grace):
+                    await self._teardown()
+        except Exception as exc:  # stopping goes on regardless
+            log.warning("network teardown failed: %s", exc)
+        finally:
+            nursery.cancel_scope.cancel()
+
     def stop(self, timeout: float) -> None:
         """Cancel everything in the trio thread and wait (bounded) for it to end."""
         self._stopping = True
         token, nursery, thread = self._token, self._nursery, self._thread
         if token is not None and nursery is not None:
             with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(nursery.cancel_scope.cancel)
+                token.run_sync_soon(nursery.start_soon, self._wind_down, nursery, timeout / 2)
         if thread is not None and not self.in_trio_thread():
             thread.join(timeout)
             if thread.is_alive():
@@ -131,3 +150,11 @@ class TrioThread:
                     timeout,
                     extra={"event": "network_stop_timeout"},
                 )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of a (nested) exception group, preferring a NetworkStartError."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_root_cause(e) for e in exc.exceptions]
+        return next((e for e in leaves if isinstance(e, NetworkStartError)), leaves[0])
+    return exc

@@ -120,7 +120,7 @@ class NetworkActor(PlasmActor):
             ),
             self._emit,
         )
-        self._runner = TrioThread("plasm-network", self._setup)
+        self._runner = TrioThread("plasm-network", self._setup, teardown=self._node.close)
 
     # --- lifecycle ---------------------------------------------------------------------
 
