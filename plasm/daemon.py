@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from plasm._version import __version__
-from plasm.actors.node import Node, NodeSettings
+from plasm.actors.node import NetworkSettings, Node, NodeSettings
 from plasm.api.routes import ApiRoutes
 from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
 from plasm.config import Config, LimitValues
@@ -65,6 +65,7 @@ class Daemon:
             journal_synchronous=cfg.journal.synchronous,
             module_cache_dir=cfg.state_dir / "cache" / "modules",
             strict_messages=os.environ.get("PLASM_STRICT_MESSAGES") == "1",
+            network=network_settings(cfg) if cfg.network.enabled else None,
         )
         node = self.node = Node(identity.signing_key, settings)
         with self._signals():
@@ -86,6 +87,13 @@ class Daemon:
                            "socket": str(cfg.api.socket),
                            "executors": node.stats().executors},
                 )
+                if node.has_network:
+                    info = node.network_info()
+                    log.info(
+                        "peer-to-peer on %s", ", ".join(info.listen_addresses),
+                        extra={"event": "network_ready",
+                               "addresses": list(info.listen_addresses)},
+                    )
                 sd_notify("READY=1")
                 # Wake up now and then: a signal the kernel delivers to another thread
                 # (an executor busy in wasm) only runs its Python handler when the main
@@ -175,6 +183,19 @@ class Daemon:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def network_settings(cfg: Config) -> NetworkSettings:
+    net = cfg.network
+    return NetworkSettings(
+        listen=tuple(net.listen),
+        bootstrap=tuple(net.bootstrap),
+        mdns=net.mdns,
+        allow=tuple(net.allow),
+        deny=tuple(net.deny),
+        max_jobs_per_peer=net.max_jobs_per_peer,
+        rate_limit_per_minute=net.rate_limit_per_minute,
+    )
 
 
 def read_token(path: Path) -> str:

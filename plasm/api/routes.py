@@ -23,6 +23,7 @@ from plasm.actors.errors import (
     ShuttingDownError,
     UnknownJobError,
     UnknownModuleError,
+    UnsupportedPlacementError,
 )
 from plasm.actors.node import Node
 from plasm.api.errors import ApiError
@@ -31,6 +32,7 @@ from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.manifest import parse_manifest
 from plasm.protocol.node_messages import JobInfo
+from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits
 
@@ -72,6 +74,8 @@ class ApiRoutes:
                 raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
             elif path == "/v1/modules" and method == "POST":
                 return self.put_module(request)
+            elif path == "/v1/peers" and method == "GET":
+                return Response(200, self.peers())
             elif path == "/v1/node" and method == "GET":
                 return Response(200, self.node_info())
             elif path == "/v1/health" and method == "GET":
@@ -100,6 +104,8 @@ class ApiRoutes:
             raise ApiError(404, "unknown_module", str(exc)) from exc
         except UnknownJobError as exc:
             raise ApiError(404, "unknown_job", str(exc)) from exc
+        except UnsupportedPlacementError as exc:
+            raise ApiError(400, "unsupported_placement", str(exc)) from exc
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -126,6 +132,7 @@ class ApiRoutes:
             job_input=manifest.job_input,
             limits=manifest.limits,
             manifest=_journal_manifest(body, manifest.module),
+            placement=placement,
         )
         if wait_s > 0:
             try:
@@ -174,7 +181,23 @@ class ApiRoutes:
         sha256 = self.node.put_module(request.body)
         return Response(200, {"sha256": sha256, "size": len(request.body)})
 
+    def peers(self) -> dict[str, Any]:
+        if not self.node.has_network:
+            raise ApiError(404, "network_disabled",
+                           "this node runs without the peer-to-peer network (network.enabled)")
+        listed = self.node.peers()
+        return {"peers": [_peer_json(peer) for peer in listed.peers]}
+
     def node_info(self) -> dict[str, Any]:
+        network: dict[str, Any] = {"enabled": self.node.has_network}
+        if self.node.has_network:
+            info = self.node.network_info()
+            network.update(
+                addresses=list(info.listen_addresses),
+                observed_addresses=list(info.observed_addresses),
+                reachability=info.reachability,
+                connected_peers=len(info.connected),
+            )
         return {
             "peer_id": self.node.peer_id,
             "public_key": self.node.public_key.hex(),
@@ -217,6 +240,14 @@ def job_info_json(info: JobInfo) -> dict[str, Any]:
     if info.error is not None:
         out["error"] = orjson.loads(info.error)
     return out
+
+
+def _peer_json(peer: Any) -> dict[str, Any]:
+    """A discovery PeerInfo as API JSON (dataclass fields, bytes never included)."""
+    from plasm.protocol.fields import to_data
+
+    data = to_data(peer)
+    return {key: value for key, value in data.items() if not isinstance(value, bytes)}
 
 
 def _wait_seconds(text: str | None) -> float:
