@@ -32,7 +32,6 @@ from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.manifest import parse_manifest
 from plasm.protocol.node_messages import JobInfo
-from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits
 
@@ -143,7 +142,10 @@ class ApiRoutes:
                 if finished.executed is not None:
                     return Response(200, orjson.loads(finished.result)
                                     if request.wants_cbor else finished.result, JSON_TYPE)
-                return Response(200, {"job_id": finished.job_id, "status": finished.status})
+                answer: dict[str, Any] = {"job_id": finished.job_id, "status": finished.status}
+                if finished.error is not None:
+                    answer["error"] = orjson.loads(finished.error)
+                return Response(200, answer)
         return Response(202, {"job_id": submission.job_id, "status": "queued"})
 
     def get_job(self, job_id: str) -> Response:
