@@ -209,6 +209,9 @@ class ApiRoutes:
                 "default": _limits_json(self.default_limits),
                 "max": _limits_json(self.max_limits),
             },
+            "addresses": network.get("addresses", []),
+            "reachability": network.get("reachability", "none"),
+            "network": network,
         }
 
     def verify(self, request: Request) -> Response:
