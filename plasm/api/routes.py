@@ -32,6 +32,7 @@ from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.manifest import parse_manifest
 from plasm.protocol.node_messages import JobInfo
+from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits
 
@@ -117,14 +118,12 @@ class ApiRoutes:
             manifest = parse_manifest(body, default_limits=self.default_limits)
         except ManifestError as exc:
             raise ApiError(400, "bad_manifest", str(exc)) from exc
-        placement = manifest.placement or {"mode": "local"}
-        if placement.get("mode", "local") != "local":
-            raise ApiError(
-                400,
-                "unsupported_placement",
-                f"placement mode {placement.get('mode')!r} needs the peer-to-peer "
-                'network, which this node does not run; use {"mode": "local"}',
-            )
+        try:
+            placement = Placement.from_json(manifest.placement)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "bad_manifest", f"invalid placement: {exc}") from exc
+        if placement.mode == "peer" and placement.peer_id == self.node.peer_id:
+            placement = Placement()  # "run it on me" is just local
         submission = self.node.submit(
             module=manifest.module,
             module_sha256=manifest.module_sha256,
