@@ -93,9 +93,9 @@ def test_two_frames_in_one_request_are_malformed(pair: tuple[Node, Node]) -> Non
 
 
 def flood(client: Node, node: Node, inbox: pykka.ActorRef[Any], count: int) -> list[Any]:
-    """`count` concurrent requests that each hold their stream ~0.5 s; their answers."""
+    """`count` concurrent requests that each hold their stream ~1 s; their answers."""
     for i in range(count):
-        request = PeerRequest(node.peer_id, PROTOCOLS[0], b"sleep:0.5", 10_000, str(i))
+        request = PeerRequest(node.peer_id, PROTOCOLS[0], b"sleep:1.0", 10_000, str(i))
         tell(client.ref, request, reply_to=inbox)
     wait_for(lambda: len(collected(inbox)) == count, timeout=20, what="every answer")
     return collected(inbox)
@@ -110,7 +110,7 @@ def test_streams_over_the_per_peer_limit_are_refused_busy(
     answers = flood(client, node, actors(Collector), 3)
     codes: list[str] = [
         str(getattr(decode_message(a.payload, max_size=2**16), "code", None))
-        if not a.payload.endswith(b"sleep:0.5")
+        if not a.payload.endswith(b"sleep:1.0")
         else "served"
         for a in answers
     ]
