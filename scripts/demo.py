@@ -1,7 +1,10 @@
-"""Demo: start a real plasmd, run hello.wasm through its API, verify the receipt offline.
+"""Demo: two real plasmd nodes on this machine; B runs hello.wasm on A; verify the receipt.
 
-Everything lives in a temporary directory and the daemon is stopped (by its PID)
-before the script exits, whatever happens.
+Node A starts first; node B bootstraps from A's address over libp2p (TCP, Noise,
+Yamux on 127.0.0.1). The job is submitted to B's API with placement "any peer but
+yourself", so B negotiates with A, ships the module, gets the result and checks A's
+receipt; then this script checks it again offline. Everything lives in a temporary
+directory and both daemons are stopped (by PID) before the script exits.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ HELLO = REPO / "wasm-examples" / "hello.wasm"
 console = Console()
 
 
-def start_daemon(base: Path, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_daemon(base: Path, name: str, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     socket = base / f"{name}.sock"
     log = open(base / f"{name}.log", "wb")  # noqa: SIM115 - the daemon owns it
     proc = subprocess.Popen(
         [sys.executable, "-m", "plasm.cli", "run", "--state-dir", str(base / name),
-         "--socket", str(socket), "--log-format", "json"],
+         "--socket", str(socket), "--log-format", "json",
+         "--listen", "/ip4/127.0.0.1/tcp/0", *extra],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
@@ -48,27 +52,56 @@ def start_daemon(base: Path, name: str) -> tuple[subprocess.Popen[bytes], Path]:
     raise SystemExit("plasmd did not start within 30 s")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_peer(client: Client, peer_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        peers = client.request("GET", "/v1/peers")["peers"]
+        if any(p["peer_id"] == peer_id and p.get("capabilities") for p in peers):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"node B did not learn node A's capabilities ({peer_id}) within 30 s")
+
+
 def main() -> int:
+    procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="plasm-demo-") as tmp:
         base = Path(tmp)
-        proc, socket = start_daemon(base, "node-a")
         try:
-            with Client(socket) as client:
-                node = client.node()
-                console.print(f"[bold]node A[/] {node['peer_id']} is up (API on {socket})")
-                console.print("submitting hello.wasm with stdin 'Hello, World' ...")
-                result = client.submit(module=HELLO.read_bytes(), module_name="hello.wasm",
-                                       stdin=b"Hello, World", wait=30)
-                verdict = client.verify(result)
+            proc_a, socket_a = start_daemon(base, "node-a")
+            procs.append(proc_a)
+            with Client(socket_a) as client_a:
+                node_a = client_a.node()
+            console.print(f"[bold]node A[/] {node_a['peer_id']}")
+            console.print(f"        listening on {node_a['addresses'][0]}")
+            proc_b, socket_b = start_daemon(base, "node-b", "--bootstrap", node_a["addresses"][0])
+            procs.append(proc_b)
+            with Client(socket_b) as client_b:
+                node_b = client_b.node()
+                console.print(f"[bold]node B[/] {node_b['peer_id']} (bootstrapped from A)")
+                wait_for_peer(client_b, node_a["peer_id"])
+                console.print("B found A and verified its capability record; submitting "
+                              "hello.wasm with stdin 'Hello, World' to B, to run on a peer ...")
+                result = client_b.submit(
+                    module=HELLO.read_bytes(), module_name="hello.wasm", stdin=b"Hello, World",
+                    placement={"mode": "any", "exclude_self": True}, wait=60)
+                if "receipt" not in result:
+                    console.print(f"[bold red]the job did not run[/]: {result}")
+                    return 1
+                verdict = client_b.verify(result)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            for proc in reversed(procs):
+                stop(proc)
     stdout = base64.b64decode(result["stdout"])
-    console.print(f"job {result['job_id']} ran on {result['executor']}")
+    console.print(f"job {result['job_id']} ran on {result['executor']} (node A)")
     console.print(f"[bold]output:[/] {stdout.decode(errors='replace').rstrip()}")
     # Verify offline too, from the saved result alone: no daemon involved.
     envelope, expected = expectations_from_saved(__import__("orjson").dumps(result))
@@ -81,10 +114,11 @@ def main() -> int:
     table.add_row("engine", f"{body['engine']['name']} {body['engine']['version']}")
     table.add_row("signature", result["receipt"]["signature"][:32] + "...")
     console.print(table)
-    ok = verdict["valid"] and receipt.executor == result["executor"]
+    ok = (verdict["valid"] and receipt.executor == result["executor"] == node_a["peer_id"]
+          and receipt.requester == node_b["peer_id"])
     if ok:
-        console.print("[bold green]verified[/]: the executor's peer-ID key signed this receipt, "
-                      "and the output matches its hashes (checked by the daemon and offline)")
+        console.print("[bold green]verified[/]: node A's peer-ID key signed this receipt for "
+                      "node B, and the output matches its hashes (checked by B and offline)")
         return 0
     console.print(f"[bold red]NOT verified[/]: {verdict['message']}")
     return 1
