@@ -24,6 +24,7 @@ import trio
 from libp2p.abc import INetStream
 from plasm.actors._mailbox import tell
 from plasm.actors._p2p_streams import (
+    READ_CHUNK,
     FrameTooLarge,
     StreamEnded,
     frame_cap,
@@ -36,6 +37,8 @@ from plasm.protocol.messages import Error, encode_message
 from plasm.protocol.p2p_messages import InboundRequest, PeerResponse
 
 log = logging.getLogger(__name__)
+
+REFUSAL_GRACE_S = 1.0
 
 StreamHandler = Callable[[INetStream], Awaitable[None]]
 RejectHook = Callable[[str, str], None]  # (peer id, why)
@@ -153,11 +156,18 @@ class InboundServer:
         )
 
     async def _refuse(self, stream: INetStream, code: str, message: str) -> None:
-        """Answer an ``Error`` frame if the stream still takes one, then reset it."""
-        with trio.move_on_after(1.0):
+        """Answer an ``Error`` frame if the stream still takes one, then reset it.
+
+        Before the reset, whatever the peer still sends is read and dropped for up to
+        ``REFUSAL_GRACE_S``: a peer refused before it finished writing its request would
+        otherwise see its write fail and never read the Error.
+        """
+        with trio.move_on_after(REFUSAL_GRACE_S):
             try:
                 await write_frame(stream, encode_message(Error(code, message)), 2**16)
                 await stream.close()
+                while await stream.read(READ_CHUNK):
+                    pass
             except Exception:  # the stream is already broken; the reset below is enough
                 pass
         await reset_quietly(stream)
