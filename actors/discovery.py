@@ -180,13 +180,13 @@ def rank_candidates(
     now_ms: int,
     limit: int,
 ) -> tuple[str, ...]:
-    """Peer ids that fit, best first: trust, then free slots, then latency."""
+    """Peer ids that fit, best first: trust, then most free slots, then latency."""
 
     def order(peer: PeerInfo) -> tuple[int, int, int, int, str]:
         caps = peer.capabilities
-        no_slots = 1 if caps is None or caps.free_slots == 0 else 0
+        free_slots = caps.free_slots if caps is not None else 0
         latency = peer.latency_us if peer.latency_us is not None else 2**62
-        return (peer.receipts_rejected, peer.failures, no_slots, latency, peer.peer_id)
+        return (peer.receipts_rejected, peer.failures, -free_slots, latency, peer.peer_id)
 
     matching = [
         peer

@@ -289,6 +289,18 @@ class NegotiatorActor(PlasmActor):
                     action.peer_id, PROTOCOL_NEGOTIATE, action.offer, action.timeout_ms, action.tag
                 )
             elif isinstance(action, SendJob):
+                log.info(
+                    "sending job %s to %s (%s)",
+                    job_id,
+                    action.peer_id,
+                    "with the module" if action.request.module is not None else "module cached",
+                    extra={
+                        "event": "job_sent",
+                        "job_id": job_id,
+                        "peer_id": action.peer_id,
+                        "module_sent": action.request.module is not None,
+                    },
+                )
                 self._send(
                     action.peer_id, PROTOCOL_JOB, action.request, action.timeout_ms, action.tag
                 )

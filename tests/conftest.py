@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class Daemon:
     extra_args: tuple[str, ...] = ()
     config: Path | None = None
     network: bool = False
+    program: tuple[str, ...] = ()  # what runs instead of `python -m plasm.cli`
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Daemon:
@@ -72,9 +74,8 @@ class Daemon:
         elif "--listen" not in self.extra_args:
             args += ["--listen", "/ip4/127.0.0.1/tcp/0"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            plasmd_command(*args), stdout=log, stderr=log, stdin=subprocess.DEVNULL
-        )
+        command = [*self.program, *args] if self.program else plasmd_command(*args)
+        self.proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         self.wait_ready()
         return self
@@ -121,8 +122,9 @@ class Daemon:
         self.stop(signal.SIGKILL)
 
 
-@pytest.fixture
-def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Daemon]]:
+@contextmanager
+def running_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Daemon]]:
+    """A daemon maker; every daemon it made is stopped (by PID) on exit."""
     started: list[Daemon] = []
 
     def make(
@@ -131,20 +133,35 @@ def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         config: Path | None = None,
         start: bool = True,
         network: bool = False,
+        program: tuple[str, ...] = (),
     ) -> Daemon:
         # Unix socket paths are limited to 107 bytes: keep them short.
         base = Path(tmp_path_factory.mktemp("plasmd"))
         state = state_dir or base / "state"
         daemon = Daemon(
-            state, base / "api.sock", base / "plasmd.log", tuple(extra_args), config, network
+            state,
+            base / "api.sock",
+            base / "plasmd.log",
+            tuple(extra_args),
+            config,
+            network,
+            program,
         )
         started.append(daemon)
         return daemon.start() if start else daemon
 
-    yield make
-    for daemon in started:
-        if daemon.proc is not None:
-            daemon.stop()
+    try:
+        yield make
+    finally:
+        for daemon in started:
+            if daemon.proc is not None:
+                daemon.stop()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Daemon]]:
+    with running_daemons(tmp_path_factory) as make:
+        yield make
 
 
 @pytest.fixture
