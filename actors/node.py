@@ -2,8 +2,10 @@
 
 Start order: journal, signer, executors, then (with a network) discovery, negotiator
 and network, then the ingress. `stop()` runs in reverse, and the shell calls it from a
-`finally`, so no actor thread (they are not daemon threads) outlives the node. `Node` is also the thread-safe façade the shell uses: every call
-here is a message to an actor, never a direct touch of actor state.
+`finally`, so no actor thread (they are not daemon threads) outlives the node.
+
+`Node` is also the thread-safe façade the shell uses: every call here is a message to
+an actor, never a direct touch of actor state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import pykka
 from nacl.signing import SigningKey
+
 from plasm.actors import _mailbox
 from plasm.actors._mailbox import LateRef, ask, ask_async
 from plasm.actors.executor import ExecutorActor
@@ -154,7 +157,7 @@ class Node:
         """
         from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
         from plasm.actors.negotiator import NegotiatorActor
-        from plasm.actors.network import NetworkActor
+        from plasm.actors.network import start_network
         from plasm.protocol.negotiation import ExecutorPolicy
         from plasm.protocol.p2p_messages import (
             PROTOCOL_CAPS,
@@ -185,21 +188,22 @@ class Node:
                 self.peer_id, network_ref, discovery, ingress, policy, self._journal
             )
         )
-        network = self._spawn(
-            NetworkActor.start(
-                bytes(self._key),
-                listen=net.listen,
-                bootstrap=net.bootstrap,
-                mdns=net.mdns,
-                handlers={
-                    PROTOCOL_NEGOTIATE: negotiator,
-                    PROTOCOL_JOB: negotiator,
-                    PROTOCOL_MODULE: negotiator,
-                    PROTOCOL_CAPS: discovery,
-                },
-                events=discovery,
-            )
+        # start_network waits until the host listens, and raises NetworkStartError (a
+        # PlasmError that names the address) when it cannot: a port in use, say.
+        network, _ = start_network(
+            seed=bytes(self._key),
+            listen=net.listen,
+            bootstrap=net.bootstrap,
+            mdns=net.mdns,
+            handlers={
+                PROTOCOL_NEGOTIATE: negotiator,
+                PROTOCOL_JOB: negotiator,
+                PROTOCOL_MODULE: negotiator,
+                PROTOCOL_CAPS: discovery,
+            },
+            events=discovery,
         )
+        self._spawn(network)
         network_ref.set(network)
         self._network = network
         self._discovery = discovery
