@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from plasm.protocol.receipt import Receipt, verify_envelope
 from plasm.protocol.schemas import validator
 from plasm.protocol.verification import expectations_from_saved

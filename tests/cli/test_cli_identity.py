@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 from cli_runs import example, one_line_error, plasmd
+
 from plasm.protocol.identity import peer_id_from_public_key
 
 pytestmark = pytest.mark.timeout(60)

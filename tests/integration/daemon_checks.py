@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plasm.client import ApiRequestError, Client
 from plasm.protocol.receipt import Receipt, verify_envelope
 from plasm.protocol.schemas import validator
-
-from plasm.client import ApiRequestError, Client
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "wasm-examples"

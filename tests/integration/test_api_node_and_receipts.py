@@ -8,6 +8,7 @@ import copy
 import cbor2
 import pytest
 from daemon_checks import checked_result, example_bytes, metric_samples
+
 from plasm.protocol.identity import peer_id_from_public_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
