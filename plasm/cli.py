@@ -21,10 +21,11 @@ EXIT_USAGE = 2
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the node daemon in the foreground"),
     "execute-job": ("execute_job", "run one WebAssembly job here, no daemon needed"),
-    "submit": ("submit", "submit a job to a running daemon"),
+    "submit": ("submit", "submit a job to a running daemon (or, through it, to a peer)"),
     "jobs": ("jobs", "list a running daemon's jobs"),
     "job": ("jobs", "show one job of a running daemon"),
     "cancel": ("jobs", "cancel a queued or running job"),
+    "peers": ("peers", "list the peers a running daemon knows"),
     "verify": ("verify", "check a saved result or receipt offline"),
     "id": ("identity", "print this node's peer ID and public key"),
     "keygen": ("identity", "make this node's key"),

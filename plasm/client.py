@@ -12,7 +12,7 @@ import http.client
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -95,6 +95,15 @@ class Client:
     def node(self) -> dict[str, Any]:
         return self.request("GET", "/v1/node")
 
+    def peers(self) -> list[dict[str, Any]]:
+        """The peers this node knows (`ApiRequestError` code `network_disabled` without
+        the peer-to-peer network)."""
+        return list(self.request("GET", "/v1/peers")["peers"])
+
+    def peer(self, peer_id: str) -> dict[str, Any]:
+        """One peer of this node's table (`ApiRequestError` code `unknown_peer` if none)."""
+        return dict(self.request("GET", f"/v1/peers/{quote(peer_id, safe='')}"))
+
     def upload_module(self, wasm: bytes) -> str:
         answer = self.request("POST", "/v1/modules", body=wasm, content_type="application/wasm")
         return str(answer["sha256"])
@@ -173,7 +182,9 @@ class Client:
         try:
             answer = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError as exc:
-            raise ClientError(f"the daemon answered HTTP {status} with a body that is not JSON") from exc
+            raise ClientError(
+                f"the daemon answered HTTP {status} with a body that is not JSON"
+            ) from exc
         if status >= 400:
             error = answer.get("error", {}) if isinstance(answer, dict) else {}
             raise ApiRequestError(status, str(error.get("code", "error")),
@@ -215,10 +226,14 @@ class Client:
                 # The daemon closed an idle keep-alive connection: retry once on a new one.
                 self.close()
                 if attempt == 2:
-                    raise DaemonUnavailableError(f"the daemon at {self.where} closed the connection") from exc
+                    raise DaemonUnavailableError(
+                        f"the daemon at {self.where} closed the connection"
+                    ) from exc
             except TimeoutError as exc:
                 self.close()
-                raise ClientError(f"the daemon at {self.where} did not answer within {conn.timeout:g}s") from exc
+                raise ClientError(
+                    f"the daemon at {self.where} did not answer within {conn.timeout:g}s"
+                ) from exc
             except OSError as exc:
                 self.close()
                 raise DaemonUnavailableError(f"cannot reach plasmd at {self.where}: {exc}") from exc
@@ -231,5 +246,7 @@ class Client:
             else:
                 assert self.tcp is not None
                 host, _, port = self.tcp.rpartition(":")
-                self._conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=self.timeout)
+                self._conn = http.client.HTTPConnection(
+                    host.strip("[]"), int(port), timeout=self.timeout
+                )
         return self._conn

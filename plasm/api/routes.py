@@ -38,6 +38,7 @@ from plasm.runtime.job import Limits
 
 JSON_TYPE = "application/json"
 JOB_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})$")
+PEER_PATH = re.compile(r"^/v1/peers/([^/]+)$")
 MAX_WAIT_S = 300.0
 MAX_LIST = 1000
 WASM_MAGIC = b"\x00asm"
@@ -76,6 +77,9 @@ class ApiRoutes:
                 return self.put_module(request)
             elif path == "/v1/peers" and method == "GET":
                 return Response(200, self.peers())
+            elif match := PEER_PATH.match(path):
+                if method == "GET":
+                    return Response(200, self.peer(match.group(1)))
             elif path == "/v1/node" and method == "GET":
                 return Response(200, self.node_info())
             elif path == "/v1/health" and method == "GET":
@@ -188,6 +192,13 @@ class ApiRoutes:
                            "this node runs without the peer-to-peer network (network.enabled)")
         listed = self.node.peers()
         return {"peers": [_peer_json(peer) for peer in listed.peers]}
+
+    def peer(self, peer_id: str) -> dict[str, Any]:
+        for peer in self.peers()["peers"]:
+            if peer["peer_id"] == peer_id:
+                return peer
+        raise ApiError(404, "unknown_peer",
+                       f"this node knows no peer {peer_id}; GET /v1/peers lists the ones it knows")
 
     def node_info(self) -> dict[str, Any]:
         network: dict[str, Any] = {"enabled": self.node.has_network}

@@ -1,12 +1,20 @@
-"""`plasmd submit MODULE`: give a job to a running daemon."""
+"""`plasmd submit MODULE`: give a job to a running daemon, to run there or on a peer.
+
+Placement options (also used by plasm-console's `run`): `--on PEER_ID` runs the job on
+that peer, `--anywhere` on whichever other peer fits (`--require KEY=VALUE` narrows
+the choice). A waited job that did not run prints the daemon's reason and, for a
+remote job, each peer tried and what it answered; the command then exits 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from plasm.commands._options import (
+    UsageError,
     add_job_options,
     add_socket,
     connect,
@@ -16,10 +24,16 @@ from plasm.commands._options import (
     read_stdin,
 )
 
+EXIT_JOB_FAILED = 1
+# The requirement keys a placement `any` takes (manifest schema), and which are numbers.
+REQUIREMENT_KEYS = ("runtime", "min_memory_bytes", "min_fuel", "min_timeout_ms", "arch", "os")
+NUMERIC_REQUIREMENTS = frozenset({"min_memory_bytes", "min_fuel", "min_timeout_ms"})
+
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
     add_job_options(parser)
+    add_placement_options(parser)
     add_socket(parser)
     parser.add_argument("--wait", nargs="?", type=float, const=300.0, default=None,
                         metavar="SECONDS",
@@ -28,9 +42,72 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                         help="print the daemon's JSON answer (the job result when waiting)")
 
 
+def add_placement_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--on", metavar="PEER_ID",
+                       help="run the job on this peer (the node needs the peer-to-peer network)")
+    where.add_argument("--anywhere", action="store_true",
+                       help="run the job on any other peer that fits (needs the network)")
+    parser.add_argument(
+        "--require", action="append", default=[], metavar="KEY=VALUE",
+        help="with --anywhere: what the peer must offer (repeatable); KEY is one of "
+             + ", ".join(REQUIREMENT_KEYS) + ", e.g. min_fuel=5000000000 or arch=x86_64",
+    )
+
+
+def placement_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The manifest's `placement` for --on / --anywhere / --require; None for local."""
+    requirements = parse_requirements(args.require)
+    if requirements and not args.anywhere:
+        raise UsageError("--require only applies with --anywhere")
+    if args.on:
+        return {"mode": "peer", "peer_id": args.on}
+    if args.anywhere:
+        placement: dict[str, Any] = {"mode": "any", "exclude_self": True}
+        if requirements:
+            placement["requirements"] = requirements
+        return placement
+    return None
+
+
+def parse_requirements(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs as requirements; numeric values become ints."""
+    wanted: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"--require {pair!r}: expected KEY=VALUE")
+        if key not in REQUIREMENT_KEYS:
+            raise UsageError(f"--require {pair!r}: unknown key {key!r}; "
+                             f"use one of {', '.join(REQUIREMENT_KEYS)}")
+        if key in NUMERIC_REQUIREMENTS:
+            try:
+                wanted[key] = int(value.replace("_", ""))
+            except ValueError:
+                raise UsageError(f"--require {pair!r}: {key} takes a whole number") from None
+        else:
+            wanted[key] = int(value) if value.isdigit() else value
+    return wanted
+
+
+def failure_lines(answer: dict[str, Any]) -> list[str]:
+    """A job that did not run, for people: its error, then each peer tried and its answer."""
+    error = answer.get("error") or {}
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code = error.get("code")
+    message = error.get("message") or "no reason given"
+    lines = [f"job {answer.get('job_id', '?')} {answer.get('status', 'failed')}: {message}"
+             + (f" ({code})" if code else "")]
+    for attempt in error.get("attempts") or []:
+        lines.append(f"  tried {attempt.get('peer_id', '?')}: {attempt.get('result', '?')}")
+    return lines
+
+
 def main(args: argparse.Namespace) -> int:
     import orjson
 
+    placement = placement_from_args(args)
     module = read_module(args.module)
     with connect(args) as client:
         answer = client.submit(
@@ -40,21 +117,34 @@ def main(args: argparse.Namespace) -> int:
             args=args.args,
             env=parse_env(args.env),
             limits=limit_overrides(args),
+            placement=placement,
             wait=args.wait,
         )
+    failed = "receipt" not in answer and "error" in answer
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
-        return 0
-    if "receipt" not in answer:
+    elif "receipt" not in answer and not failed:
         print(f"{answer['job_id']} {answer['status']}")
-        return 0
+    elif not failed:
+        _print_result(answer)
+        if placement is not None:
+            print(f"plasmd submit: ran on peer {answer['executor']}", file=sys.stderr)
+    if failed:
+        for line in failure_lines(answer):
+            print(f"plasmd submit: {line}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    return 0
+
+
+def _print_result(answer: dict[str, Any]) -> None:
     import base64
 
     sys.stdout.buffer.write(base64.b64decode(answer["stdout"]))
+    sys.stdout.flush()
     sys.stderr.buffer.write(base64.b64decode(answer["stderr"]))
     outcome = answer["outcome"]
     if outcome["kind"] != "ok":
-        code = f" (exit code {outcome['exit_code']})" if outcome.get("exit_code") is not None else ""
+        exit_code = outcome.get("exit_code")
+        code = f" (exit code {exit_code})" if exit_code is not None else ""
         print(f"plasmd submit: job {answer['job_id']} ended with {outcome['kind']}{code}",
               file=sys.stderr)
-    return 0
