@@ -26,13 +26,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from plasm._console_render import (
+    capabilities_table,
     job_table,
     jobs_table,
     mapping_table,
     node_table,
+    peers_table,
     print_output,
     receipt_table,
-    records_table,
     result_summary,
 )
 from plasm.client import ApiRequestError, Client, DaemonUnavailableError
@@ -44,14 +45,15 @@ from plasm.commands._options import (
     read_module,
     read_stdin,
 )
+from plasm.commands.submit import add_placement_options, failure_lines, placement_from_args
 from plasm.errors import PlasmError
 
 FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "rejected"})
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
 STILL_RUNNING_NOTE_S = 1.0
 CANCEL_SETTLE_S = 5.0
-NO_NETWORK = ("this node runs no peer-to-peer network yet: it knows no peers, "
-              "and jobs run on this node only")
+NO_NETWORK = ("this node runs without the peer-to-peer network: it knows no peers, "
+              "and jobs run on this node only (network.enabled in its config)")
 REMEMBERED_IDS = 200
 COMPLETION_TIMEOUT_S = 2.0
 
@@ -85,6 +87,7 @@ class ConsoleCommands:
         self.out = out
         self.err = err
         self.seen_job_ids: list[str] = []
+        self._peer_id: str | None = None  # this node's, once asked
         self.table: dict[str, Command] = {}
         self._declare()
 
@@ -154,15 +157,13 @@ class ConsoleCommands:
             "command", nargs="?", metavar="COMMAND")
         add("id", "this node's peer ID and public key", self.identity)
         add("status", "is the daemon up; its engine, executors and limits", self.status)
-        run = add("run", "run a module on this node: output, then the verified receipt", self.run)
+        run = add("run", "run a module here or on a peer: output, then the verified receipt",
+                  self.run)
         run.add_argument("module", metavar="MODULE.wasm")
         run.add_argument("job_args", nargs="*", metavar="ARGS",
                          help="arguments for the job (put -- before any that start with -)")
         add_job_options(run)
-        where = run.add_mutually_exclusive_group()
-        where.add_argument("--on", metavar="PEER", help="run it on this peer (needs the network)")
-        where.add_argument("--anywhere", action="store_true",
-                           help="run it on any peer that fits (needs the network)")
+        add_placement_options(run)
         run.add_argument("--detach", action="store_true",
                          help="do not wait: print the job id and return")
         jobs = add("jobs", "the daemon's jobs, newest first", self.jobs)
@@ -178,8 +179,9 @@ class ConsoleCommands:
         add("verify", "check a saved result or receipt file offline", self.verify).add_argument(
             "file", metavar="FILE", help="a `--json` job result, a receipt JSON or a CBOR envelope")
         add("peers", "the peers this node knows", self.peers)
-        add("caps", "a peer's capabilities (this node's without PEER)", self.caps).add_argument(
-            "peer", nargs="?", metavar="PEER")
+        add("caps", "a peer's capability record (this node's without PEER)",
+            self.caps).add_argument("peer", nargs="?", metavar="PEER",
+                                    help="a peer id, or the first characters of a known one")
 
     def help(self, args: argparse.Namespace) -> bool:
         if args.command:
@@ -214,11 +216,7 @@ class ConsoleCommands:
         return True
 
     def run(self, args: argparse.Namespace) -> bool:
-        placement: dict[str, Any] | None = None
-        if args.on:
-            placement = {"mode": "peer", "peer_id": args.on}
-        elif args.anywhere:
-            placement = {"mode": "any"}
+        placement = placement_from_args(args)
         answer = self.client.submit(
             module=read_module(args.module),
             module_name=Path(args.module).name,
@@ -260,7 +258,7 @@ class ConsoleCommands:
         if job.get("result"):
             print_output(self.out, job["result"])
             verdict = verify_result(job["result"])
-            self.out.print(result_summary(job["result"], verdict))
+            self.out.print(result_summary(job["result"], verdict, self._own_peer_id()))
             return bool(verdict["valid"])
         return True
 
@@ -303,17 +301,16 @@ class ConsoleCommands:
 
     def peers(self, args: argparse.Namespace) -> bool:
         try:
-            answer = self.client.request("GET", "/v1/peers")
+            peers = self.client.peers()
         except ApiRequestError as exc:
-            if exc.status != 404 or exc.code != "not_found":
+            if exc.code != "network_disabled":
                 raise
             self.out.print(f"[yellow]{NO_NETWORK}[/yellow]", soft_wrap=True)
             return True
-        peers = answer.get("peers", []) if isinstance(answer, dict) else []
         if not peers:
             self.out.print("no peers known yet")
             return True
-        self.out.print(records_table(peers))
+        self.out.print(peers_table(peers))
         return True
 
     def caps(self, args: argparse.Namespace) -> bool:
@@ -322,13 +319,17 @@ class ConsoleCommands:
             self.out.print(mapping_table(node.get("capabilities", {})))
             return True
         try:
-            answer = self.client.request("GET", f"/v1/peers/{args.peer}")
+            peer = self.client.peer(self._resolve_peer(args.peer))
         except ApiRequestError as exc:
-            if exc.status != 404 or exc.code != "not_found":
+            if exc.code != "network_disabled":
                 raise
             self.error(f"cannot ask {args.peer}: {NO_NETWORK}")
             return False
-        self.out.print(mapping_table(answer.get("capabilities", answer)))
+        record = peer.get("capabilities")
+        if not record:
+            raise UsageError(f"peer {peer['peer_id']} has not sent a verified capability "
+                             "record yet; try again in a moment")
+        self.out.print(capabilities_table(record))
         return True
 
     # -- helpers -----------------------------------------------------------------------
@@ -352,14 +353,34 @@ class ConsoleCommands:
     def _show_finished(self, job: dict[str, Any]) -> bool:
         result = job.get("result")
         if not result:
-            error = job.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else error
-            raise UsageError(f"job {job['job_id']} {job['status']}" +
-                             (f": {message}" if message else ""))
+            if not job.get("error"):
+                raise UsageError(f"job {job['job_id']} {job['status']}")
+            first, *tried = failure_lines(job)
+            self.error(first)
+            for line in tried:
+                self.err.print(escape(line), soft_wrap=True)
+            return False
         print_output(self.out, result)
         verdict = verify_result(result)
-        self.out.print(result_summary(result, verdict))
+        self.out.print(result_summary(result, verdict, self._own_peer_id()))
         return bool(verdict["valid"])
+
+    def _own_peer_id(self) -> str | None:
+        if self._peer_id is None:
+            self._peer_id = str(self.client.node()["peer_id"])
+        return self._peer_id
+
+    def _resolve_peer(self, text: str) -> str:
+        """A full peer id from a full one or from the first characters of a known one."""
+        known = [peer["peer_id"] for peer in self.client.peers()]
+        if text in known:
+            return text
+        matches = [peer_id for peer_id in known if peer_id.startswith(text)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UsageError(f"this node knows no peer {text!r} (`peers` lists them)")
+        raise UsageError(f"{text!r} starts {len(matches)} peer ids: type more of it")
 
     def _resolve(self, text: str) -> str:
         """A full job id from a full one or from the first characters of a known one."""

@@ -66,8 +66,12 @@ def print_output(console: Console, result: dict[str, Any]) -> None:
             console.print(f"[dim]({name} was truncated at the job's output limit)[/dim]")
 
 
-def result_summary(result: dict[str, Any], verdict: dict[str, Any]) -> Table:
-    """The few lines after a run: job, outcome, fuel, time, executor, receipt verdict."""
+def result_summary(
+    result: dict[str, Any], verdict: dict[str, Any], own_peer_id: str | None = None
+) -> Table:
+    """The few lines after a run: job, outcome, fuel, time, executor, receipt verdict.
+
+    With `own_peer_id` (the node asked), the executor is marked as this node or a peer."""
     outcome = result["outcome"]
     table = _fields()
     table.add_row("job", result["job_id"])
@@ -75,7 +79,10 @@ def result_summary(result: dict[str, Any], verdict: dict[str, Any]) -> Table:
                                       outcome.get("message")))
     table.add_row("fuel", f"{result['fuel_consumed']:,}")
     table.add_row("wall time", _ms(result["wall_time_us"]))
-    table.add_row("executor", result["executor"])
+    where = ""
+    if own_peer_id is not None:
+        where = " (this node)" if result["executor"] == own_peer_id else " (remote peer)"
+    table.add_row("executor", result["executor"] + where)
     table.add_row("receipt", verdict_text(verdict))
     return table
 
@@ -167,14 +174,36 @@ def mapping_table(mapping: dict[str, Any]) -> Table:
     return table
 
 
-def records_table(records: list[dict[str, Any]]) -> Table:
-    """A list of JSON objects as a table whose columns are their keys (peer lists)."""
+def peers_table(peers: list[dict[str, Any]]) -> Table:
+    """The peer list: who, reachable now, how fast, what it did for us, what it offers."""
+    from plasm.commands.peers import COLUMNS, peer_row
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    columns: list[str] = []
-    for record in records:
-        columns += [key for key in record if key not in columns]
-    for column in columns:
-        table.add_column(column)
-    for record in records:
-        table.add_row(*(safe_text(str(record.get(column, "-"))) for column in columns))
+    for name in COLUMNS:
+        table.add_column(name, overflow="fold", no_wrap=name != "addresses")
+    for peer in peers:
+        table.add_row(*(safe_text(cell) for cell in peer_row(peer)))
+    return table
+
+
+def capabilities_table(record: dict[str, Any]) -> Table:
+    """A peer's verified capability record, one field a row (its text shown safely:
+    a peer signs what it likes)."""
+    memory = record.get("memory_bytes")
+    limits = record.get("max_limits") or {}
+    rows = (
+        ("peer id", str(record.get("peer_id", "?"))),
+        ("platform", f"{record.get('os', '?')} {record.get('arch', '?')}, "
+                     f"{record.get('cpus', '?')} cpus"),
+        ("memory", f"{memory:,} bytes" if isinstance(memory, int) else "?"),
+        ("runtimes", ", ".join(map(str, record.get("runtimes") or [])) or "-"),
+        ("engine", f"{record.get('engine_name', '?')} {record.get('engine_version', '')}"),
+        ("max limits", ", ".join(f"{k}={v}" for k, v in limits.items()) or "-"),
+        ("free slots", str(record.get("free_slots", "?"))),
+        ("addresses", "\n".join(map(str, record.get("addresses") or [])) or "-"),
+        ("expires", _when(record.get("expires_at_ms"))),
+    )
+    table = _fields()
+    for name, value in rows:
+        table.add_row(name, Text(safe_text(value)))
     return table

@@ -12,6 +12,7 @@ from tests.conftest import example
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 JOB_ID = r"[0-9a-f]{32}"
+OTHER_PEER = "12D3KooWBijfga2o1ickZA9pJYcJehC44SNoXyE11gfe4cADSRWA"  # a valid id, not the node's
 
 
 def run_hello(console: Any) -> tuple[str, str]:
@@ -50,12 +51,24 @@ def test_run_out_of_fuel_shows_that_outcome(console) -> None:
     assert re.search(r"outcome\s+out_of_fuel", shown)
 
 
-def test_run_on_a_peer_answers_with_the_daemons_placement_error(console, daemon) -> None:
+def test_run_on_another_peer_without_the_network_answers_the_daemons_placement_error(
+        console) -> None:
+    shown = console.command(f"run {example('hello')} --on {OTHER_PEER}")
+    assert "placement mode 'peer' needs the peer-to-peer network" in shown
+    assert "run it without --on or --anywhere" in shown
+
+
+def test_run_on_this_nodes_own_peer_id_runs_here(console, daemon) -> None:
     with daemon.client() as client:
         peer_id = client.node()["peer_id"]
     shown = console.command(f"run {example('hello')} --on {peer_id}")
-    assert "placement mode 'peer' needs the peer-to-peer network" in shown
-    assert "run it without --on or --anywhere" in shown
+    assert "Hello, World!" in shown
+    assert re.search(rf"executor\s+{peer_id} \(this node\)", shown)
+
+
+def test_run_with_a_requirement_but_not_anywhere_is_a_usage_error(console) -> None:
+    shown = console.command(f"run {example('hello')} --require min_fuel=5")
+    assert "--require only applies with --anywhere" in shown
 
 
 def test_run_anywhere_answers_with_the_daemons_placement_error(console) -> None:
@@ -109,13 +122,13 @@ def test_cancel_of_a_finished_job_says_nothing_is_left_to_cancel(console) -> Non
         f"cancel {job_id}")
 
 
-def test_peers_says_the_node_runs_no_network_yet(console) -> None:
-    assert "this node runs no peer-to-peer network yet" in console.command("peers")
+def test_peers_says_the_node_runs_without_the_network(console) -> None:
+    assert "this node runs without the peer-to-peer network" in console.command("peers")
 
 
-def test_caps_of_another_peer_says_the_node_runs_no_network_yet(console) -> None:
-    shown = console.command("caps 12D3KooWBijfga2o1ickZA9pJYcJehC44SNoXyE11gfe4cADSRWA")
-    assert "this node runs no peer-to-peer network yet" in shown
+def test_caps_of_another_peer_says_the_node_runs_without_the_network(console) -> None:
+    shown = console.command(f"caps {OTHER_PEER}")
+    assert "this node runs without the peer-to-peer network" in shown
 
 
 def test_caps_without_a_peer_shows_this_nodes_capabilities(console) -> None:
