@@ -25,8 +25,8 @@ def test_version_prints_the_package_version() -> None:
 def test_help_lists_every_command() -> None:
     run = plasmd("--help")
     assert run.returncode == 0
-    for name in ("run", "execute-job", "submit", "jobs", "job", "cancel", "verify", "id",
-                 "keygen"):
+    for name in ("run", "execute-job", "submit", "jobs", "job", "cancel", "peers", "verify",
+                 "id", "keygen"):
         assert name in COMMANDS
         assert f"    {name}" in run.stdout.decode()
 
