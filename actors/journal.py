@@ -1,7 +1,10 @@
 """The journal actor: the single writer of the node's SQLite database.
 
 Every write goes through this one thread, so SQLite never sees two writers and the
-order of events is the order of messages. `FinishJob` completes the job's `done`
+order of events is the order of messages. Writes are group-committed: while more
+messages wait in the inbox (up to `MAX_BATCH`), they share one transaction, and no
+answer — not the acknowledgement of a job, not a result — leaves before the commit
+that holds it. A read first commits what is pending. `FinishJob` completes the job's `done`
 future only after the transaction holding its result and receipt has committed: a
 client never sees a result whose receipt could still be lost.
 """
@@ -9,9 +12,10 @@ client never sees a result whose receipt could still be lost.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from plasm.actors._mailbox import Delivery, PlasmActor, checked
 from plasm.actors.errors import UnknownJobError
@@ -36,6 +40,10 @@ from plasm.protocol.node_messages import (
     RecoverJournal,
 )
 
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+
 
 class JournalActor(PlasmActor):
     handlers: ClassVar[dict[type[Message], str]] = {
@@ -55,12 +63,53 @@ class JournalActor(PlasmActor):
         self._path = path
         self._synchronous = synchronous
         self._store: JournalStore | None = None
+        # Writes done in the open transaction, answered once it commits.
+        self._pending: list[tuple[Delivery, Any, BaseException | None]] = []
+
+    def on_receive(self, delivery: Any) -> None:
+        if not isinstance(delivery, Delivery) or type(delivery.message) not in _WRITES:
+            self._flush()
+            super().on_receive(delivery)
+            return
+        self.store.begin_batch()
+        method = getattr(self, self.handlers[type(delivery.message)])
+        try:
+            self._pending.append((delivery, method(delivery), None))
+        except Exception as exc:
+            self._pending.append((delivery, None, exc))
+        if len(self._pending) >= MAX_BATCH or self.actor_inbox.empty():
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._store is None or not self.store.in_batch:
+            return
+        pending, self._pending = self._pending, []
+        failure: BaseException | None = None
+        try:
+            self.store.commit_batch()
+        except Exception as exc:
+            failure = exc
+            log.error("journal commit failed; %d write(s) lost: %s", len(pending), exc)
+        for delivery, answer, error in pending:
+            error = error or failure
+            future = delivery.done if isinstance(delivery.message, FinishJob) else delivery.reply
+            if future is None:
+                if error is not None:
+                    log.error("journal write %s failed: %s", type(delivery.message).__name__, error)
+                continue
+            if error is not None:
+                future.set_exception((type(error), error, error.__traceback__))
+            elif isinstance(delivery.message, FinishJob):
+                future.set(checked(delivery.context))
+            else:
+                future.set(checked(answer))
 
     def on_start(self) -> None:
         self._store = JournalStore(self._path, synchronous=self._synchronous)
 
     def on_stop(self) -> None:
         if self._store is not None:
+            self._flush()
             self._store.close()
 
     @property
@@ -86,22 +135,16 @@ class JournalActor(PlasmActor):
     def on_finish(self, delivery: Delivery) -> None:
         m = delivery.message
         assert isinstance(m, FinishJob)
-        try:
-            self.store.finish_job(
-                m.job_id,
-                m.status,
-                finished_at_ms=m.finished_at_ms,
-                outcome=m.outcome,
-                result=m.result,
-                envelope=m.envelope,
-                error=m.error,
-            )
-        except Exception as exc:
-            if delivery.done is not None:
-                delivery.done.set_exception((type(exc), exc, exc.__traceback__))
-            raise
-        if delivery.done is not None:
-            delivery.done.set(checked(delivery.context))
+        # The job's `done` future is completed by _flush, after the commit.
+        self.store.finish_job(
+            m.job_id,
+            m.status,
+            finished_at_ms=m.finished_at_ms,
+            outcome=m.outcome,
+            result=m.result,
+            envelope=m.envelope,
+            error=m.error,
+        )
 
     def on_put_module(self, delivery: Delivery) -> ModuleStored:
         m = delivery.message
@@ -133,6 +176,9 @@ class JournalActor(PlasmActor):
 
     def on_count_jobs(self, delivery: Delivery) -> JobCounts:
         return JobCounts(counts=self.store.counts_by_status())
+
+
+_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule)
 
 
 def job_info(record: JobRecord, with_result: bool = True) -> JobInfo:

@@ -174,6 +174,7 @@ class JournalStore:
                 f"journal synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
             )
         self.path = Path(path)
+        self._in_batch = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -262,8 +263,18 @@ class JournalStore:
         if error is not None:
             _check_error_json(error)
         conn = self._connection()
+        # Inside a batch (group commit) a savepoint keeps this job's rows all-or-nothing.
+        begin, commit, rollback = (
+            (
+                "SAVEPOINT finish_job",
+                "RELEASE finish_job",
+                "ROLLBACK TO finish_job; RELEASE finish_job",
+            )
+            if self._in_batch
+            else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        )
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
             try:
                 cursor = conn.execute(
                     "UPDATE jobs SET status = ?, finished_at_ms = ?, outcome = ?, result = ?,"
@@ -283,11 +294,34 @@ class JournalStore:
                         (job_id, envelope, finished_at_ms),
                     )
             except BaseException:
-                conn.execute("ROLLBACK")
+                for statement in rollback.split("; "):
+                    conn.execute(statement)
                 raise
-            conn.execute("COMMIT")
+            conn.execute(commit)
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc
+
+    # -- group commit --------------------------------------------------------------
+
+    @property
+    def in_batch(self) -> bool:
+        return self._in_batch
+
+    def begin_batch(self) -> None:
+        """Open one transaction for several writes (see ``commit_batch``)."""
+        if not self._in_batch:
+            self._connection().execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+
+    def commit_batch(self) -> None:
+        """Commit every write since ``begin_batch``: one WAL commit for all of them."""
+        if self._in_batch:
+            self._in_batch = False
+            try:
+                self._connection().execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._connection().execute("ROLLBACK")
+                raise self._write_failed(exc) from exc
 
     def set_status(self, job_id: str, status: str) -> None:
         """Mark an unfinished job ``cancelled`` or ``rejected``; setting the status it already

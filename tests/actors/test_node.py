@@ -247,3 +247,25 @@ def test_the_signer_refuses_a_receipt_that_names_another_executor(key: SigningKe
         assert signer.is_alive()
     finally:
         signer.stop()
+
+
+def test_a_burst_of_jobs_is_journaled_in_shared_commits_and_every_one_lands(
+    key: SigningKey, tmp_path: Path
+) -> None:
+    settings = NodeSettings(executor_count=2, journal_path=tmp_path / "journal.sqlite3")
+    with Node(key, settings) as journaled:
+        module = example("hello").read_bytes()
+        submissions = [
+            journaled.submit(
+                module=module, module_sha256=None, job_input=JobInput(), limits=Limits()
+            )
+            for _ in range(50)
+        ]
+        finished = [s.done.get(timeout=WAIT_S) for s in submissions]
+    from plasm.actors.journal_store import JournalStore
+
+    with JournalStore(tmp_path / "journal.sqlite3") as store:
+        for job in finished:
+            record = store.get_job(job.job_id)
+            assert record is not None and record.status == "done"
+            assert record.envelope == job.envelope
