@@ -36,8 +36,8 @@ class JsonLinesFormatter(logging.Formatter):
 
 def setup_logging(fmt: str = "auto", level: str = "info") -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     use_rich = fmt == "rich" or (fmt == "auto" and sys.stderr.isatty())
     handler: logging.Handler
     if use_rich:

@@ -54,7 +54,7 @@ def client_socket(args: argparse.Namespace) -> Path:
     return load_config(None).api.socket
 
 
-def connect(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def connect(args: argparse.Namespace):
     from plasm.client import Client
 
     return Client(client_socket(args))
@@ -83,25 +83,25 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fuel",
-        type=_positive_int("--fuel"),
+        type=_positive_int,
         metavar="N",
         help="fuel (wasm instructions, roughly) the job may burn",
     )
     parser.add_argument(
         "--memory",
-        type=_size("--memory"),
+        type=_size,
         metavar="BYTES",
         help="memory limit: bytes, or with a unit such as 64MiB",
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds("--timeout"),
+        type=_seconds,
         metavar="SECONDS",
         help="wall-clock limit in seconds (fractions allowed)",
     )
     parser.add_argument(
         "--max-output",
-        type=_size("--max-output"),
+        type=_size,
         metavar="BYTES",
         help="cap on captured stdout, and on stderr, each",
     )
@@ -148,42 +148,34 @@ def read_module(path: str) -> bytes:
         raise UsageError(f"cannot read module {path}: {exc.strerror}") from exc
 
 
-def _positive_int(option: str):  # type: ignore[no-untyped-def]
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-        return value
-
-    return parse
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
 
 
-def _size(option: str):  # type: ignore[no-untyped-def]
-    def parse(text: str) -> int:
-        from plasm.units import parse_size
+def _size(text: str) -> int:
+    from plasm.units import parse_size
 
-        try:
-            value = parse_size(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-        return value
-
-    return parse
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
 
 
-def _seconds(option: str):  # type: ignore[no-untyped-def]
-    def parse(text: str) -> int:
-        try:
-            seconds = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-        if not seconds > 0 or seconds != seconds or seconds > 86_400:
-            raise argparse.ArgumentTypeError(f"expected 0 < seconds <= 86400, got {text!r}")
-        return max(1, round(seconds * 1000))
-
-    return parse
+def _seconds(text: str) -> int:
+    """Seconds (fractions allowed) as whole milliseconds, at least 1."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < seconds <= 86_400:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected 0 < seconds <= 86400, got {text!r}")
+    return max(1, round(seconds * 1000))
