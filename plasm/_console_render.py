@@ -175,15 +175,32 @@ def mapping_table(mapping: dict[str, Any]) -> Table:
 
 
 def peers_table(peers: list[dict[str, Any]]) -> Table:
-    """The peer list: who, reachable now, how fast, what it did for us, what it offers."""
-    from plasm.commands.peers import COLUMNS, peer_row
+    """The peer list, narrow enough for 120 columns: who, up now, how fast, what it did for
+    us, what it offers (`caps PEER` shows the rest, addresses included)."""
+    from plasm.commands.peers import peer_row
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in COLUMNS:
-        table.add_column(name, overflow="fold", no_wrap=name != "addresses")
+    table = Table(box=None, pad_edge=False, header_style="bold",
+                  caption="`caps PEER` shows a peer's addresses and full record",
+                  caption_justify="left")
+    table.add_column("peer id", no_wrap=True)  # never cut: it goes into --on
+    for name in ("up", "latency", "jobs", "rejected", "runtimes", "max fuel", "max mem"):
+        table.add_column(name, no_wrap=True)
     for peer in peers:
-        table.add_row(*(safe_text(cell) for cell in peer_row(peer)))
+        peer_id, up, latency, jobs, rejected, runtimes, _, memory, _ = peer_row(peer)
+        fuel = (peer.get("capabilities") or {}).get("max_limits", {}).get("fuel")
+        table.add_row(*(safe_text(cell) for cell in (
+            peer_id, up, latency, jobs, rejected, runtimes, _short_number(fuel), memory)))
     return table
+
+
+def _short_number(value: Any) -> str:
+    """1000000000 -> 1G, 5000000 -> 5M: fuel figures in a narrow column."""
+    if not isinstance(value, int):
+        return "-"
+    for suffix, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if value >= size:
+            return f"{value / size:.4g}{suffix}"
+    return str(value)
 
 
 def capabilities_table(record: dict[str, Any]) -> Table:
