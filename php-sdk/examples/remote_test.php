@@ -39,7 +39,10 @@ try {
     $result = $client->submit($manifest, waitSeconds: 30);
     $job = $result->isFinished() ? $result : $client->waitForJob($result->jobId, 60);
     if ($job->result === null) {
-        fprintf(STDERR, "job %s ended as %s without a result: %s\n", $job->jobId, $job->status, json_encode($job->error));
+        fprintf(STDERR, "job %s ended as %s without a result: %s\n", $job->jobId, $job->status, $job->error['message'] ?? json_encode($job->error));
+        foreach ($job->attempts() as $attempt) {
+            fprintf(STDERR, "  asked %s: %s\n", $attempt['peer_id'], $attempt['result']);
+        }
         exit(2);
     }
     $result = $job->result;

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Plasm;
 
 use Plasm\Exception\ApiException;
+use Plasm\Exception\JobFailedException;
 use Plasm\Exception\PlasmException;
 use Plasm\Exception\TimeoutException;
 use Plasm\Transport\CurlTransport;
@@ -23,7 +24,8 @@ use Plasm\Transport\UnixSocketTransport;
  *     $receipt = $job->result->verifyReceipt($manifest);
  *
  * Errors: TransportException (no answer), TimeoutException (no answer in time),
- * ApiException (the node refused, with its code), VerificationException (a receipt lied).
+ * ApiException (the node refused, with its code), JobFailedException (an ApiException: the
+ * job ended without a result), VerificationException (a receipt lied).
  * 429 and 503 answers are retried with backoff according to the RetryPolicy.
  */
 final class Client
@@ -79,7 +81,9 @@ final class Client
     /**
      * Submit a job and wait for its result, polling when the node answers before the job ends.
      * The receipt is verified against the manifest's module and input and the returned
-     * output before this returns (VerificationException otherwise).
+     * output before this returns (VerificationException otherwise). A job that ends without
+     * a result — e.g. no peer would run it — raises JobFailedException with the node's code
+     * and, for remote placement, the peers it tried (getAttempts()).
      */
     public function run(Manifest $manifest, float $timeoutSeconds = 60.0): Result
     {
@@ -198,8 +202,7 @@ final class Client
     private function requireResult(Job $job): Result
     {
         if ($job->result === null) {
-            $error = $job->error ?? [];
-            throw new ApiException((string) ($error['code'] ?? 'job_' . $job->status), (string) ($error['message'] ?? "job {$job->jobId} ended as {$job->status} without a result"), 200, $error);
+            throw new JobFailedException($job->jobId, $job->status, $job->error ?? []);
         }
         return $job->result;
     }

@@ -4,10 +4,13 @@ declare(strict_types=1);
 
 namespace Plasm;
 
+use Plasm\Exception\JobFailedException;
+
 /**
  * A job as `GET /v1/jobs/{id}` describes it: its id and status, and its Result once it
  * finished. `error` holds the node's `{"code", "message"}` when the job failed before it
- * produced a result (no peer accepted it, the module was missing, ...).
+ * produced a result (no peer accepted it, the module was missing, ...); for a job placed on
+ * other peers its `attempts` say which peers were asked and what each answered (attempts()).
  */
 final class Job
 {
@@ -44,6 +47,17 @@ final class Job
             is_array($json['error'] ?? null) ? $json['error'] : null,
             $json,
         );
+    }
+
+    /**
+     * The peers a failed remote job was offered to and what each answered, in order;
+     * empty for a job that has no error or ran on the node itself.
+     *
+     * @return list<array{peer_id: string, result: string}>
+     */
+    public function attempts(): array
+    {
+        return JobFailedException::attemptsOf($this->error);
     }
 
     public function isFinished(): bool

@@ -9,26 +9,31 @@ use Plasm\Tests\Support\Daemon;
 use PHPUnit\Framework\TestCase;
 
 /**
- * One real `plasmd run` per test class, started before its first test and stopped (by PID)
- * after its last. Without a plasmd binary the tests are skipped — unless
+ * Real `plasmd run` processes per test class, started before its first test and stopped (by
+ * PID) after its last: by default one node without networking in self::$daemon; a class that
+ * needs others overrides startDaemons() and starts each with launch(). Without a plasmd
+ * binary the tests are skipped — unless
  * PLASM_REQUIRE_INTEGRATION=1 (run-tests.sh sets it when it finds the daemon), which makes a
  * missing daemon a failure so CI cannot pass by skipping.
  */
 abstract class DaemonTestCase extends TestCase
 {
     protected static ?Daemon $daemon = null;
+    /** @var list<Daemon> every daemon launch() started for the current class */
+    private static array $launched = [];
+    private static bool $binaryFound = false;
     private static ?string $startError = null;
 
     public static function setUpBeforeClass(): void
     {
         self::$startError = null;
         $binary = Daemon::findBinary();
+        self::$binaryFound = $binary !== null;
         if ($binary === null) {
             return;
         }
-        self::$daemon = new Daemon($binary);
         try {
-            self::$daemon->start();
+            static::startDaemons($binary);
         } catch (\RuntimeException $e) {
             self::$startError = $e->getMessage();
         }
@@ -36,13 +41,34 @@ abstract class DaemonTestCase extends TestCase
 
     public static function tearDownAfterClass(): void
     {
-        self::$daemon?->stop();
+        // Newest first: a node that bootstrapped from another goes before it.
+        foreach (array_reverse(self::$launched) as $daemon) {
+            $daemon->stop();
+        }
+        self::$launched = [];
         self::$daemon = null;
+    }
+
+    /** Start the class's daemons with launch(); by default one node without networking. */
+    protected static function startDaemons(string $binary): void
+    {
+        self::$daemon = self::launch(new Daemon($binary));
+    }
+
+    /**
+     * Start a daemon and have tearDownAfterClass() stop it, even when start() fails.
+     *
+     * @param list<string> $bootstrap full multiaddrs of peers to join
+     */
+    protected static function launch(Daemon $daemon, array $bootstrap = []): Daemon
+    {
+        self::$launched[] = $daemon;
+        return $daemon->start($bootstrap);
     }
 
     protected function setUp(): void
     {
-        if (self::$daemon === null) {
+        if (!self::$binaryFound) {
             if (getenv('PLASM_REQUIRE_INTEGRATION') === '1') {
                 self::fail('no plasmd found (PLASMD_BIN, .venv/bin/plasmd, PATH) but PLASM_REQUIRE_INTEGRATION=1');
             }

@@ -6,8 +6,13 @@ namespace Plasm\Tests\Support;
 
 /**
  * A real `plasmd run` for integration tests: its own temporary state dir, Unix socket and
- * loopback TCP port (with a token), networking off, started in its own process, ready once
- * /v1/health answers, stopped by PID (SIGTERM, SIGKILL if it hangs), temp files removed.
+ * loopback TCP port (with a token), started in its own process, ready once /v1/health
+ * answers, stopped by PID (SIGTERM, SIGKILL if it hangs), temp files removed.
+ *
+ * Networking is off unless $networked: then the node listens for peers on a free loopback
+ * TCP port (/ip4/127.0.0.1/tcp/0, no mDNS) and start() may name bootstrap peers; peerId(),
+ * p2pAddresses() and waitForVerifiedPeer() help tests form a cluster. $extraConfig lines are
+ * appended to the TOML config (e.g. a [limits.max] table).
  *
  * The binary is $PLASMD_BIN, else the checkout's .venv/bin/plasmd, else plasmd on PATH.
  */
@@ -22,7 +27,8 @@ final class Daemon
     /** @var resource|null */
     private $process = null;
 
-    public function __construct(private readonly string $binary)
+    /** @param list<string> $extraConfig TOML lines appended to the generated config */
+    public function __construct(private readonly string $binary, private readonly bool $networked = false, array $extraConfig = [])
     {
         // Unix socket paths are limited to 107 bytes: keep the directory short.
         $this->dir = sys_get_temp_dir() . '/plasm-php-' . bin2hex(random_bytes(4));
@@ -39,7 +45,8 @@ final class Daemon
             '[executor]',
             'count = 2',
             '[network]',
-            'enabled = false',
+            ...($networked ? ['enabled = true', 'listen = ["/ip4/127.0.0.1/tcp/0"]', 'mdns = false'] : ['enabled = false']),
+            ...$extraConfig,
             '',
         ]));
     }
@@ -74,10 +81,17 @@ final class Daemon
         return dirname(__DIR__, 3) . "/wasm-examples/$name.wasm";
     }
 
-    public function start(): self
+    /** @param list<string> $bootstrap full multiaddrs (ending in /p2p/<peer id>) of peers to join */
+    public function start(array $bootstrap = []): self
     {
+        if ($bootstrap !== [] && !$this->networked) {
+            throw new \LogicException('a daemon without networking cannot bootstrap from peers');
+        }
         $command = [$this->binary, 'run', '--state-dir', $this->dir . '/state', '--socket', $this->socket,
             '--config', $this->dir . '/plasmd.toml', '--log-format', 'json'];
+        foreach ($bootstrap as $address) {
+            array_push($command, '--bootstrap', $address);
+        }
         $log = $this->dir . '/plasmd.log';
         $process = proc_open($command, [0 => ['file', '/dev/null', 'r'], 1 => ['file', $log, 'a'], 2 => ['file', $log, 'a']], $pipes);
         if (!is_resource($process)) {
@@ -96,6 +110,42 @@ final class Daemon
             usleep(50_000);
         }
         throw new \RuntimeException(sprintf("plasmd did not become ready in %.0f s:\n%s", self::START_TIMEOUT_S, $this->log()));
+    }
+
+    /** The node's peer ID (GET /v1/node). */
+    public function peerId(): string
+    {
+        return (string) $this->getJson('/v1/node')['peer_id'];
+    }
+
+    /** @return list<string> the node's full peer-to-peer multiaddrs, each ending in /p2p/<peer id> */
+    public function p2pAddresses(): array
+    {
+        $addresses = $this->getJson('/v1/node')['addresses'] ?? [];
+        if (!is_array($addresses) || $addresses === []) {
+            throw new \RuntimeException("the node reports no peer-to-peer addresses; is networking on?\n" . $this->log());
+        }
+        return array_values($addresses);
+    }
+
+    /**
+     * Wait until GET /v1/peers lists $peerId with a verified capability record (non-null
+     * `capabilities`), i.e. until this node would place jobs on it.
+     */
+    public function waitForVerifiedPeer(string $peerId, float $timeoutSeconds): void
+    {
+        $deadline = microtime(true) + $timeoutSeconds;
+        while (true) {
+            foreach ($this->getJson('/v1/peers')['peers'] ?? [] as $peer) {
+                if (($peer['peer_id'] ?? null) === $peerId && is_array($peer['capabilities'] ?? null)) {
+                    return;
+                }
+            }
+            if (microtime(true) >= $deadline) {
+                throw new \RuntimeException(sprintf("the node did not verify peer %s within %.0f s:\n%s", $peerId, $timeoutSeconds, $this->log()));
+            }
+            usleep(100_000);
+        }
     }
 
     public function pid(): int
@@ -127,6 +177,22 @@ final class Daemon
             $this->process = null;
         }
         self::removeTree($this->dir);
+    }
+
+    /** @return array<string, mixed> */
+    private function getJson(string $path): array
+    {
+        $curl = curl_init('http://localhost' . $path);
+        curl_setopt_array($curl, [CURLOPT_UNIX_SOCKET_PATH => $this->socket, CURLOPT_RETURNTRANSFER => true, CURLOPT_TIMEOUT => 10]);
+        $body = curl_exec($curl);
+        $status = curl_getinfo($curl, CURLINFO_RESPONSE_CODE);
+        $error = curl_error($curl);
+        curl_close($curl);
+        $data = is_string($body) ? json_decode($body, true) : null;
+        if ($status !== 200 || !is_array($data)) {
+            throw new \RuntimeException(sprintf('GET %s answered HTTP %d: %s', $path, $status, is_string($body) ? substr($body, 0, 300) : $error));
+        }
+        return $data;
     }
 
     private function healthy(): bool

@@ -6,6 +6,7 @@ namespace Plasm\Tests\Unit;
 
 use Plasm\Client;
 use Plasm\Exception\ApiException;
+use Plasm\Exception\JobFailedException;
 use Plasm\Exception\TimeoutException;
 use Plasm\Exception\TransportException;
 use Plasm\Exception\VerificationException;
@@ -95,6 +96,33 @@ final class ClientTest extends TestCase
         self::assertSame(ReceiptFactory::STDOUT, $result->stdout);
         self::assertSame(['POST', 'GET', 'GET'], array_column($this->server->requests(), 'method'));
         self::assertSame("/v1/jobs/$id", $this->server->requests()[2]['path']);
+    }
+
+    public function test_run_raises_job_failed_with_the_peers_tried_when_no_peer_ran_the_job(): void
+    {
+        $id = '0190a1b2c3d4e5f60718293a4b5c6d7f';
+        $attempts = [['peer_id' => '12D3KooWPeerOne', 'result' => 'limits_exceeded'], ['peer_id' => '12D3KooWPeerTwo', 'result' => 'busy']];
+        $client = $this->unixClient([self::json(200, ['job_id' => $id, 'status' => 'failed', 'error' => ['code' => 'no_executor', 'message' => 'no peer ran the job', 'attempts' => $attempts]])]);
+
+        try {
+            $client->run(Manifest::fromBytes(ReceiptFactory::MODULE)->runOnAnyPeer(excludeSelf: true), timeoutSeconds: 10);
+            self::fail('expected a JobFailedException');
+        } catch (JobFailedException $e) {
+            self::assertSame([$id, 'failed', 'no_executor'], [$e->getJobId(), $e->getJobStatus(), $e->getErrorCode()]);
+            self::assertSame($attempts, $e->getAttempts());
+            self::assertSame("job $id failed (no_executor): no peer ran the job", $e->getMessage());
+        }
+    }
+
+    public function test_a_failed_job_lists_its_attempts_and_leaves_out_malformed_ones(): void
+    {
+        $client = $this->unixClient([self::json(200, ['job_id' => 'j', 'status' => 'failed', 'error' => ['code' => 'no_executor', 'attempts' => [
+            ['peer_id' => '12D3KooWPeerOne', 'result' => 'unreachable'], ['peer_id' => 7], 'junk',
+        ]]])]);
+
+        $job = $client->getJob('j');
+
+        self::assertSame([['peer_id' => '12D3KooWPeerOne', 'result' => 'unreachable']], $job->attempts());
     }
 
     public function test_run_refuses_a_result_whose_stdout_differs_from_the_receipt(): void
