@@ -5,8 +5,11 @@ Theory of operation: every Plasm stream carries one request frame and one answer
 no read deadlines and ``stream.read(n)`` returns whatever arrived, so ``read_frame`` feeds
 a ``FrameDecoder`` until it yields one frame; the caller wraps it in ``trio.fail_after``.
 An oversize length is refused from the header alone. ``exchange`` is the requester side:
-connect if needed, open a stream, write, read, and turn every way it can fail into an
-``ExchangeFailed`` whose ``reason`` is one of ``PEER_FAILURES``.
+connect if needed, open a stream, propose the protocol and write the request in one go
+(``_p2p_select``: pipelined multistream-select saves two round trips per stream), check
+the peer's protocol answer, read the answer frame, and turn every way it can fail into
+an ``ExchangeFailed`` whose ``reason`` is one of ``PEER_FAILURES``. A connection whose
+muxer limits concurrent negotiations (QUIC in py-libp2p) takes py-libp2p's own path.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import contextlib
 
 import trio
 from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
+
+from plasm.actors._p2p_select import ProtocolUnsupported, SelectFailed, SelectReply, proposal
 from plasm.protocol.errors import FrameError
 from plasm.protocol.framing import FrameDecoder, encode_frame
 from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_MODULE
@@ -47,17 +53,27 @@ class ExchangeFailed(Exception):
         self.message = message
 
 
-async def read_frame(stream: INetStream, max_size: int) -> bytes:
-    """The next frame's payload; ``FrameError`` if oversize/empty, ``StreamEnded`` at EOF."""
+async def read_chunk(stream: INetStream) -> bytes:
+    """What the stream has next; ``StreamEnded`` when it closed or reset instead."""
+    try:
+        chunk = await stream.read(READ_CHUNK)
+    except Exception as exc:  # py-libp2p raises StreamEOF, StreamReset, ... unrelated
+        raise StreamEnded(f"the stream ended mid-frame ({type(exc).__name__})") from exc
+    if not chunk:
+        raise StreamEnded("the stream closed before a whole frame arrived")
+    return bytes(chunk)
+
+
+async def read_frame(stream: INetStream, max_size: int, already: bytes = b"") -> bytes:
+    """The next frame's payload; ``FrameError`` if oversize/empty, ``StreamEnded`` at EOF.
+
+    ``already``: bytes of the frame that were read from the stream before.
+    """
     decoder = FrameDecoder(max_size)
     header = b""
     while True:
-        try:
-            chunk = await stream.read(READ_CHUNK)
-        except Exception as exc:  # py-libp2p raises StreamEOF, StreamReset, ... unrelated
-            raise StreamEnded(f"the stream ended mid-frame ({type(exc).__name__})") from exc
-        if not chunk:
-            raise StreamEnded("the stream closed before a whole frame arrived")
+        chunk = already or await read_chunk(stream)
+        already = b""
         header = (header + chunk[:4])[:4] if len(header) < 4 else header
         try:
             frames = decoder.feed(chunk)
@@ -91,15 +107,12 @@ async def exchange(host: IHost, peer: ID, protocol: str, payload: bytes, cap: in
         frame = encode_frame(payload, cap)
     except FrameError as exc:
         raise ExchangeFailed("too_large", f"the request does not fit the frame cap: {exc}") from exc
+    stream, already = await _open(host, peer, protocol, frame)
     try:
-        stream = await host.new_stream(peer, [protocol])  # type: ignore[list-item]
-    except Exception as exc:
-        raise ExchangeFailed(
-            "unreachable", f"could not open a {protocol} stream to {peer}: {exc}"
-        ) from exc
-    try:
-        await stream.write(frame)
-        answer = await read_frame(stream, cap)
+        if already is None:
+            await stream.write(frame)
+            already = b""
+        answer = await read_frame(stream, cap, already)
     except FrameError as exc:
         await reset_quietly(stream)
         reason = "too_large" if isinstance(exc, FrameTooLarge) else "malformed"
@@ -117,3 +130,53 @@ async def exchange(host: IHost, peer: ID, protocol: str, payload: bytes, cap: in
     with trio.CancelScope(shield=True), trio.move_on_after(1.0), contextlib.suppress(Exception):
         await stream.close()
     return answer
+
+
+async def _open(
+    host: IHost, peer: ID, protocol: str, frame: bytes
+) -> tuple[INetStream, bytes | None]:
+    """A stream to ``peer`` speaking ``protocol``, and what followed the protocol answer.
+
+    Pipelined: the request ``frame`` is already written, and the bytes returned are the
+    start of the answer. On py-libp2p's own path (QUIC) the frame is not written yet and
+    the bytes are None.
+    """
+    try:
+        if _limits_negotiations(host, peer):
+            stream = await host.new_stream(peer, [TProtocol(protocol)])
+            return stream, None
+        stream = await host.get_network().new_stream(peer)
+    except Exception as exc:
+        raise ExchangeFailed(
+            "unreachable", f"could not open a {protocol} stream to {peer}: {exc}"
+        ) from exc
+    try:
+        await stream.write(proposal(protocol) + frame)
+        reply = SelectReply(protocol)
+        already = None
+        while already is None:
+            already = reply.feed(await read_chunk(stream))
+    except trio.Cancelled:
+        await reset_quietly(stream)
+        raise
+    except ProtocolUnsupported as exc:
+        await reset_quietly(stream)
+        raise ExchangeFailed("unreachable", f"{peer} has no {protocol} handler: {exc}") from exc
+    except SelectFailed as exc:
+        await reset_quietly(stream)
+        raise ExchangeFailed("malformed", f"{peer} broke protocol negotiation: {exc}") from exc
+    except Exception as exc:  # the stream ended or broke before the protocol was agreed
+        await reset_quietly(stream)
+        raise ExchangeFailed(
+            "unreachable", f"could not open a {protocol} stream to {peer}: {exc}"
+        ) from exc
+    stream.set_protocol(TProtocol(protocol))
+    return stream, already
+
+
+def _limits_negotiations(host: IHost, peer: ID) -> bool:
+    connections = host.get_network().get_connections(peer)
+    return any(
+        getattr(getattr(c, "muxed_conn", None), "_negotiation_semaphore", None) is not None
+        for c in connections
+    )
