@@ -6,14 +6,16 @@ that stream and is logged. Per stream: take a slot of the peer's concurrency bud
 (none left: answer ``Error(busy)``); read one frame under the read deadline and the
 protocol's cap (garbage, oversize or stalled: answer an ``Error`` frame where the stream
 still works, then reset); tell the protocol's handler actor an ``InboundRequest`` in a
-``Delivery`` whose ``reply`` future a worker thread waits on (a ``CapacityLimiter``
-bounds those threads; the trio thread never blocks). The answer is a ``PeerResponse`` or
-a pykka future that will hold one (a long job); both are waited on under one overall
+``Delivery`` whose ``reply`` future wakes this stream's task when the actor answers it
+(``_WakingFuture``: no thread per request; the trio thread never blocks). The answer is
+a ``PeerResponse`` or a pykka future that will hold one (a long job), which a worker
+thread waits on (a ``CapacityLimiter`` bounds those threads); both under one overall
 answer deadline. The peer is the one Noise authenticated: ``stream.muxed_conn.peer_id``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ from typing import Any
 import pykka
 import trio
 from libp2p.abc import INetStream
+
 from plasm.actors._mailbox import tell
 from plasm.actors._p2p_streams import (
     READ_CHUNK,
@@ -134,12 +137,12 @@ class InboundServer:
             await stream.close()
 
     async def _ask(self, protocol: str, peer: str, payload: bytes) -> bytes:
-        reply: pykka.Future[Any] = pykka.ThreadingFuture()
+        reply = _WakingFuture()
         try:
             tell(self._handlers[protocol], InboundRequest(peer, protocol, payload), reply=reply)
         except pykka.ActorDeadError as exc:
             raise HandlerFailed(f"the handler actor is not running: {exc}") from exc
-        answer = await self._wait(reply)
+        answer = await reply.answer()
         if isinstance(answer, pykka.Future):  # a long job: its result comes later
             answer = await self._wait(answer)
         if not isinstance(answer, PeerResponse):
@@ -171,6 +174,36 @@ class InboundServer:
             except Exception:  # the stream is already broken; the reset below is enough
                 pass
         await reset_quietly(stream)
+
+
+class _WakingFuture(pykka.ThreadingFuture[Any]):
+    """A reply future made in the trio thread that wakes its waiting task when answered.
+
+    The actor answers with ``set`` / ``set_exception`` from its own thread; that also
+    schedules the trio ``Event`` through the run's token, so ``answer`` needs no worker
+    thread. Cancelling ``answer`` (the answer deadline) leaves nothing behind.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._token = trio.lowlevel.current_trio_token()
+        self._answered = trio.Event()
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(value)
+        self._wake()
+
+    def set_exception(self, exc_info: Any | None = None) -> None:
+        super().set_exception(exc_info)
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(trio.RunFinishedError):  # the network stopped meanwhile
+            self._token.run_sync_soon(self._answered.set)
+
+    async def answer(self) -> Any:
+        await self._answered.wait()
+        return _get(self, 0)
 
 
 def _get(future: pykka.Future[Any], timeout: float) -> Any:
