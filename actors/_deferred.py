@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 import pykka
+
 from plasm.actors._mailbox import tell
 from plasm.protocol.messages import Message
 

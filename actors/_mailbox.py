@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pykka
+
 from plasm.protocol.messages import Message, roundtrip
 
 log = logging.getLogger(__name__)

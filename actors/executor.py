@@ -16,6 +16,7 @@ import time
 from typing import Any, ClassVar
 
 import pykka
+
 from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, SignReceipt
 from plasm.protocol.receipt import build_receipt

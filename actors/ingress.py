@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import orjson
 import pykka
+
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
 from plasm.actors.errors import (
     LimitsExceededError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from nacl.signing import SigningKey
+
 from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.actors.errors import ActorLayerError
 from plasm.protocol.capabilities import sign_capabilities

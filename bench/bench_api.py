@@ -95,7 +95,7 @@ def concurrent_jobs_per_s(socket: Path, sha: str, clients: int, jobs: int) -> fl
             with Client(socket) as client:
                 for _ in range(per_client):
                     client.submit(module_sha256=sha, stdin=b"Hello, World", wait=30)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(clients)]

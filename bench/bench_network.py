@@ -24,6 +24,7 @@ from typing import Any
 
 import pykka
 import trio
+
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, ask_async
 from plasm.actors.network import start_network
 from plasm.protocol.framing import FrameDecoder, encode_frame

@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import wasmtime
+from wasmtime import _ffi as ffi
+
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
 from plasm.runtime.sandbox import Sandbox
-from wasmtime import _ffi as ffi
 
 HELLO = Path(__file__).resolve().parent.parent / "wasm-examples" / "hello.wasm"
 

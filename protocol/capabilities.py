@@ -9,6 +9,7 @@ the envelope key must be the key inside ``caps.peer_id``.
 from __future__ import annotations
 
 import nacl.signing
+
 from plasm.protocol.errors import CapabilitiesError, DecodeError
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message, encode_message

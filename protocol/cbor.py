@@ -19,6 +19,7 @@ import io
 from typing import Any, NoReturn
 
 import cbor2
+
 from plasm.protocol.errors import DecodeError
 
 MAX_DEPTH = 32

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
+
 from plasm.protocol import cbor, fields, formats
 from plasm.protocol.errors import DecodeError, PeerIdError, ReceiptError
 from plasm.protocol.identity import peer_id_from_public_key, public_key_from_peer_id

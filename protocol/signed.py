@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import nacl.exceptions
 import nacl.signing
+
 from plasm.protocol import cbor
 from plasm.protocol.errors import DecodeError
 

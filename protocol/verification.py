@@ -14,6 +14,7 @@ import binascii
 from typing import Any
 
 import orjson
+
 from plasm.protocol.errors import DecodeError, ReceiptError
 from plasm.protocol.receipt import (
     MAX_ENVELOPE_SIZE,

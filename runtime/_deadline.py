@@ -23,8 +23,9 @@ import time
 from typing import Any
 
 import wasmtime
-from plasm.runtime._cancel import CancelToken
 from wasmtime import _ffi as ffi
+
+from plasm.runtime._cancel import CancelToken
 
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"

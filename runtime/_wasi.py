@@ -9,8 +9,9 @@ import ctypes
 import errno
 
 import wasmtime
-from plasm.runtime.job import JobInput
 from wasmtime import _ffi as ffi
+
+from plasm.runtime.job import JobInput
 
 
 class OutputCapture:

@@ -28,13 +28,14 @@ import time
 from pathlib import Path
 
 import wasmtime
+from wasmtime import _ffi as ffi
+
 from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
 from plasm.runtime._wasi import OutputCapture, wasi_config
 from plasm.runtime.errors import InvalidModuleError, SandboxError
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
-from wasmtime import _ffi as ffi
 
 __all__ = ["CancelToken", "CompiledModule", "Sandbox"]
 

@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.router(request)
         except ApiError as exc:
             response = Response(exc.status, exc.body())
-        except Exception:  # noqa: BLE001 - a bug must not take the daemon down
+        except Exception:
             log.exception("internal error serving %s %s", self.command, self.path)
             response = Response(
                 500, ApiError(500, "internal", "internal error; see the daemon's log").body()

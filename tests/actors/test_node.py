@@ -10,6 +10,7 @@ from pathlib import Path
 import pykka
 import pytest
 from nacl.signing import SigningKey
+
 from plasm.actors import _mailbox
 from plasm.actors.errors import (
     LimitsExceededError,
@@ -24,7 +25,6 @@ from plasm.protocol.node_messages import JobFinished
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.schemas import validator
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
-
 from tests.conftest import example
 
 LONG = Limits(fuel=10**11, timeout_ms=60_000)

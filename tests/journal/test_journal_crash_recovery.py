@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from plasm.actors.journal_store import INTERRUPTED_ERROR, JournalStore
 
 WRITER = Path(__file__).with_name("crash_writer.py")

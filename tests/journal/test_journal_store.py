@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+
 from plasm.actors.journal_store import (
     INTERRUPTED_ERROR,
     JOB_STATUSES,

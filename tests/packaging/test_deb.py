@@ -44,8 +44,9 @@ from deb_harness import (
     start_like_unit,
 )
 from nspawn_boot import BootResult, boot_with_probe
-from plasm.protocol.receipt import verify_envelope
 from systemd_unit import read_service_start
+
+from plasm.protocol.receipt import verify_envelope
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(420)]
 

@@ -6,6 +6,7 @@ import hashlib
 
 import nacl.signing
 import pytest
+
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.receipt import Receipt, build_receipt, sign_receipt
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind

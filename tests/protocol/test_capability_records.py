@@ -6,6 +6,7 @@ import dataclasses
 
 import nacl.signing
 import pytest
+
 from plasm.protocol import cbor
 from plasm.protocol.capabilities import CAPABILITIES_DOMAIN, sign_capabilities, verify_capabilities
 from plasm.protocol.errors import CapabilitiesError

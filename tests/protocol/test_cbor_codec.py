@@ -6,6 +6,7 @@ import random
 
 import cbor2
 import pytest
+
 from plasm.protocol import cbor
 from plasm.protocol.errors import DecodeError
 

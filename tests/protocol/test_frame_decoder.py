@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plasm.protocol.errors import FrameError
 from plasm.protocol.framing import FrameDecoder, encode_frame
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nacl.signing
 import pytest
+
 from plasm.protocol.errors import ReceiptError
 from plasm.protocol.receipt import (
     Receipt,

@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 import pytest
+
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.manifest import parse_manifest
 from plasm.runtime.job import JobInput, Limits

@@ -6,6 +6,7 @@ import dataclasses
 import random
 
 import pytest
+
 from plasm.protocol import cbor
 from plasm.protocol.errors import DecodeError, UnknownMessageError
 from plasm.protocol.messages import (

@@ -6,6 +6,7 @@ import importlib.util
 
 import nacl.signing
 import pytest
+
 from plasm.protocol.errors import PeerIdError
 from plasm.protocol.identity import (
     b58decode,

@@ -8,6 +8,7 @@ from typing import Any
 import cbor2
 import nacl.signing
 import pytest
+
 from plasm.protocol import cbor
 from plasm.protocol.errors import ReceiptError
 from plasm.protocol.identity import peer_id_from_public_key

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from plasm.protocol.errors import ReceiptError
 from plasm.protocol.receipt import REASONS, receipt_to_json, verify_envelope
 from plasm.runtime.job import JobInput

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from plasm.runtime.job import JobInput, Limits, Outcome
 from plasm.runtime.sandbox import CancelToken, Sandbox
 

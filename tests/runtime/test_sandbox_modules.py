@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+
 from plasm.runtime.errors import InvalidModuleError, SandboxError
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
 from plasm.runtime.sandbox import Sandbox

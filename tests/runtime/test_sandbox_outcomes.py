@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import wasmtime
+
 from plasm.runtime import _deadline
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 from plasm.runtime.sandbox import CancelToken, Sandbox

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 from plasm.runtime.sandbox import CancelToken, CompiledModule, Sandbox
 

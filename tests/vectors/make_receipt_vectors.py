@@ -26,6 +26,7 @@ from typing import Any
 
 import cbor2
 import nacl.signing
+
 from plasm.protocol import cbor
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.receipt import RECEIPT_DOMAIN, build_receipt, receipt_to_json, sign_receipt
