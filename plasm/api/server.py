@@ -166,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(
                 413,
                 "too_large",
-                f"the body is {length} bytes; this node accepts at most {self.server.max_body_bytes}",
+                f"the body is {length} bytes; this node accepts at most "
+                f"{self.server.max_body_bytes}",
             )
         return self.rfile.read(length)
 

@@ -14,7 +14,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(_jobs_command=name)
     if name == "jobs":
         parser.add_argument("--status", choices=STATUSES, help="only jobs with this status")
-        parser.add_argument("--limit", type=int, default=50, help="at most this many (newest first)")
+        parser.add_argument(
+            "--limit", type=int, default=50, help="at most this many (newest first)"
+        )
     else:
         parser.add_argument("job_id", metavar="ID", help="the job id (32 hex characters)")
     parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer")
