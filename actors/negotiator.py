@@ -9,11 +9,15 @@ with `reply_to` = this actor and the machine's tag, so the answer comes back as 
 `PeerResponse` / `PeerFailure` message and this thread never waits on the network. A
 timer tells `NegotiationDeadline` when the job's deadline passes. The verified result
 (or the reason there is none, with every attempt) goes to `reply_to` as `RemoteJobDone`.
+Peers that ran a module for us are remembered per module hash (`WARM_MODULES` hashes at
+most): the machine sends them the next job of that module directly, without an offer.
 
 Executor side: the network hands inbound streams over as `InboundRequest`s. An offer is
 judged by `evaluate_offer` against the node's `ExecutorPolicy`; a job request must match
-an accepted offer, then goes to the ingress as `SubmitJob` (job id, requester, nonce of
-the requester, placement local) and the handler returns a future that resolves to the
+an accepted offer, or come without module bytes for a module stored here and pass
+`admit_direct` (the same policy, as if it had been offered), then goes to the ingress
+as `SubmitJob` (job id, requester, nonce of the requester, placement local) and the
+handler returns a future that resolves to the
 `PeerResponse(JobResult)` once the job's `done` future completes; the network actor
 waits on it, this actor does not. Free slots are this actor's own count: offers
 accepted and not yet used plus remote jobs it submitted and that have not finished
@@ -32,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import pykka
+
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, ask_async, checked, tell
 from plasm.actors.errors import (
@@ -74,6 +79,7 @@ from plasm.protocol.negotiation import (
     SendJob,
     SendOffer,
     Succeed,
+    admit_direct,
     evaluate_offer,
 )
 from plasm.protocol.node_messages import (
@@ -101,6 +107,7 @@ log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT_S = 5.0
 SWEEP_INTERVAL_S = 1.0
 MODULE_CACHE_ENTRIES = 32
+WARM_MODULES = 256
 
 
 class NegotiatorError(ActorLayerError):
@@ -174,6 +181,7 @@ class NegotiatorActor(PlasmActor):
         self._state = ExecutorState()
         self._running: dict[tuple[str, str], _Running] = {}
         self._module_cache: OrderedDict[str, bytes] = OrderedDict()
+        self._warm: OrderedDict[str, set[str]] = OrderedDict()  # module sha -> peers
 
     def on_stop(self) -> None:
         self._timers.cancel_all()
@@ -200,7 +208,12 @@ class NegotiatorActor(PlasmActor):
                 self._answer(job.job_id, done, reply_to, "module_unavailable", reason)
                 return
             job = replace(job, module=module)
-        machine = RemoteJob(job, request.deadline_ms, offer_timeout_ms=self._offer_timeout_ms)
+        machine = RemoteJob(
+            job,
+            request.deadline_ms,
+            offer_timeout_ms=self._offer_timeout_ms,
+            warm=frozenset(self._warm.get(job.module_sha256, ())),
+        )
         self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
         delay_s = (request.deadline_ms - _now_ms()) / 1000
         self._timers.after(job.job_id, delay_s, self.actor_ref, NegotiationDeadline(job.job_id))
@@ -308,6 +321,7 @@ class NegotiatorActor(PlasmActor):
                 tell(self._discovery, RecordPeerOutcome(action.peer_id, action.outcome))
             elif isinstance(action, Succeed):
                 entry = self._requested[job_id]
+                self._remember_warm(entry.machine.job.module_sha256, action.executor)
                 log.info("remote job %s ran on %s", job_id, action.executor)
                 self._finish(
                     job_id,
@@ -362,6 +376,12 @@ class NegotiatorActor(PlasmActor):
                     tag=tag,
                 ),
             )
+
+    def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
+        self._warm.setdefault(module_sha256, set()).add(peer_id)
+        self._warm.move_to_end(module_sha256)
+        while len(self._warm) > WARM_MODULES:
+            self._warm.popitem(last=False)
 
     def _finish(self, job_id: str, done_message: RemoteJobDone, entry: _Requested) -> None:
         del self._requested[job_id]
@@ -450,8 +470,11 @@ class NegotiatorActor(PlasmActor):
         try:
             self._state.take(peer, request, _now_ms())
         except OfferMismatchError as exc:
-            log.info("refused job request from %s: %s", peer, exc)
-            return self._respond(peer, Error(code=exc.code, message=str(exc)))
+            refusal = self._admit_direct(peer, request) if exc.code == "no_offer" else None
+            if exc.code != "no_offer" or refusal is not None:
+                refusal = refusal or Error(code=exc.code, message=str(exc))
+                log.info("refused job request from %s: %s", peer, refusal.message)
+                return self._respond(peer, refusal)
         module = request.module
         if module is not None:
             self._remember_module(request.module_sha256, module)
@@ -489,6 +512,21 @@ class NegotiatorActor(PlasmActor):
             "sweep", SWEEP_INTERVAL_S, self.actor_ref, RemoteJobSettled(peer_id="", job_id="")
         )
         return _answer_future(accepted, done, peer, request.job_id, self.actor_ref)
+
+    def _admit_direct(self, peer: str, request: JobRequest) -> Error | None:
+        """None if a job request without an offer may run here (now counted as running)."""
+        module = None if request.module is not None else self._lookup_module(request.module_sha256)
+        if module is None:  # with bytes, or for a module not stored here: offer it first
+            return Error(
+                code="no_offer",
+                message=f"no accepted offer for job {request.job_id} from {peer} (or it "
+                "expired), and its module is not stored here; send a JobOffer first",
+            )
+        reason = admit_direct(request, peer, len(module), _now_ms(), self._policy, self._state)
+        if reason is None:
+            return None
+        log.info("rejected direct job request %s from %s: %s", request.job_id, peer, reason)
+        return Error(code=reason, message=f"job {request.job_id} refused: {reason}")
 
     def _refuse(self, peer: str, job_id: str, error: Error) -> PeerResponse:
         self._state.settle(peer, job_id)

@@ -7,9 +7,19 @@ with *actions* to carry out (`SendOffer`, `SendJob`, `ReportPeer`, then exactly 
 `Succeed` / `Fail`). Its states:
 
     SELECTING --offer_sent--> OFFERING --accepted--> AWAITING_RESULT --result_ok--> DONE
-        ^                        |                        |
-        +--rejected/peer_failed--+--rejected/peer_failed/result_bad
+        ^  |                     |                        |  ^
+        |  +-------------------------direct_sent----------|--+
+        +--rejected/peer_failed--+--rejected/peer_failed/result_bad/direct_declined
     SELECTING --no_more_candidates / deadline_passed--> FAILED  (and from every live state)
+
+Direct requests: a peer known to hold the job's module already (it ran or accepted that
+module before; the caller passes these as `warm`) is sent the `JobRequest` at once,
+without a `JobOffer` first: one exchange instead of two. The executor takes such a
+request only from a peer whose offer for that module it accepted and ran before
+(`ExecutorState.known`), and judges it exactly as it would have judged the offer
+(`admit_direct`: the same policy, token bucket, limits and slots); otherwise, or when
+it no longer has the module, it answers `Error(no_offer)`: that is `direct_declined`,
+and the same peer is offered the job the usual way next.
 
 The table `TRANSITIONS[state][event type] -> state` is the whole machine; an event with
 no entry raises `LocalProtocolError` when we caused it (an offer sent twice, a deadline
@@ -25,12 +35,14 @@ node's `ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers a
 and not yet used, remote jobs running). An accepted offer reserves a slot for
 `offer_ttl_ms`; `ExecutorState.take` turns a matching `JobRequest` (same peer, job id,
 module hash, limits, nonce, input size, and module size when bytes came) into a running
-job, and `settle` frees the slot when the job ends.
+job (and remembers that peer and module: later requests of it may come direct), and
+`settle` frees the slot when the job ends.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -54,6 +66,7 @@ OFFER_RUNTIME = "wasi-preview1"  # what every version-1 JobOffer asks for
 OFFER_TIMEOUT_MS = 5_000
 OFFER_TTL_MS = 5_000
 _MS_PER_MINUTE = 60_000
+KNOWN_PAIRS = 4096  # (peer, module) pairs an executor remembers for direct requests
 
 
 class NegotiationError(ProtocolError):
@@ -110,6 +123,17 @@ class OfferSent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DirectSent(Event):
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectDeclined(Event):
+    REMOTE: ClassVar[bool] = True
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class NoMoreCandidates(Event):
     pass
 
@@ -151,6 +175,7 @@ class ResultBad(Event):
 TRANSITIONS: dict[State, dict[type[Event], State]] = {
     State.SELECTING: {
         OfferSent: State.OFFERING,
+        DirectSent: State.AWAITING_RESULT,
         NoMoreCandidates: State.FAILED,
         DeadlinePassed: State.FAILED,
     },
@@ -164,6 +189,7 @@ TRANSITIONS: dict[State, dict[type[Event], State]] = {
         ResultOk: State.DONE,
         ResultBad: State.SELECTING,
         Rejected: State.SELECTING,  # an `Error` answer to the JobRequest
+        DirectDeclined: State.SELECTING,  # a direct JobRequest answered `no_offer`
         PeerFailed: State.SELECTING,
         DeadlinePassed: State.FAILED,
     },
@@ -213,6 +239,10 @@ class Fail:
 
 Action = SendOffer | SendJob | ReportPeer | Succeed | Fail
 
+# The answers to a direct JobRequest that mean "offer it first": the requester then
+# offers the job to the same peer.
+DIRECT_DECLINED_CODES = frozenset({"no_offer", "module_unavailable"})
+
 
 class RemoteJob:
     """The requester side of one remote job (see the module's theory of operation)."""
@@ -223,6 +253,7 @@ class RemoteJob:
         deadline_ms: int,
         *,
         offer_timeout_ms: int = OFFER_TIMEOUT_MS,
+        warm: frozenset[str] = frozenset(),
     ) -> None:
         if job.module is None:
             raise LocalProtocolError(
@@ -239,6 +270,8 @@ class RemoteJob:
         self._step = 0
         self._peer: str | None = None
         self._attempts: list[Attempt] = []
+        self._warm = set(warm)  # peers to send the JobRequest without an offer
+        self._direct = False  # the request in flight is a direct JobRequest
 
     @property
     def attempts(self) -> tuple[Attempt, ...]:
@@ -280,6 +313,12 @@ class RemoteJob:
                 event = ResultOk()
             except ReceiptError as exc:
                 event = ResultBad(f"receipt_{exc.reason}")
+        elif (
+            isinstance(message, Error)
+            and self._direct
+            and message.code in DIRECT_DECLINED_CODES
+        ):
+            event = DirectDeclined(message.code)
         elif isinstance(message, Error):
             event = Rejected(message.code)
         else:
@@ -297,6 +336,12 @@ class RemoteJob:
             return actions + self._next_after(event, peer_id, event.reason, now_ms)
         if isinstance(event, PeerFailed):
             return self.on_failure(tag, peer_id, event.reason, type(message).__name__, now_ms)
+        if isinstance(event, DirectDeclined):
+            self._apply(event)
+            self._warm.discard(peer_id)
+            self._next_index -= 1  # the same peer again, with an offer this time
+            self._peer = None
+            return self._select(now_ms)
         assert isinstance(event, Rejected)
         return self._next_after(event, peer_id, event.reason, now_ms)
 
@@ -348,8 +393,12 @@ class RemoteJob:
             return [self._fail("no_executor", "no peer ran the job")]
         peer = self._candidates[self._next_index]
         self._next_index += 1
-        self._apply(OfferSent(peer))
         self._peer = peer
+        self._direct = peer in self._warm
+        if self._direct:
+            self._apply(DirectSent(peer))
+            return [self._send_job(peer, False, now_ms)]
+        self._apply(OfferSent(peer))
         self._step += 1
         job = self.job
         offer = JobOffer(
@@ -491,6 +540,14 @@ class ExecutorState:
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     pending: dict[tuple[str, str], AcceptedOffer] = field(default_factory=dict)
     running: set[tuple[str, str]] = field(default_factory=set)
+    # (peer, module sha256) of offers taken: that peer may send that module's jobs direct
+    known: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+
+    def remember(self, peer_id: str, module_sha256: str) -> None:
+        self.known[(peer_id, module_sha256)] = None
+        self.known.move_to_end((peer_id, module_sha256))
+        while len(self.known) > KNOWN_PAIRS:
+            self.known.popitem(last=False)
 
     def reserved(self) -> int:
         return len(self.pending) + len(self.running)
@@ -536,6 +593,7 @@ class ExecutorState:
                 f"the module bytes sent for job {request.job_id} do not hash to module_sha256",
             )
         self.running.add(key)
+        self.remember(peer_id, offer.module_sha256)
         return offer
 
     def settle(self, peer_id: str, job_id: str) -> bool:
@@ -565,6 +623,43 @@ def evaluate_offer(
         peer_id, offer, now_ms + policy.offer_ttl_ms
     )
     return JobResponse(job_id=offer.job_id, accepted=True, reason=None, need_module=not have_module)
+
+
+def admit_direct(
+    request: JobRequest,
+    peer_id: str,
+    module_size: int,
+    now_ms: int,
+    policy: ExecutorPolicy,
+    state: ExecutorState,
+) -> str | None:
+    """Take a `JobRequest` that came without an offer, for a module stored here.
+
+    Only a peer whose offer for that module was taken before may skip the offer (else
+    `no_offer`). It is judged as the offer it stands for would have been (same policy,
+    token, limits, slots) and, if accepted, counts as running at once. Returns None when
+    accepted, else the rejection reason; a job id already reserved or running from that
+    peer is `offer_mismatch` (the request must answer that offer, or repeats a job).
+    """
+    state.expire(now_ms)
+    if (peer_id, request.module_sha256) not in state.known:
+        return "no_offer"
+    key = (peer_id, request.job_id)
+    if key in state.pending or key in state.running:
+        return "offer_mismatch"
+    offer = JobOffer(
+        job_id=request.job_id,
+        module_sha256=request.module_sha256,
+        module_size=module_size,
+        limits=request.limits,
+        input_size=job_input_size(request.job_input),
+        deadline_ms=now_ms + policy.offer_ttl_ms,
+        nonce=request.nonce,
+    )
+    reason = _rejection(offer, peer_id, now_ms, policy, state)
+    if reason is None:
+        state.running.add(key)
+    return reason
 
 
 def _rejection(
