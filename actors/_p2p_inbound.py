@@ -8,9 +8,10 @@ protocol's cap (garbage, oversize or stalled: answer an ``Error`` frame where th
 still works, then reset); tell the protocol's handler actor an ``InboundRequest`` in a
 ``Delivery`` whose ``reply`` future wakes this stream's task when the actor answers it
 (``_WakingFuture``: no thread per request; the trio thread never blocks). The answer is
-a ``PeerResponse`` or a pykka future that will hold one (a long job), which a worker
-thread waits on (a ``CapacityLimiter`` bounds those threads); both under one overall
-answer deadline. The peer is the one Noise authenticated: ``stream.muxed_conn.peer_id``.
+a ``PeerResponse`` or a pykka future that will hold one (a job): a ``CallbackFuture``
+wakes the task the same way; any other future is waited on by a worker thread (a
+``CapacityLimiter`` bounds those threads). All under one overall answer deadline. The
+peer is the one Noise authenticated: ``stream.muxed_conn.peer_id``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import trio
 from libp2p.abc import INetStream
 
 from plasm.actors._mailbox import tell
+from plasm.actors._p2p_future import CallbackFuture
 from plasm.actors._p2p_streams import (
     READ_CHUNK,
     FrameTooLarge,
@@ -143,7 +145,9 @@ class InboundServer:
         except pykka.ActorDeadError as exc:
             raise HandlerFailed(f"the handler actor is not running: {exc}") from exc
         answer = await reply.answer()
-        if isinstance(answer, pykka.Future):  # a long job: its result comes later
+        if isinstance(answer, CallbackFuture):  # a job: its result comes later
+            answer = await _answered(answer)
+        elif isinstance(answer, pykka.Future):  # a future that only a blocked get resolves
             answer = await self._wait(answer)
         if not isinstance(answer, PeerResponse):
             raise HandlerFailed(
@@ -204,6 +208,19 @@ class _WakingFuture(pykka.ThreadingFuture[Any]):
     async def answer(self) -> Any:
         await self._answered.wait()
         return _get(self, 0)
+
+
+async def _answered(future: CallbackFuture) -> Any:
+    """What ``future`` holds, once its callback woke this task (no worker thread)."""
+    token, answered = trio.lowlevel.current_trio_token(), trio.Event()
+
+    def wake(_: CallbackFuture) -> None:
+        with contextlib.suppress(trio.RunFinishedError):  # the network stopped meanwhile
+            token.run_sync_soon(answered.set)
+
+    future.add_done_callback(wake)
+    await answered.wait()
+    return _get(future, 0)
 
 
 def _get(future: pykka.Future[Any], timeout: float) -> Any:

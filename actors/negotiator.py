@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -38,7 +39,8 @@ from typing import Any, ClassVar
 import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
-from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, ask_async, checked, tell
+from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
+from plasm.actors._p2p_future import CallbackFuture
 from plasm.actors.errors import (
     ActorLayerError,
     LimitsExceededError,
@@ -505,13 +507,14 @@ class NegotiatorActor(PlasmActor):
             requester=peer,
             nonce=request.nonce,
         )
-        done: pykka.Future[Any] = pykka.ThreadingFuture()
-        accepted = ask_async(self._ingress.get(), submit, done=done)
+        accepted, done = CallbackFuture(), CallbackFuture()
+        answer = _answer_future(accepted, done, peer, request.job_id, self.actor_ref)
+        tell(self._ingress.get(), submit, reply=accepted, done=done)
         self._running[(peer, request.job_id)] = _Running(accepted, done)
         self._timers.after(
             "sweep", SWEEP_INTERVAL_S, self.actor_ref, RemoteJobSettled(peer_id="", job_id="")
         )
-        return _answer_future(accepted, done, peer, request.job_id, self.actor_ref)
+        return answer
 
     def _admit_direct(self, peer: str, request: JobRequest) -> Error | None:
         """None if a job request without an offer may run here (now counted as running)."""
@@ -642,31 +645,46 @@ def _failed(future: pykka.Future[Any]) -> bool:
 
 
 def _answer_future(
-    accepted: pykka.Future[Any],
-    done: pykka.Future[Any],
+    accepted: CallbackFuture,
+    done: CallbackFuture,
     peer: str,
     job_id: str,
     negotiator: pykka.ActorRef[Any],
-) -> pykka.Future[Any]:
-    """A future the network actor waits on: the job's `PeerResponse`, computed in its thread."""
+) -> CallbackFuture:
+    """The future the network actor waits on for the job's `PeerResponse`.
 
-    def resolve(timeout: float | None) -> PeerResponse:
-        try:
-            accepted.get(timeout=timeout)
-        except pykka.Timeout:
-            raise
-        except Exception as exc:
-            _settle(negotiator, peer, job_id)
-            code = _error_code(exc)
-            return PeerResponse(
-                peer_id=peer, payload=encode_message(Error(code=code, message=str(exc)))
-            )
-        finished = done.get(timeout=timeout)
+    It is answered from the thread that answers `accepted` (the ingress refused the job:
+    an `Error`) or `done` (the job ended: its result), whichever decides first.
+    """
+    answer = CallbackFuture()
+    once = threading.Lock()
+
+    def settle_with(outcome: PeerResponse | BaseException) -> None:
+        if not once.acquire(blocking=False):
+            return  # already answered
         _settle(negotiator, peer, job_id)
-        return PeerResponse(peer_id=peer, payload=encode_message(_job_answer(finished)))
+        if isinstance(outcome, BaseException):
+            answer.set_exception((type(outcome), outcome, outcome.__traceback__))
+        else:
+            answer.set(outcome)
 
-    answer: pykka.Future[Any] = pykka.ThreadingFuture()
-    answer.set_get_hook(resolve)
+    def on_accepted(future: CallbackFuture) -> None:
+        try:
+            future.get(timeout=0)
+        except Exception as exc:
+            error = Error(code=_error_code(exc), message=str(exc))
+            settle_with(PeerResponse(peer_id=peer, payload=encode_message(error)))
+
+    def on_done(future: CallbackFuture) -> None:
+        try:
+            finished = future.get(timeout=0)
+        except Exception as exc:
+            settle_with(exc)
+            return
+        settle_with(PeerResponse(peer_id=peer, payload=encode_message(_job_answer(finished))))
+
+    accepted.add_done_callback(on_accepted)
+    done.add_done_callback(on_done)
     return answer
 
 
