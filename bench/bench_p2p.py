@@ -13,8 +13,14 @@ API over its Unix socket, with the module bytes in every request (nothing upload
   remote       POST /v1/jobs?wait, placement {"mode": "peer", "peer_id": A}, one at a
                time: offer + job request over libp2p, run and signed on A, receipt
                verified on B (median and p99);
+  any          the same with placement {"mode": "any", "exclude_self": true}: adds the
+               discovery lookup (FindCandidates) to every job;
   concurrent   C client threads, each on its own keep-alive connection, submitting
                remote jobs as fast as they are answered: remote jobs/s.
+
+The first job of a module goes JobOffer then JobRequest (two exchanges); later jobs of
+that module to the same peer go as a direct JobRequest (one exchange): the warm-up
+covers the first, so the figures are the steady state.
 
 Ratios are against the trio TCP round trip and the local job, both measured in the
 same run. A runs 8 executors and allows B enough jobs and offers per minute that the
@@ -252,6 +258,7 @@ def main() -> None:
             formed = wait_for_capabilities(b, a.node["peer_id"])
             remote = {"mode": "peer", "peer_id": a.node["peer_id"]}
             local = {"mode": "local"}
+            anywhere = {"mode": "any", "exclude_self": True}
             with b.client() as client:
                 timed_ms(lambda: submit(client, module, local), 50)  # warm up
                 timed_ms(lambda: submit(client, module, remote), 50)
@@ -261,6 +268,7 @@ def main() -> None:
                 profiler = Profiler(args.profile, daemons)
                 try:
                     remote_times = timed_ms(lambda: submit(client, module, remote), args.jobs)
+                    any_times = timed_ms(lambda: submit(client, module, anywhere), args.jobs)
                     rate = concurrent_rate(b, module, remote, args.clients, args.jobs * 2)
                 finally:
                     profiler.stop()
@@ -280,6 +288,7 @@ def main() -> None:
     print(row("local job on B median", local_ms, floor, local_ms))
     print(row("remote job B->A median", median, floor, local_ms))
     print(row("remote job B->A p99", p99, floor, local_ms))
+    print(row("remote job B->any median", statistics.median(any_times), floor, local_ms))
     print(f"concurrent, {args.clients} clients: remote {rate:.0f} jobs/s, "
           f"local {local_rate:.0f} jobs/s ({rate / local_rate:.2f}x local)")
     print(f"targets: median <= {TARGET_MEDIAN_MS:g} ms -> {median:.2f} ms "
