@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pykka
+
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
 from plasm.protocol.capabilities import verify_capabilities
@@ -482,8 +483,9 @@ class DiscoveryActor(PlasmActor):
         # Answered now or later, by this actor: take the reply future out of the delivery.
         query = _Query(request, delivery.reply, delivery.reply_to)
         delivery.reply = None
-        if self._candidates(request) or not self._network.is_set:
-            self._answer(query)
+        found = self._candidates(request)
+        if found or not self._network.is_set:
+            self._answer(query, found)
             return
         key = f"q{next(self._query_ids)}"
         self._queries[key] = query
@@ -539,8 +541,10 @@ class DiscoveryActor(PlasmActor):
             request.limit,
         )
 
-    def _answer(self, query: _Query) -> None:
-        answer = Candidates(peer_ids=self._candidates(query.request), tag=query.request.tag)
+    def _answer(self, query: _Query, found: tuple[str, ...] | None = None) -> None:
+        if found is None:
+            found = self._candidates(query.request)
+        answer = Candidates(peer_ids=found, tag=query.request.tag)
         if query.reply is not None:
             query.reply.set(checked(answer))
         elif query.reply_to is not None:
