@@ -19,6 +19,7 @@ from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.network.config import ConnectionConfig
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+
 from plasm.actors._p2p_errors import NetworkStartError
 from plasm.protocol.identity import peer_id_from_public_key
 

@@ -31,6 +31,7 @@ from libp2p.kad_dht.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
+
 from plasm.actors import _p2p_dht as dht_ops
 from plasm.actors._p2p_errors import DialError, NetworkStartError
 from plasm.actors._p2p_host import build_host, check_listening, parse_multiaddrs

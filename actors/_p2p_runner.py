@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
+
 from plasm.actors._p2p_errors import BlockingCallError, NetworkStartError, NetworkStoppedError
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import pykka
+
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
 from plasm.actors._p2p_errors import (
     BlockingCallError,
