@@ -182,6 +182,7 @@ class NegotiatorActor(PlasmActor):
         self._requested: dict[str, _Requested] = {}
         self._state = ExecutorState()
         self._running: dict[tuple[str, str], _Running] = {}
+        self._sweep_armed = False
         self._module_cache: OrderedDict[str, bytes] = OrderedDict()
         self._warm: OrderedDict[str, set[str]] = OrderedDict()  # module sha -> peers
 
@@ -511,9 +512,7 @@ class NegotiatorActor(PlasmActor):
         answer = _answer_future(accepted, done, peer, request.job_id, self.actor_ref)
         tell(self._ingress.get(), submit, reply=accepted, done=done)
         self._running[(peer, request.job_id)] = _Running(accepted, done)
-        self._timers.after(
-            "sweep", SWEEP_INTERVAL_S, self.actor_ref, RemoteJobSettled(peer_id="", job_id="")
-        )
+        self._arm_sweep()
         return answer
 
     def _admit_direct(self, peer: str, request: JobRequest) -> Error | None:
@@ -544,7 +543,15 @@ class NegotiatorActor(PlasmActor):
         for (peer, job_id), running in list(self._running.items()):
             if _resolved(running.done) or _failed(running.accepted):
                 self._release(peer, job_id)
+        if not settled.peer_id:
+            self._sweep_armed = False  # this was the sweep firing
         if self._running:
+            self._arm_sweep()
+
+    def _arm_sweep(self) -> None:
+        """One sweep pending while remote jobs run (a timer is a thread: not one per job)."""
+        if not self._sweep_armed:
+            self._sweep_armed = True
             self._timers.after(
                 "sweep", SWEEP_INTERVAL_S, self.actor_ref, RemoteJobSettled(peer_id="", job_id="")
             )
