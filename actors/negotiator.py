@@ -7,8 +7,10 @@ machine (`plasm.protocol.negotiation`), gets candidates (the named peer, or
 machine's actions: each request to a peer is a `PeerRequest` told to the network actor
 with `reply_to` = this actor and the machine's tag, so the answer comes back as a
 `PeerResponse` / `PeerFailure` message and this thread never waits on the network. A
-timer tells `NegotiationDeadline` when the job's deadline passes. The verified result
-(or the reason there is none, with every attempt) goes to `reply_to` as `RemoteJobDone`.
+timer tells `NegotiationDeadline` when the earliest deadline of the jobs in flight passes
+(one timer, re-armed for the next deadline: a timer is a thread, not one per job). The
+verified result (or the reason there is none, with every attempt) goes to `reply_to` as
+`RemoteJobDone`.
 Peers that ran a module for us are remembered per module hash (`WARM_MODULES` hashes at
 most): the machine sends them the next job of that module directly, without an offer.
 
@@ -28,6 +30,7 @@ and a submission the ingress refuses is answered with an `Error` (`busy`, ...).
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 import logging
 import threading
@@ -180,6 +183,8 @@ class NegotiatorActor(PlasmActor):
         self._offer_timeout_ms = offer_timeout_ms
         self._timers = Timers()
         self._requested: dict[str, _Requested] = {}
+        self._deadlines: list[tuple[int, str]] = []  # heap of (deadline ms, job id)
+        self._deadline_armed_ms: int | None = None  # when the deadline timer fires
         self._state = ExecutorState()
         self._running: dict[tuple[str, str], _Running] = {}
         self._sweep_armed = False
@@ -218,8 +223,8 @@ class NegotiatorActor(PlasmActor):
             warm=frozenset(self._warm.get(job.module_sha256, ())),
         )
         self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
-        delay_s = (request.deadline_ms - _now_ms()) / 1000
-        self._timers.after(job.job_id, delay_s, self.actor_ref, NegotiationDeadline(job.job_id))
+        heapq.heappush(self._deadlines, (request.deadline_ms, job.job_id))
+        self._arm_deadline()
         if placement.mode == "peer":
             assert placement.peer_id is not None
             self._perform(job.job_id, machine.start((placement.peer_id,), _now_ms()))
@@ -281,11 +286,30 @@ class NegotiatorActor(PlasmActor):
         )
 
     def on_deadline(self, delivery: Delivery) -> None:
-        tick = delivery.message
-        assert isinstance(tick, NegotiationDeadline)
-        entry = self._requested.get(tick.job_id)
-        if entry is not None:
-            self._perform(tick.job_id, entry.machine.on_deadline(_now_ms()))
+        """The deadline timer fired: fail every job whose deadline has passed, re-arm."""
+        assert isinstance(delivery.message, NegotiationDeadline)
+        self._deadline_armed_ms = None
+        now = _now_ms()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(self._deadlines)
+            entry = self._requested.get(job_id)
+            # a job id seen again later has its own, later entry: check the machine's
+            if entry is not None and entry.machine.deadline_ms <= now:
+                self._perform(job_id, entry.machine.on_deadline(now))
+        self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        """Keep one timer set for the earliest deadline of a job still in flight."""
+        while self._deadlines and self._deadlines[0][1] not in self._requested:
+            heapq.heappop(self._deadlines)  # that job already ended
+        if not self._deadlines:
+            return
+        first_ms, job_id = self._deadlines[0]
+        if self._deadline_armed_ms is not None and self._deadline_armed_ms <= first_ms:
+            return  # the timer fires first; it re-arms then
+        self._deadline_armed_ms = first_ms
+        delay_s = (first_ms - _now_ms()) / 1000
+        self._timers.after("deadline", delay_s, self.actor_ref, NegotiationDeadline(job_id))
 
     def _entry_for_tag(self, tag: str) -> _Requested | None:
         return self._requested.get(tag.partition("/")[0])
@@ -388,7 +412,6 @@ class NegotiatorActor(PlasmActor):
 
     def _finish(self, job_id: str, done_message: RemoteJobDone, entry: _Requested) -> None:
         del self._requested[job_id]
-        self._timers.cancel(job_id)
         self._answer_with(done_message, entry.done, entry.reply_to)
 
     def _finish_failed(self, job_id: str, code: str, message: str) -> None:
