@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import nacl.signing
 import pykka
+
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, tell
 from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
 from plasm.actors.executor import ExecutorActor
@@ -67,7 +68,6 @@ from plasm.protocol.p2p_messages import (
 )
 from plasm.runtime.job import Limits
 from plasm.runtime.sandbox import Sandbox
-
 from tests.negotiation.peers import key_of, new_job_id, peer_id_of
 
 ANSWER_WAIT_S = 60.0

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from plasm.actors._mailbox import ask
 from plasm.protocol.discovery_messages import ListPeers, PeerList
 from plasm.protocol.negotiation import ExecutorPolicy
 from plasm.runtime.sandbox import Sandbox
-
 from tests.negotiation.cluster import Switchboard, TestNode
 
 WAIT_S = 30.0

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nacl.signing
+
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import (
     Error,

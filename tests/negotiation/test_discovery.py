@@ -9,6 +9,7 @@ from typing import Any
 
 import pykka
 import pytest
+
 from plasm.actors._mailbox import ask, tell
 from plasm.actors.discovery import PROVIDER_KEY, rank_candidates
 from plasm.protocol.capabilities import sign_capabilities, verify_capabilities
@@ -31,7 +32,6 @@ from plasm.protocol.p2p_messages import (
     SignedCapabilities,
 )
 from plasm.runtime.job import Limits
-
 from tests.negotiation.cluster import Responder, TestNode, capabilities
 from tests.negotiation.conftest import WAIT_S, MakeNode, peers_of, record_of, wait_for
 from tests.negotiation.peers import key_of, peer_id_of

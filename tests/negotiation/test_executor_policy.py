@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from plasm.protocol.messages import JobOffer, JobRequest
 from plasm.protocol.negotiation import (
     ExecutorPolicy,
@@ -14,7 +15,6 @@ from plasm.protocol.negotiation import (
     job_input_size,
 )
 from plasm.runtime.job import Limits
-
 from tests.negotiation.peers import MODULE, MODULE_SHA256, T0, key_of, make_job, peer_id_of
 
 ALICE = peer_id_of(key_of("alice"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pykka
 import pytest
+
 from plasm.actors._mailbox import ask, tell
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.discovery_messages import PeerList
@@ -42,7 +43,6 @@ from plasm.protocol.p2p_messages import (
 )
 from plasm.protocol.receipt import verify_envelope
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
-
 from tests.conftest import example
 from tests.negotiation.cluster import Responder, TestNode, capabilities
 from tests.negotiation.conftest import WAIT_S, MakeNode, record_of, wait_for

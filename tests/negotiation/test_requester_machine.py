@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from plasm.protocol.messages import JobRequest, JobResponse, JobResult
 from plasm.protocol.negotiation import (
     TRANSITIONS,
@@ -20,7 +21,6 @@ from plasm.protocol.negotiation import (
     Succeed,
 )
 from plasm.runtime.job import Limits, OutcomeKind
-
 from tests.negotiation.peers import (
     T0,
     ExecutorEndpoint,

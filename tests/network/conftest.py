@@ -21,6 +21,7 @@ import pytest
 import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
+
 from plasm.actors._mailbox import Delivery, PlasmActor, ask
 from plasm.actors._p2p_host import build_host
 from plasm.actors.network import start_network

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import nacl.signing
 import pytest
+
 from plasm.actors._mailbox import ask
 from plasm.actors.network import RecordError
 from plasm.protocol.capabilities import sign_capabilities
@@ -21,7 +22,6 @@ from plasm.protocol.p2p_messages import (
     Record,
 )
 from plasm.runtime.job import Limits
-
 from tests.network.conftest import Node, node_peer_id, wait_for
 
 pytestmark = pytest.mark.timeout(60)

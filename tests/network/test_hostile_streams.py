@@ -8,11 +8,11 @@ from typing import Any
 
 import pykka
 import pytest
+
 from plasm.actors._mailbox import PlasmActor, ask, tell
 from plasm.protocol.framing import FrameDecoder, encode_frame
 from plasm.protocol.messages import Error, decode_message
 from plasm.protocol.p2p_messages import PROTOCOLS, Dial, PeerRequest, PeerResponse
-
 from tests.network.conftest import (
     Collector,
     Node,

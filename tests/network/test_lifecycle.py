@@ -11,6 +11,7 @@ from typing import Any
 import pykka
 import pytest
 import trio
+
 from plasm.actors._mailbox import PlasmActor, ask
 from plasm.actors._p2p_runner import TrioThread
 from plasm.actors.network import (
@@ -20,7 +21,6 @@ from plasm.actors.network import (
     start_network,
 )
 from plasm.protocol.p2p_messages import Dial, GetNetworkInfo, PeerEvent
-
 from tests.network.conftest import Collector, Node, collected, event_kinds, wait_for
 
 pytestmark = pytest.mark.timeout(60)

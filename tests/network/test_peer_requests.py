@@ -8,6 +8,7 @@ from typing import Any
 
 import pykka
 import pytest
+
 from plasm.actors._mailbox import PlasmActor, ask, tell
 from plasm.protocol.p2p_messages import (
     PROTOCOL_CAPS,
@@ -18,7 +19,6 @@ from plasm.protocol.p2p_messages import (
     Ping,
     Pong,
 )
-
 from tests.network.conftest import (
     LOOPBACK_QUIC,
     Collector,

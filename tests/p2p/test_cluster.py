@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 import pytest
+
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.schemas import validator
-
 from tests.conftest import Daemon, example, running_daemons
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from plasm.protocol.receipt import verify_envelope
 
+from plasm.protocol.receipt import verify_envelope
 from tests.conftest import Daemon, example, running_daemons
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
