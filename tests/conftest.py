@@ -21,8 +21,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from plasm.client import Client
 
 os.environ["PLASM_STRICT_MESSAGES"] = "1"
 
@@ -98,7 +102,7 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError(f"plasmd did not become ready in {START_TIMEOUT_S}s:\n{self.log()}")
 
-    def client(self, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def client(self, timeout: float = 30.0) -> Client:
         from plasm.client import Client
 
         return Client(self.socket, timeout=timeout)
