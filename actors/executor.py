@@ -57,15 +57,7 @@ class ExecutorActor(PlasmActor):
             requester=job.requester,
             nonce=job.nonce,
         )
-        executed = JobExecuted(
-            job_id=job.job_id,
-            outcome=outcome,
-            module_sha256=job.module_sha256,
-            job_input=job.job_input,
-            limits=job.limits,
-            requester=job.requester,
-            nonce=job.nonce,
-        )
+        executed = JobExecuted.of(job, outcome)
         # The signer forwards JobCompleted to `reply_to` itself: this executor is free
         # for its next job while the receipt is being signed.
         tell(

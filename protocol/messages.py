@@ -111,6 +111,19 @@ class JobExecuted(Message):
         formats.check_sha256_hex(self.module_sha256)
         formats.check_nonce(self.nonce)
 
+    @classmethod
+    def of(cls, job: ExecuteJob, outcome: Outcome) -> JobExecuted:
+        """What running `job` gave: its identity, input and limits, with `outcome`."""
+        return cls(
+            job_id=job.job_id,
+            outcome=outcome,
+            module_sha256=job.module_sha256,
+            job_input=job.job_input,
+            limits=job.limits,
+            requester=job.requester,
+            nonce=job.nonce,
+        )
+
 
 @_register
 @dataclass(frozen=True, slots=True)

@@ -486,15 +486,7 @@ def executed_from_receipt(
         started_at_ms=receipt.started_at_ms,
         finished_at_ms=receipt.finished_at_ms,
     )
-    return JobExecuted(
-        job_id=job.job_id,
-        outcome=outcome,
-        module_sha256=job.module_sha256,
-        job_input=job.job_input,
-        limits=job.limits,
-        requester=job.requester,
-        nonce=job.nonce,
-    )
+    return JobExecuted.of(job, outcome)
 
 
 # --- executor: policy and bookkeeping ------------------------------------------------------
