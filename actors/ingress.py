@@ -386,15 +386,17 @@ class IngressActor(PlasmActor):
         self._dispatch()
 
     def _finish(self, finished: JobFinished, done: pykka.Future[Any] | None) -> None:
+        if self._journal is None:
+            # No journal (plasmd execute-job, embedded use): whoever waits builds the
+            # result JSON if it wants one (`result_json`); nothing here needs it.
+            if done is not None:
+                done.set(checked(finished))
+            return
         outcome = None
         if finished.executed is not None:
             # Built once here: the journal stores these bytes and the API returns them.
             finished = dataclasses.replace(finished, result=orjson.dumps(result_json(finished)))
             outcome = finished.executed.outcome.kind.value
-        if self._journal is None:
-            if done is not None:
-                done.set(checked(finished))
-            return
         tell(
             self._journal,
             FinishJob(

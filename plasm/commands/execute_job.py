@@ -38,7 +38,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from plasm.actors.node import Node, NodeSettings
+    import orjson
+
+    from plasm.actors.node import Node, NodeSettings, result_json
     from plasm.keystore import load_or_create_key
     from plasm.runtime.job import JobInput, Limits, OutcomeKind
 
@@ -65,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
     executed = finished.executed
     outcome = executed.outcome
     if args.json:
-        sys.stdout.buffer.write(finished.result + b"\n")
+        sys.stdout.buffer.write(orjson.dumps(result_json(finished)) + b"\n")
     else:
         sys.stdout.buffer.write(outcome.stdout)
         sys.stderr.buffer.write(outcome.stderr)
