@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from plasm.errors import PlasmError
+from plasm.protocol.node_messages import JOB_STATUSES
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -88,7 +89,6 @@ class ModuleHashError(JournalError):
     """Module bytes do not hash to the sha256 they were stored under."""
 
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
 ACTIVE_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted")
 _SET_STATUSES = ("cancelled", "rejected")

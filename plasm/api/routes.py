@@ -6,8 +6,6 @@ touches actor state. Errors become `ApiError`s with a status and a stable code.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Callable
@@ -31,7 +29,7 @@ from plasm.api.metrics import render_metrics
 from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.manifest import parse_manifest
-from plasm.protocol.node_messages import JobInfo
+from plasm.protocol.node_messages import JOB_STATUSES, JobInfo
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits
@@ -237,9 +235,6 @@ class ApiRoutes:
         return Response(200, verify_saved(envelope, expected))
 
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
-
-
 def job_info_json(info: JobInfo) -> dict[str, Any]:
     out: dict[str, Any] = {
         "job_id": info.job_id,
@@ -294,10 +289,3 @@ def _limits_json(limits: Limits) -> dict[str, int]:
         "timeout_ms": limits.timeout_ms,
         "max_output_bytes": limits.max_output_bytes,
     }
-
-
-def decode_base64(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError(400, "bad_body", f"{what} is not valid base64") from exc

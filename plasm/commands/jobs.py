@@ -6,14 +6,13 @@ import argparse
 import sys
 
 from plasm.commands._options import add_socket, connect
-
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
+from plasm.protocol.node_messages import JOB_STATUSES
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(_jobs_command=name)
     if name == "jobs":
-        parser.add_argument("--status", choices=STATUSES, help="only jobs with this status")
+        parser.add_argument("--status", choices=JOB_STATUSES, help="only jobs with this status")
         parser.add_argument(
             "--limit", type=int, default=50, help="at most this many (newest first)"
         )
