@@ -71,17 +71,17 @@ class JournalActor(PlasmActor):
             self._flush()
             super().on_receive(delivery)
             return
-        self.store.begin_batch()
         method = getattr(self, self.handlers[type(delivery.message)])
         try:
+            self.store.begin_batch()
             self._pending.append((delivery, method(delivery), None))
-        except Exception as exc:
+        except Exception as exc:  # answered to the asker after the commit
             self._pending.append((delivery, None, exc))
         if len(self._pending) >= MAX_BATCH or self.actor_inbox.empty():
             self._flush()
 
     def _flush(self) -> None:
-        if self._store is None or not self.store.in_batch:
+        if self._store is None or not self._pending:
             return
         pending, self._pending = self._pending, []
         failure: BaseException | None = None

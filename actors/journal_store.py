@@ -317,10 +317,12 @@ class JournalStore:
         """Commit every write since ``begin_batch``: one WAL commit for all of them."""
         if self._in_batch:
             self._in_batch = False
+            conn = self._connection()
             try:
-                self._connection().execute("COMMIT")
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._connection().execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise self._write_failed(exc) from exc
 
     def set_status(self, job_id: str, status: str) -> None:
