@@ -13,7 +13,6 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
-import platform
 import signal
 import socket
 import sys
@@ -139,16 +138,23 @@ class Daemon:
                     self.config.api.socket.unlink()
 
     def capabilities(self) -> dict[str, Any]:
+        from plasm.actors.discovery import LocalCapabilities
+
         node = self.node
         assert node is not None and node.sandbox is not None
         stats = node.stats()
+        # The same facts discovery advertises to peers in the signed record.
+        local = LocalCapabilities.detect(
+            node.sandbox.engine_name, node.sandbox.engine_version,
+            node.settings.max_limits, stats.executors,
+        )
         return {
-            "arch": platform.machine(),
-            "os": sys.platform,
-            "cpus": os.cpu_count() or 1,
-            "memory_bytes": _total_memory(),
-            "runtimes": ["wasi-preview1"],
-            "engine": {"name": node.sandbox.engine_name, "version": node.sandbox.engine_version},
+            "arch": local.arch,
+            "os": local.os,
+            "cpus": local.cpus,
+            "memory_bytes": local.memory_bytes,
+            "runtimes": list(local.runtimes),
+            "engine": {"name": local.engine_name, "version": local.engine_version},
             "executors": stats.executors,
             "free_slots": max(0, stats.executors - stats.busy_executors),
             "queue_length": self.config.executor.queue_length,
@@ -223,10 +229,3 @@ def sd_notify(state: str) -> None:
             sock.sendall(state.encode())
         except OSError as exc:
             log.warning("sd_notify failed: %s", exc)
-
-
-def _total_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 0
