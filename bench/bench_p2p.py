@@ -33,7 +33,6 @@ Targets (issue 4): median <= 15 ms per remote job, >= 100 remote jobs/s concurre
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import signal
 import statistics
@@ -46,10 +45,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import trio
+from bench_network import trio_echo  # this folder: bench/ is sys.path[0] when run
 
 from plasm.client import Client, ClientError
-from plasm.protocol.framing import FrameDecoder, encode_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = ROOT / "wasm-examples" / "hello.wasm"
@@ -133,36 +131,8 @@ def wait_for_capabilities(requester: Daemon, executor_id: str) -> float:
 
 
 def trio_echo_ms(requests: int) -> list[float]:
-    """Per-round-trip ms of a framed 64-byte echo over one loopback trio TCP connection."""
-    payload = b"x" * 64
-
-    async def serve(stream: trio.SocketStream) -> None:
-        decoder = FrameDecoder(2**16)
-        async with stream:
-            while data := await stream.receive_some(65536):
-                for frame in decoder.feed(data):
-                    await stream.send_all(encode_frame(frame, 2**16))
-
-    async def main() -> list[float]:
-        async with trio.open_nursery() as nursery:
-            serve_loopback = functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1")
-            (listener,) = await nursery.start(serve_loopback)
-            port = listener.socket.getsockname()[1]
-            stream = await trio.open_tcp_stream("127.0.0.1", port)
-            decoder = FrameDecoder(2**16)
-            times = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                await stream.send_all(encode_frame(payload, 2**16))
-                frames: list[bytes] = []
-                while not frames:
-                    frames = decoder.feed(await stream.receive_some(65536))
-                times.append((time.perf_counter() - started) * 1e3)
-            await stream.aclose()
-            nursery.cancel_scope.cancel()
-        return times
-
-    return trio.run(main)
+    """Per-round-trip ms of bench_network's framed 64-byte trio TCP echo (the baseline)."""
+    return [seconds * 1e3 for seconds in trio_echo(requests)]
 
 
 def submit(client: Client, module: bytes, placement: dict[str, Any]) -> str:
