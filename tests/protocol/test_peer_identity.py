@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import nacl.signing
 import pytest
 
@@ -38,7 +36,6 @@ def test_peer_id_matches_the_libp2p_vector_of_the_zero_seed() -> None:
     assert peer_id_from_public_key(key) == ZERO_SEED_PEER_ID
 
 
-@pytest.mark.skipif(importlib.util.find_spec("libp2p") is None, reason="libp2p not installed")
 def test_peer_id_matches_libp2p_itself_for_many_keys() -> None:
     from libp2p.crypto.ed25519 import create_new_key_pair
     from libp2p.peer.id import ID
