@@ -36,6 +36,7 @@ from plasm.protocol.node_messages import (
     IngressStats,
     JobAccepted,
     JobCounts,
+    JobFinished,
     JobInfo,
     JobList,
     JobStatus,
@@ -87,6 +88,15 @@ class NodeSettings:
 class Submission:
     job_id: str
     done: pykka.Future[Any]
+
+    def wait(self, timeout: float) -> JobFinished | None:
+        """The job's final state, or None if it has not finished within `timeout` s."""
+        try:
+            finished = self.done.get(timeout=timeout)
+        except pykka.Timeout:
+            return None
+        assert isinstance(finished, JobFinished)
+        return finished
 
 
 class Node:

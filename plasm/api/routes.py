@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pykka
 
 from plasm._version import __version__
 from plasm.actors.errors import (
@@ -134,20 +133,16 @@ class ApiRoutes:
             manifest=_journal_manifest(body, manifest.module),
             placement=placement,
         )
-        if wait_s > 0:
-            try:
-                finished = submission.done.get(timeout=wait_s)
-            except pykka.Timeout:
-                pass
-            else:
-                if finished.executed is not None:
-                    return Response(200, orjson.loads(finished.result)
-                                    if request.wants_cbor else finished.result, JSON_TYPE)
-                answer: dict[str, Any] = {"job_id": finished.job_id, "status": finished.status}
-                if finished.error is not None:
-                    answer["error"] = orjson.loads(finished.error)
-                return Response(200, answer)
-        return Response(202, {"job_id": submission.job_id, "status": "queued"})
+        finished = submission.wait(wait_s) if wait_s > 0 else None
+        if finished is None:
+            return Response(202, {"job_id": submission.job_id, "status": "queued"})
+        if finished.result is not None:
+            return Response(200, orjson.loads(finished.result)
+                            if request.wants_cbor else finished.result, JSON_TYPE)
+        answer: dict[str, Any] = {"job_id": finished.job_id, "status": finished.status}
+        if finished.error is not None:
+            answer["error"] = orjson.loads(finished.error)
+        return Response(200, answer)
 
     def get_job(self, job_id: str) -> Response:
         return Response(200, job_info_json(self.node.job(job_id)))

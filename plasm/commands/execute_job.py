@@ -63,7 +63,9 @@ def main(args: argparse.Namespace) -> int:
         submission = node.submit(
             module=module, module_sha256=None, job_input=job_input, limits=limits
         )
-        finished = submission.done.get(timeout=RESULT_TIMEOUT_S)
+        finished = submission.wait(RESULT_TIMEOUT_S)
+        if finished is None:
+            raise UsageError(f"the job did not finish within {RESULT_TIMEOUT_S:g} s")
     executed = finished.executed
     outcome = executed.outcome
     if args.json:
