@@ -10,6 +10,8 @@ with what was asked for.
 
 from __future__ import annotations
 
+import socket
+
 import multiaddr
 from libp2p import new_host
 from libp2p.abc import IHost
@@ -70,6 +72,41 @@ def _transport_of(address: multiaddr.Multiaddr) -> tuple[str, str]:
     names = [p.name for p in address.protocols()]
     ip = next((address.value_for_protocol(n) for n in ("ip4", "ip6") if n in names), "")
     return (str(ip), "quic" if "quic-v1" in names or "quic" in names else names[-1])
+
+
+def check_ports_free(requested: list[multiaddr.Multiaddr]) -> None:
+    """Raise ``NetworkStartError`` if a fixed TCP port we are asked for is taken.
+
+    py-libp2p binds its TCP listeners with SO_REUSEPORT (for hole punching), so a second
+    daemon on the same port would *share* it, and the kernel would hand each incoming
+    connection to either node at random. A plain bind (no SO_REUSEPORT) fails while any
+    other socket holds the port, which tells us before the host starts.
+    """
+    for address in requested:
+        protocols = {p.name for p in address.protocols()}
+        if "tcp" not in protocols or "quic-v1" in protocols:
+            continue
+        port = int(address.value_for_protocol("tcp"))
+        if port == 0:
+            continue
+        family, host = (
+            (socket.AF_INET6, address.value_for_protocol("ip6"))
+            if "ip6" in protocols
+            else (socket.AF_INET, address.value_for_protocol("ip4"))
+        )
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        # SO_REUSEADDR (not REUSEPORT): connections of our own last run lingering in
+        # TIME_WAIT do not count, a socket listening there now does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NetworkStartError(
+                f"cannot listen on {address}: {exc.strerror} (is another plasmd running "
+                "there?); change network.listen or free the port"
+            ) from exc
+        finally:
+            probe.close()
 
 
 def check_listening(host: IHost, requested: list[multiaddr.Multiaddr]) -> None:

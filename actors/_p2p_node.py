@@ -34,7 +34,12 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from plasm.actors import _p2p_dht as dht_ops
 from plasm.actors._p2p_errors import DialError, NetworkStartError
-from plasm.actors._p2p_host import build_host, check_listening, parse_multiaddrs
+from plasm.actors._p2p_host import (
+    build_host,
+    check_listening,
+    check_ports_free,
+    parse_multiaddrs,
+)
 from plasm.actors._p2p_inbound import InboundServer
 from plasm.actors._p2p_mdns import LocalMdns
 from plasm.actors._p2p_streams import ExchangeFailed, exchange, frame_cap, reset_quietly
@@ -132,6 +137,7 @@ class P2PNode:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._token = trio.lowlevel.current_trio_token()
+        check_ports_free(self._listen)
         host = self._host = build_host(self._settings.seed, self._listen)
         for protocol in self.inbound.protocols:
             host.set_stream_handler(TProtocol(protocol), self.inbound.handler_for(protocol))
