@@ -47,7 +47,7 @@ def test_stopping_the_actor_ends_its_network_thread() -> None:
 
 
 def test_port_in_use_fails_the_start_clearly(busy_port: int) -> None:
-    with pytest.raises(NetworkStartError, match="listen on .*in use"):
+    with pytest.raises(NetworkStartError, match=r"listen on .*in use"):
         start_network(seed=os.urandom(32), listen=(f"/ip4/127.0.0.1/tcp/{busy_port}",))
     assert network_threads() == []
 
