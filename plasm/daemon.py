@@ -48,7 +48,8 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_requested = threading.Event()
-        self._servers: list[Any] = []
+        self._servers: list[Any] = []  # bound
+        self._serving: list[Any] = []  # bound and served by a thread
         self.node: Node | None = None
         self.routes: ApiRoutes | None = None
 
@@ -109,23 +110,26 @@ class Daemon:
     def _listen(self) -> None:
         cfg = self.config
         assert self.routes is not None
+        # Bind every listener before serving any: a client that reaches one may rely on
+        # the others (and a failed bind leaves nothing half-started).
         server = bind_unix(cfg.api.socket, cfg.api.socket_mode, self.routes, cfg.api.max_body_bytes)
         self._servers.append(server)
-        serve_in_thread(server, "api-unix")
         if cfg.api.tcp_listen:
             assert cfg.api.token_file is not None
             token = read_token(cfg.api.token_file)
             host, _, port = cfg.api.tcp_listen.rpartition(":")
             tcp = bind_tcp(host.strip("[]"), int(port), token, self.routes, cfg.api.max_body_bytes)
             self._servers.append(tcp)
-            serve_in_thread(tcp, "api-tcp")
             log.info("API also on http://%s (bearer token)", cfg.api.tcp_listen,
                      extra={"event": "listening", "tcp": cfg.api.tcp_listen})
+        for listener, name in zip(self._servers, ("api-unix", "api-tcp"), strict=False):
+            serve_in_thread(listener, name)
+            self._serving.append(listener)
 
     def _shutdown(self) -> None:
         if self.routes is not None:
             self.routes.stopping = True
-        for server in self._servers:
+        for server in self._serving:
             server.shutdown()  # stops accepting; requests in progress finish
         try:
             if self.node is not None:
