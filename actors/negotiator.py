@@ -564,7 +564,7 @@ class NegotiatorActor(PlasmActor):
         if settled.peer_id:
             self._release(settled.peer_id, settled.job_id)
         for (peer, job_id), running in list(self._running.items()):
-            if _resolved(running.done) or _failed(running.accepted):
+            if _state(running.done) != "pending" or _state(running.accepted) == "failed":
                 self._release(peer, job_id)
         if not settled.peer_id:
             self._sweep_armed = False  # this was the sweep firing
@@ -654,24 +654,15 @@ def _manifest(request: JobRequest) -> bytes:
     ).encode()
 
 
-def _resolved(future: pykka.Future[Any]) -> bool:
+def _state(future: pykka.Future[Any]) -> str:
+    """"pending", "done" or "failed", without waiting."""
     try:
         future.get(timeout=0)
     except pykka.Timeout:
-        return False
+        return "pending"
     except Exception:
-        return True
-    return True
-
-
-def _failed(future: pykka.Future[Any]) -> bool:
-    try:
-        future.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    except Exception:
-        return True
-    return False
+        return "failed"
+    return "done"
 
 
 def _answer_future(

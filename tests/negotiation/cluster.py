@@ -25,9 +25,9 @@ import pykka
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, tell
 from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
 from plasm.actors.executor import ExecutorActor
+from plasm.actors.ingress import new_job_id
 from plasm.actors.negotiator import NegotiatorActor
 from plasm.actors.signer import SignerActor
-from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.messages import (
     Capabilities,
     ExecuteJob,
@@ -63,34 +63,12 @@ from plasm.protocol.p2p_messages import (
     ProviderInfo,
     Providers,
     PutRecord,
-    SignCapabilities,
-    SignedCapabilities,
 )
 from plasm.runtime.job import Limits
 from plasm.runtime.sandbox import Sandbox
-from tests.negotiation.peers import key_of, new_job_id, peer_id_of
+from tests.negotiation.peers import key_of, peer_id_of
 
 ANSWER_WAIT_S = 60.0
-
-
-class CapsSigningSigner(SignerActor):
-    """The signer plus `SignCapabilities`, as docs/architecture.md asks the real one to do."""
-
-    handlers: ClassVar[dict[type[Message], str]] = {
-        **SignerActor.handlers,
-        SignCapabilities: "on_sign_capabilities",
-    }
-
-    def __init__(self, signing_key: nacl.signing.SigningKey) -> None:
-        super().__init__(signing_key)
-        self._caps_key = signing_key
-
-    def on_sign_capabilities(self, delivery: Delivery) -> SignedCapabilities:
-        request = delivery.message
-        assert isinstance(request, SignCapabilities)
-        caps = decode_message(request.capabilities)
-        assert isinstance(caps, Capabilities)
-        return SignedCapabilities(record=sign_capabilities(caps, self._caps_key))
 
 
 class StandInIngress(PlasmActor):
@@ -322,7 +300,7 @@ class TestNode:
         self.peer_id = peer_id_of(self.key)
         self.board = board
         self._refs: list[pykka.ActorRef[Any]] = []
-        self.signer = self._spawn(CapsSigningSigner.start(self.key))
+        self.signer = self._spawn(SignerActor.start(self.key))
         executor = self._spawn(ExecutorActor.start(sandbox, self.signer, self.peer_id))
         self.ingress = self._spawn(StandInIngress.start(executor, self.peer_id))
         network_ref, ingress_ref = LateRef(), LateRef()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nacl.signing
 
+from plasm.actors.ingress import new_job_id
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import (
     Error,
@@ -52,10 +52,6 @@ def key_of(name: str) -> nacl.signing.SigningKey:
 
 def peer_id_of(key: nacl.signing.SigningKey) -> str:
     return peer_id_from_public_key(key.verify_key.encode())
-
-
-def new_job_id() -> str:
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def make_job(requester: str, stdin: bytes = b"hello", limits: Limits | None = None) -> ExecuteJob:

@@ -13,6 +13,7 @@ import pykka
 import pytest
 
 from plasm.actors._mailbox import ask, tell
+from plasm.actors.ingress import new_job_id
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.discovery_messages import PeerList
 from plasm.protocol.messages import (
@@ -46,7 +47,7 @@ from plasm.runtime.job import JobInput, Limits, OutcomeKind
 from tests.conftest import example
 from tests.negotiation.cluster import Responder, TestNode, capabilities
 from tests.negotiation.conftest import WAIT_S, MakeNode, record_of, wait_for
-from tests.negotiation.peers import key_of, new_job_id, peer_id_of, signed_result
+from tests.negotiation.peers import key_of, peer_id_of, signed_result
 
 HELLO = example("hello").read_bytes()
 HELLO_SHA256 = hashlib.sha256(HELLO).hexdigest()
