@@ -20,8 +20,9 @@ import pykka
 from plasm.actors._mailbox import Delivery, PlasmActor, tell
 from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, SignReceipt
 from plasm.protocol.receipt import build_receipt
+from plasm.runtime.errors import InvalidModuleError
 from plasm.runtime.job import Outcome, OutcomeKind
-from plasm.runtime.sandbox import CancelToken, Sandbox
+from plasm.runtime.sandbox import CancelToken, CompiledModule, Sandbox
 
 
 class ExecutorActor(PlasmActor):
@@ -70,11 +71,20 @@ class ExecutorActor(PlasmActor):
 
     def _run(self, job: ExecuteJob, cancel: CancelToken | None) -> Outcome:
         module = job.module
-        if module is None or hashlib.sha256(module).hexdigest() != job.module_sha256:
-            # The ingress resolves modules before dispatch; bytes that do not hash to the
-            # name they came under are refused, never run.
-            return _not_run("module bytes missing or not matching module_sha256; nothing was run")
-        return self._sandbox.run(module, job.job_input, job.limits, cancel)
+        if module is None:
+            return _not_run("no module bytes came with the job; nothing was run")
+        # The sandbox hashes the bytes to key its cache: that hash is the check that they
+        # are the module the job names (bytes under another name are refused, never run).
+        compiled: CompiledModule | bytes
+        try:
+            compiled = self._sandbox.compile(module)
+            sha256 = compiled.sha256
+        except InvalidModuleError:
+            compiled, sha256 = module, hashlib.sha256(module).hexdigest()
+        if sha256 != job.module_sha256:
+            return _not_run("module bytes do not match module_sha256; nothing was run")
+        # Bytes that do not compile give the sandbox's own invalid_module outcome.
+        return self._sandbox.run(compiled, job.job_input, job.limits, cancel)
 
 
 def _not_run(message: str) -> Outcome:

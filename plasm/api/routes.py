@@ -6,7 +6,6 @@ touches actor state. Errors become `ApiError`s with a status and a stable code.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -130,7 +129,7 @@ class ApiRoutes:
             module_sha256=manifest.module_sha256,
             job_input=manifest.job_input,
             limits=manifest.limits,
-            manifest=_journal_manifest(body, manifest.module),
+            manifest=_journal_manifest(body, manifest.module_sha256),
             placement=placement,
         )
         finished = submission.wait(wait_s) if wait_s > 0 else None
@@ -267,13 +266,12 @@ def _wait_seconds(text: str | None) -> float:
     return value
 
 
-def _journal_manifest(body: Any, module: bytes | None) -> bytes:
+def _journal_manifest(body: Any, module_sha256: str) -> bytes:
     """The manifest as journaled: module bytes replaced by their sha256 (stored once)."""
     if not isinstance(body, dict):
         return b"{}"
     kept = {k: v for k, v in body.items() if k != "module"}
-    if module is not None:
-        kept["module_sha256"] = hashlib.sha256(module).hexdigest()
+    kept["module_sha256"] = module_sha256
     return orjson.dumps(kept)
 
 

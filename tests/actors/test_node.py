@@ -269,3 +269,49 @@ def test_a_burst_of_jobs_is_journaled_in_shared_commits_and_every_one_lands(
             record = store.get_job(job.job_id)
             assert record is not None and record.status == "done"
             assert record.envelope == job.envelope
+
+
+def test_an_executor_refuses_bytes_that_are_not_the_module_the_job_names(
+    key: SigningKey,
+) -> None:
+    import os
+
+    from plasm.actors._mailbox import Delivery, PlasmActor, tell
+    from plasm.actors.executor import ExecutorActor
+    from plasm.actors.signer import SignerActor
+    from plasm.protocol.messages import ExecuteJob
+    from plasm.protocol.node_messages import JobCompleted
+    from plasm.runtime.sandbox import Sandbox
+
+    class Collector(PlasmActor):
+        handlers = {JobCompleted: "on_completed"}
+
+        def on_completed(self, delivery: Delivery) -> None:
+            assert delivery.done is not None
+            delivery.done.set(delivery.message)
+
+    peer = Node(key).peer_id
+    hello = example("hello").read_bytes()
+    job = ExecuteJob(
+        job_id="0" * 32,
+        module=hello,
+        module_sha256="ab" * 32,
+        job_input=JobInput(),
+        limits=Limits(),
+        requester=peer,
+        nonce=os.urandom(16),
+    )
+    with Sandbox() as sandbox:
+        signer = SignerActor.start(key)
+        executor = ExecutorActor.start(sandbox, signer, peer)
+        collector = Collector.start()
+        try:
+            done: pykka.Future[JobCompleted] = pykka.ThreadingFuture()
+            tell(executor, job, done=done, reply_to=collector)
+            outcome = done.get(timeout=WAIT_S).executed.outcome
+        finally:
+            for ref in (collector, executor, signer):
+                ref.stop()
+    assert outcome.kind == OutcomeKind.INVALID_MODULE
+    assert "do not match module_sha256" in (outcome.message or "")
+    assert outcome.stdout == b""
