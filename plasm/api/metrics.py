@@ -38,4 +38,10 @@ def render_metrics(node: Node) -> str:
     lines.append(f'plasm_job_latency_seconds_bucket{{le="+Inf"}} {total}')
     lines.append(f"plasm_job_latency_seconds_sum {stats.latency_sum_us / 1e6:.6f}")
     lines.append(f"plasm_job_latency_seconds_count {total}")
+    lines += [
+        "# HELP plasm_journal_jobs Jobs in the journal, by status.",
+        "# TYPE plasm_journal_jobs gauge",
+    ]
+    for status, count in sorted(node.job_counts().items()):
+        lines.append(f'plasm_journal_jobs{{status="{status}"}} {count}')
     return "\n".join(lines) + "\n"

@@ -58,6 +58,8 @@ def test_metrics_count_finished_jobs_by_outcome(daemon) -> None:
         "plasm_job_latency_seconds_count"]
     assert after["plasm_queue_depth"] == 0
     assert after["plasm_executors"] >= 1
+    done = 'plasm_journal_jobs{status="done"}'
+    assert after[done] - before.get(done, 0.0) == 4
 
 
 def test_metrics_are_prometheus_text(daemon) -> None:
