@@ -48,6 +48,7 @@ from plasm.protocol.node_messages import (
     SubmitJob,
 )
 from plasm.protocol.p2p_messages import Placement
+from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
@@ -82,6 +83,8 @@ class NodeSettings:
     module_cache_dir: Path | None = None
     strict_messages: bool = False
     network: NetworkSettings | None = None
+    # Where the node's threads run (runtime/cpus.py); None: CpuPlan.choose("auto") at start.
+    cpus: CpuPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class Node:
         self.peer_id = peer_id_from_public_key(self.public_key)
         self._key = signing_key
         self.sandbox: Sandbox | None = None
+        self.cpus = self.settings.cpus or CpuPlan.choose("auto")
         self._started: list[pykka.ActorRef[Any]] = []
         self._ingress: pykka.ActorRef[Any] | None = None
         self._journal: pykka.ActorRef[Any] | None = None
@@ -119,6 +123,13 @@ class Node:
         s = self.settings
         if s.strict_messages:
             _mailbox.set_strict(True)
+        # Every actor thread starts here and so inherits the home CPU (runtime/cpus.py).
+        with self.cpus.pinned():
+            self._start_actors()
+        return self
+
+    def _start_actors(self) -> None:
+        s = self.settings
         try:
             if s.journal_path is not None:
                 self._journal = self._spawn(
@@ -128,7 +139,7 @@ class Node:
                 assert isinstance(recovered, JournalRecovered)
                 self.interrupted_jobs = list(recovered.interrupted)
             signer = self._spawn(SignerActor.start(self._key))
-            self.sandbox = Sandbox(cache_dir=s.module_cache_dir)
+            self.sandbox = Sandbox(cache_dir=s.module_cache_dir, spread_cpus=self.cpus.spread_cpus)
             count = s.executor_count or os.cpu_count() or 1
             executors = [
                 self._spawn(ExecutorActor.start(self.sandbox, signer, self.peer_id, i))
@@ -152,7 +163,6 @@ class Node:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _start_network(
         self,

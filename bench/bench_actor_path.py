@@ -27,6 +27,7 @@ from nacl.signing import SigningKey
 from plasm.actors.node import Node, NodeSettings
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.receipt import build_receipt, sign_receipt
+from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
@@ -43,9 +44,15 @@ def floor_us(sandbox: Sandbox, key: SigningKey, jobs: int) -> float:
     for i in range(jobs):
         outcome = sandbox.run(module, job_input, limits)
         receipt = build_receipt(
-            job_id=f"{i:032x}", module_sha256=sha, job_input=job_input, limits=limits,
-            outcome=outcome, engine_name=sandbox.engine_name,
-            engine_version=sandbox.engine_version, executor=peer, requester=peer,
+            job_id=f"{i:032x}",
+            module_sha256=sha,
+            job_input=job_input,
+            limits=limits,
+            outcome=outcome,
+            engine_name=sandbox.engine_name,
+            engine_version=sandbox.engine_version,
+            executor=peer,
+            requester=peer,
             nonce=os.urandom(16),
         )
         sign_receipt(receipt, key)
@@ -58,8 +65,9 @@ def sequential_us(node: Node, jobs: int) -> list[float]:
     latencies = []
     for _ in range(jobs):
         start = time.perf_counter()
-        node.submit(module=module, module_sha256=None, job_input=job_input,
-                    limits=limits).done.get(timeout=30)
+        node.submit(module=module, module_sha256=None, job_input=job_input, limits=limits).done.get(
+            timeout=30
+        )
         latencies.append((time.perf_counter() - start) * 1e6)
     return latencies
 
@@ -72,8 +80,9 @@ def pipelined_us(node: Node, jobs: int, inflight: int) -> float:
     for _ in range(jobs):
         if len(pending) >= inflight:
             pending.popleft().done.get(timeout=30)
-        pending.append(node.submit(module=module, module_sha256=None, job_input=job_input,
-                                   limits=limits))
+        pending.append(
+            node.submit(module=module, module_sha256=None, job_input=job_input, limits=limits)
+        )
     while pending:
         pending.popleft().done.get(timeout=30)
     return (time.perf_counter() - start) / jobs * 1e6
@@ -85,29 +94,43 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--executors", type=int, default=0, help="0: one per core")
+    parser.add_argument(
+        "--cpu-affinity",
+        type=lambda v: int(v) if v.isdigit() else v,
+        default="auto",
+        help='the node\'s CpuPlan: "auto" (default), "off" or a CPU number',
+    )
     args = parser.parse_args()
 
     key = SigningKey(os.urandom(32))
     floors, seqs, pipes, latencies = [], [], [], []
     with Sandbox() as sandbox:
         floor_us(sandbox, key, 200)  # warm up
-        node = Node(key, NodeSettings(executor_count=args.executors,
-                                      queue_length=args.inflight * 4)).start()
+        cpus = CpuPlan.choose(args.cpu_affinity)
+        settings = NodeSettings(
+            executor_count=args.executors, queue_length=args.inflight * 4, cpus=cpus
+        )
+        node = Node(key, settings).start()
         try:
-            sequential_us(node, 200)  # warm up (compile, threads)
-            for _ in range(args.rounds):
-                floors.append(floor_us(sandbox, key, args.jobs))
-                lat = sequential_us(node, args.jobs // 2)
-                latencies += lat
-                seqs.append(statistics.mean(lat))
-                pipes.append(pipelined_us(node, args.jobs, args.inflight))
+            # The client and the floor run on the node's home CPU, as the daemon's API
+            # threads do (runtime/cpus.py); --cpu-affinity off measures without pinning.
+            with node.cpus.pinned():
+                sequential_us(node, 200)  # warm up (compile, threads)
+                for _ in range(args.rounds):
+                    floors.append(floor_us(sandbox, key, args.jobs))
+                    lat = sequential_us(node, args.jobs // 2)
+                    latencies += lat
+                    seqs.append(statistics.mean(lat))
+                    pipes.append(pipelined_us(node, args.jobs, args.inflight))
             executors = node.stats().executors
         finally:
             node.stop()
     floor, seq, pipe = min(floors), min(seqs), min(pipes)
     latencies.sort()
-    print(f"hello.wasm, {args.jobs} jobs x {args.rounds} rounds, {executors} executors, "
-          f"{os.cpu_count()} CPUs; best round of each")
+    print(
+        f"hello.wasm, {args.jobs} jobs x {args.rounds} rounds, {executors} executors, "
+        f"{os.cpu_count()} CPUs; best round of each"
+    )
     print(f"{'path':<34}{'us/job':>10}{'jobs/s':>10}{'x floor':>10}")
     rows = [
         ("floor: run+receipt+sign, plain", floor),
@@ -119,8 +142,10 @@ def main() -> None:
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[int(len(latencies) * 0.99)]
     print(f"sequential latency p50 {p50:.0f} us, p99 {p99:.0f} us")
-    print(f"target: pipelined <= 1.30x floor -> {pipe / floor:.2f}x; "
-          f">= 1000 jobs/s -> {1e6 / pipe:.0f} jobs/s")
+    print(
+        f"target: pipelined <= 1.30x floor -> {pipe / floor:.2f}x; "
+        f">= 1000 jobs/s -> {1e6 / pipe:.0f} jobs/s"
+    )
 
 
 if __name__ == "__main__":

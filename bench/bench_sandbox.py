@@ -3,9 +3,11 @@
     python bench/bench_sandbox.py [--jobs N] [--threads T]
 
 Also times the bare wasmtime-py steps of one job (shared Linker and InstancePre, new Store
-and WasiConfig, stdin bytes, captured stdout, fuel, epoch deadline) on one thread, and prints
-the ratio: that is the overhead of the sandbox itself. FINDINGS.md puts the floor at
-~0.35-0.45 ms per job; compare numbers of one run, not across machines.
+and WasiConfig, stdin bytes, fuel, epoch deadline) on one thread, twice: with stdout captured
+the way wasmtime-py offers (`stdout_custom`, a callback on a wasmtime worker thread), and
+with stdout discarded (no capture at all: the lower bound). Sandbox.run captures output with
+its own fd_write on the job's thread (runtime/_wasi.py), so it should land between the two.
+Compare numbers of one run, not across machines.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from plasm.runtime.sandbox import Sandbox
 HELLO = Path(__file__).resolve().parent.parent / "wasm-examples" / "hello.wasm"
 
 
-def bare_wasmtime_us_per_job(jobs: int) -> float:
+def bare_wasmtime_us_per_job(jobs: int, *, capture: bool) -> float:
     config = wasmtime.Config()
     config.consume_fuel = True
     config.epoch_interruption = True
@@ -43,7 +45,8 @@ def bare_wasmtime_us_per_job(jobs: int) -> float:
         src = ctypes.cast(ctypes.c_char_p(stdin), ctypes.POINTER(ffi.wasm_byte_t))
         ffi.wasm_byte_vec_new(ctypes.byref(vec), len(stdin), src)
         ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
-        wasi.stdout_custom = out.extend
+        if capture:
+            wasi.stdout_custom = out.extend
         store = wasmtime.Store(engine)
         store.set_wasi(wasi)
         store.set_fuel(10**9)
@@ -90,11 +93,12 @@ def main() -> None:
         f"Sandbox.run hello.wasm, {args.threads} thread(s): {total} jobs in {elapsed:.3f} s = "
         f"{total / elapsed:,.0f} jobs/s, {sandbox_us:.0f} us/job ({ok} ok)"
     )
-    bare_us = bare_wasmtime_us_per_job(args.jobs)
-    print(
-        f"bare wasmtime-py steps, 1 thread: {1e6 / bare_us:,.0f} jobs/s, {bare_us:.0f} us/job; "
-        f"Sandbox.run costs {sandbox_us / bare_us:.2f}x"
-    )
+    for name, capture in (("stdout_custom", True), ("stdout discarded", False)):
+        bare_us = bare_wasmtime_us_per_job(args.jobs, capture=capture)
+        print(
+            f"bare wasmtime-py steps, {name}, 1 thread: {1e6 / bare_us:,.0f} jobs/s, "
+            f"{bare_us:.0f} us/job; Sandbox.run costs {sandbox_us / bare_us:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Each job's store gets an epoch deadline of one tick and a deadline callback
 (``watch_store``). When wasm running in that store sees the epoch pass its deadline, wasmtime
 calls ``_on_epoch_deadline`` on the job's own thread. The callback either stops the job, with
 the reason written into the job's ``Watch`` (its ``CancelToken`` was cancelled, or its
-wall-clock deadline passed), or extends the deadline by one more tick. So a store is only
+wall-clock deadline passed), or extends the deadline by one more tick (and, the first time,
+widens a pinned thread to every CPU: ``Watch.spread``, see runtime/cpus.py). So a store is only
 ever touched by the thread running it; other threads cancel by setting a flag, and a job stops
 within about one tick of either event. A job that ends within one tick never calls back.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import threading
 import time
 from typing import Any
@@ -35,12 +37,33 @@ class Watch:
     """The deadline state of one running job, read and written only on the job's thread
     (except the CancelToken flag)."""
 
-    __slots__ = ("cancel", "deadline_ns", "reason")
+    __slots__ = ("cancel", "deadline_ns", "reason", "saved_cpus", "spread_to")
 
-    def __init__(self, timeout_ms: int, cancel: CancelToken | None) -> None:
+    def __init__(
+        self,
+        timeout_ms: int,
+        cancel: CancelToken | None,
+        spread_to: frozenset[int] | None = None,
+    ) -> None:
         self.deadline_ns = time.monotonic_ns() + timeout_ms * 1_000_000
         self.cancel = cancel
         self.reason: str | None = None
+        # A guest still running at a tick widens its thread to these CPUs (runtime/cpus.py).
+        self.spread_to = spread_to
+        self.saved_cpus: set[int] | None = None
+
+    def spread(self) -> None:
+        if self.spread_to is not None and self.saved_cpus is None:
+            saved = os.sched_getaffinity(0)
+            if saved != self.spread_to:
+                os.sched_setaffinity(0, self.spread_to)
+                self.saved_cpus = saved
+
+    def restore_cpus(self) -> None:
+        """Give the job's thread back the CPUs it had before ``spread``."""
+        if self.saved_cpus is not None:
+            os.sched_setaffinity(0, self.saved_cpus)
+            self.saved_cpus = None
 
     def expired(self) -> str | None:
         """Why the job must stop now, or None to let it run on."""
@@ -69,6 +92,8 @@ def _on_epoch_deadline(_context: Any, data: int | None, delta: Any, kind: Any) -
     watch = _WATCHES.get(data or 0)
     reason = watch.expired() if watch is not None else None
     if watch is None or reason is None:
+        if watch is not None:
+            watch.spread()
         delta[0] = 1
         kind[0] = _UPDATE_DEADLINE_CONTINUE
         return 0

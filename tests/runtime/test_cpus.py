@@ -1,0 +1,89 @@
+"""CpuPlan (runtime/cpus.py): pinning a node's threads, and long guest runs spreading out."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from plasm.runtime.cpus import CpuPlan
+from plasm.runtime.job import JobInput, Limits, OutcomeKind
+from plasm.runtime.sandbox import Sandbox
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "wasm-examples"
+ALLOWED = frozenset(os.sched_getaffinity(0))
+multi_cpu = pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process allowed two CPUs")
+
+
+def test_off_pins_nothing() -> None:
+    plan = CpuPlan.choose("off")
+    assert plan.home is None and plan.spread_cpus is None
+    with plan.pinned():
+        assert os.sched_getaffinity(0) == ALLOWED
+
+
+@pytest.mark.parametrize("bad", ["on", "", "1", -1, 100_000])
+def test_a_bad_setting_is_refused_with_the_allowed_cpus(bad: str | int) -> None:
+    with pytest.raises(ValueError, match="cpu_affinity"):
+        CpuPlan.choose(bad)
+
+
+@multi_cpu
+def test_auto_pins_threads_started_inside_and_restores_the_caller() -> None:
+    plan = CpuPlan.choose("auto")
+    assert plan.home in ALLOWED and plan.spread_cpus == ALLOWED
+    seen: list[set[int]] = []
+    with plan.pinned():
+        assert os.sched_getaffinity(0) == {plan.home}
+        thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        thread.start()
+        thread.join(timeout=10)
+    assert seen == [{plan.home}]
+    assert os.sched_getaffinity(0) == ALLOWED
+
+
+@multi_cpu
+def test_a_long_guest_run_spreads_its_thread_and_gets_it_back() -> None:
+    home = min(ALLOWED)
+    plan = CpuPlan.choose(home)
+    observed: list[set[int]] = []
+    after: list[set[int]] = []
+    started = threading.Event()
+    with Sandbox(epoch_tick_ms=2, spread_cpus=plan.spread_cpus) as sandbox:
+        module = sandbox.compile((EXAMPLES / "loop.wasm").read_bytes())
+
+        def job() -> None:
+            plan.pin_here()
+            started.set()
+            outcome = sandbox.run(
+                module, JobInput(module_name="loop.wasm"), Limits(fuel=2**62, timeout_ms=1_000)
+            )
+            assert outcome.kind is OutcomeKind.TIMEOUT
+            after.append(os.sched_getaffinity(0))
+
+        thread = threading.Thread(target=job)
+        thread.start()
+        assert started.wait(10)
+        deadline = time.monotonic() + 0.9
+        while time.monotonic() < deadline and thread.native_id is not None:
+            observed.append(os.sched_getaffinity(thread.native_id))
+            if observed[-1] == ALLOWED:
+                break
+            time.sleep(0.005)
+        thread.join(timeout=10)
+    assert observed[-1] == ALLOWED  # the guest ran on every CPU
+    assert after == [{home}]  # and the executor's thread is pinned again
+
+
+@multi_cpu
+def test_a_short_job_leaves_the_thread_pinned() -> None:
+    plan = CpuPlan.choose(min(ALLOWED))
+    with Sandbox(spread_cpus=plan.spread_cpus) as sandbox, plan.pinned():
+        outcome = sandbox.run(
+            (EXAMPLES / "hello.wasm").read_bytes(), JobInput(stdin=b"hi"), Limits()
+        )
+        assert outcome.stdout == b"ih\n"
+        assert os.sched_getaffinity(0) == {plan.home}
