@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from plasm.errors import PlasmError
+from plasm.runtime.cpus import CpuPlan
 from plasm.units import UnitError, parse_duration_ms, parse_size
 
 __all__ = [
@@ -70,6 +71,7 @@ class ApiConfig:
 class ExecutorConfig:
     count: int  # executors (sandboxes run at once); 0 in the file means one per CPU
     queue_length: int  # jobs waiting for an executor before new ones are refused
+    cpu_affinity: str | int  # "auto", "off" or a CPU number (plasm.runtime.cpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,16 @@ def _choice(*options: str) -> _Parse:
     return parse
 
 
+def _cpu_affinity(key: str, value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _fail(key, f'expected "auto", "off" or a CPU number, got {_show(value)}')
+    try:
+        CpuPlan.choose(value)
+    except ValueError as exc:
+        raise _fail(key, str(exc).removeprefix("cpu_affinity").lstrip(" =:")) from None
+    return value
+
+
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _fail(key, f"expected true or false, got {_show(value)}")
@@ -306,6 +318,7 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "api.max_body_bytes": (_size, "32MiB"),
     "executor.count": (_int(0), 0),
     "executor.queue_length": (_int(1), 1024),
+    "executor.cpu_affinity": (_cpu_affinity, "auto"),
     "limits.default.fuel": (_int(1), 1_000_000_000),
     "limits.default.memory_bytes": (_size, "64MiB"),
     "limits.default.timeout_ms": (_duration(1), "10s"),
@@ -453,6 +466,7 @@ def _build(v: dict[str, Any]) -> Config:
         executor=ExecutorConfig(
             count=v["executor.count"] or _cpu_count(),
             queue_length=v["executor.queue_length"],
+            cpu_affinity=v["executor.cpu_affinity"],
         ),
         limits=limits,
         journal=JournalConfig(synchronous=v["journal.synchronous"]),

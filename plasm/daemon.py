@@ -28,6 +28,7 @@ from plasm.api.routes import ApiRoutes
 from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
 from plasm.config import Config, LimitValues
 from plasm.keystore import load_or_create_key
+from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import Limits
 
 log = logging.getLogger("plasm.daemon")
@@ -57,6 +58,10 @@ class Daemon:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         identity = load_or_create_key(cfg.state_dir)
+        # Pin this thread before it starts any other: the API's threads inherit the home CPU
+        # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU.
+        cpus = CpuPlan.choose(cfg.executor.cpu_affinity)
+        cpus.pin_here()
         settings = NodeSettings(
             executor_count=cfg.executor.count,
             queue_length=cfg.executor.queue_length,
@@ -66,6 +71,7 @@ class Daemon:
             module_cache_dir=cfg.state_dir / "cache" / "modules",
             strict_messages=os.environ.get("PLASM_STRICT_MESSAGES") == "1",
             network=network_settings(cfg) if cfg.network.enabled else None,
+            cpus=cpus,
         )
         node = self.node = Node(identity.signing_key, settings)
         with self._signals():

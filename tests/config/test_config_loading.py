@@ -84,6 +84,28 @@ def test_executor_count_set_is_kept() -> None:
     assert load_config(None, {"executor.count": 3}).executor.count == 3
 
 
+def test_cpu_affinity_is_auto_by_default_and_takes_off_or_an_allowed_cpu() -> None:
+    assert load_config(None, {}).executor.cpu_affinity == "auto"
+    assert load_config(None, {"executor.cpu_affinity": "off"}).executor.cpu_affinity == "off"
+    cpu = min(os.sched_getaffinity(0))
+    assert load_config(None, {"executor.cpu_affinity": cpu}).executor.cpu_affinity == cpu
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (10_000, "may only use CPUs"),
+        ("on", 'must be "auto", "off" or a CPU number'),
+        (True, 'expected "auto", "off" or a CPU number'),
+        (1.5, 'expected "auto", "off" or a CPU number'),
+    ],
+)
+def test_a_bad_cpu_affinity_is_refused_naming_the_key(value: object, says: str) -> None:
+    with pytest.raises(ConfigError, match=r"executor\.cpu_affinity") as raised:
+        load_config(None, {"executor.cpu_affinity": value})
+    assert says in str(raised.value)
+
+
 # -- state_dir and paths ---------------------------------------------------------------------
 
 

@@ -1,0 +1,63 @@
+"""executor.cpu_affinity in a real daemon: where its threads may run (runtime/cpus.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from daemon_checks import example_bytes, write_config
+
+ALLOWED = frozenset(os.sched_getaffinity(0))
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process allowed two CPUs"),
+]
+
+
+def thread_cpus(pid: int) -> dict[str, frozenset[int]]:
+    """Each thread's name -> the CPUs it may run on."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:  # a thread may end meanwhile (the API runs a thread per connection)
+            name = (task / "comm").read_text().strip()
+            threads[f"{name}/{task.name}"] = frozenset(os.sched_getaffinity(int(task.name)))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return threads
+
+
+def test_auto_pins_every_thread_to_one_cpu_and_a_long_job_spreads(daemon_factory) -> None:
+    daemon = daemon_factory()
+    assert daemon.proc is not None
+    cpus = thread_cpus(daemon.proc.pid)
+    homes = set(cpus.values())
+    assert len(homes) == 1, cpus  # main, API, journal, actors, epoch ticker: one CPU
+    home = next(iter(homes))
+    assert len(home) == 1 and home <= ALLOWED
+
+    with daemon.client() as client:
+        job_id = client.submit(
+            module=example_bytes("loop"), limits={"fuel": 10**11, "timeout_ms": 3000}
+        )["job_id"]
+        deadline = time.monotonic() + 2.5
+        spread: set[str] = set()
+        while not spread and time.monotonic() < deadline:
+            spread = {name for name, on in thread_cpus(daemon.proc.pid).items() if on == ALLOWED}
+            time.sleep(0.02)
+        assert spread, "no thread widened while the guest ran"
+        deadline = time.monotonic() + 20
+        while client.job(job_id)["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.job(job_id)["result"]["outcome"]["kind"] == "timeout"
+    assert set(thread_cpus(daemon.proc.pid).values()) == {home}
+
+
+def test_off_leaves_every_thread_on_every_cpu(daemon_factory, tmp_path) -> None:
+    config = write_config(tmp_path, '[executor]\ncpu_affinity = "off"\n')
+    daemon = daemon_factory(None, config=config)
+    assert daemon.proc is not None
+    assert set(thread_cpus(daemon.proc.pid).values()) == {ALLOWED}
