@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -55,19 +58,71 @@ class Delivery:
     context: Any = None
 
 
+class Latch(pykka.Future[Any]):
+    """A one-shot pykka future on a single lock, for replies and `done` futures.
+
+    ``pykka.ThreadingFuture`` waits on a Condition: ~6 µs to create, set and get, against
+    ~1 µs for this, and a job makes two. ``get`` works any number of times from any thread;
+    a second ``set``/``set_exception`` raises ``queue.Full``, as pykka's does. Get hooks
+    (``Future.map`` and friends) work through the base class.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._answered = False
+        self._value: Any = None
+        self._exc_info: Any = None
+
+    def get(self, *, timeout: float | None = None) -> Any:
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        if not self._answered or self._ready.locked():
+            if timeout is None:
+                acquired = self._ready.acquire()
+            elif timeout <= 0:
+                acquired = self._ready.acquire(blocking=False)
+            else:
+                acquired = self._ready.acquire(timeout=timeout)
+            if not acquired:
+                raise pykka.Timeout(f"{timeout} seconds")
+            self._ready.release()
+        if self._exc_info is not None:
+            _, exc_value, exc_traceback = self._exc_info
+            raise exc_value.with_traceback(exc_traceback)
+        return self._value
+
+    def set(self, value: Any | None = None) -> None:
+        self._answer(value, None)
+
+    def set_exception(self, exc_info: Any | None = None) -> None:
+        info: Any = exc_info if exc_info is not None else sys.exc_info()
+        if info[1] is None:  # (type, None, None): raise an instance of the type
+            info = (info[0], info[0](), info[2])
+        self._answer(None, info)
+
+    def _answer(self, value: Any, exc_info: Any) -> None:
+        if self._answered or self._get_hook is not None:
+            raise queue.Full
+        self._value, self._exc_info = value, exc_info
+        self._answered = True
+        self._ready.release()
+
+
 def tell(ref: pykka.ActorRef[Any], message: Message, **extra: Any) -> None:
     ref.tell(Delivery(checked(message), **extra))
 
 
 def ask(ref: pykka.ActorRef[Any], message: Message, timeout: float | None = None) -> Any:
     """Send and wait for the answer; raises what the handler raised."""
-    reply: pykka.Future[Any] = pykka.ThreadingFuture()
+    reply: pykka.Future[Any] = Latch()
     ref.tell(Delivery(checked(message), reply=reply))
     return reply.get(timeout=timeout)
 
 
 def ask_async(ref: pykka.ActorRef[Any], message: Message, **extra: Any) -> pykka.Future[Any]:
-    reply: pykka.Future[Any] = pykka.ThreadingFuture()
+    reply: pykka.Future[Any] = Latch()
     ref.tell(Delivery(checked(message), reply=reply, **extra))
     return reply
 
@@ -81,6 +136,13 @@ class PlasmActor(pykka.ThreadingActor):
     """
 
     handlers: ClassVar[dict[type[Message], str]] = {}
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        # pykka's default inbox is a queue.Queue: a lock and three Conditions in Python.
+        # The actor loop needs only put, get and empty, which the C SimpleQueue has; measured
+        # on hello.wasm through the node, 15-30 µs less per job (four messages).
+        return queue.SimpleQueue()
 
     def on_receive(self, delivery: Any) -> None:
         if not isinstance(delivery, Delivery):

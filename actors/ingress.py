@@ -168,6 +168,15 @@ class IngressActor(PlasmActor):
     def on_submit(self, delivery: Delivery) -> JobAccepted:
         request = delivery.message
         assert isinstance(request, SubmitJob)
+        try:
+            return self._admit(request, delivery.done)
+        except Exception as exc:
+            # A submitter that did not wait for this answer waits on `done`: fail it too.
+            if delivery.done is not None:
+                delivery.done.set_exception((type(exc), exc, exc.__traceback__))
+            raise
+
+    def _admit(self, request: SubmitJob, done: pykka.Future[Any] | None) -> JobAccepted:
         if self._stopping:
             raise ShuttingDownError("the node is shutting down and takes no new jobs")
         self._check_limits(request.limits)
@@ -211,7 +220,7 @@ class IngressActor(PlasmActor):
             requester=request.requester or self._peer_id,
             nonce=request.nonce or os.urandom(16),
         )
-        queued = _Queued(job, delivery.done, recorded_running=starts_now)
+        queued = _Queued(job, done, recorded_running=starts_now)
         if remote:
             self._run_remote(queued, request.placement, now_ms)
         else:

@@ -21,9 +21,9 @@ import pykka
 from nacl.signing import SigningKey
 
 from plasm.actors import _mailbox
-from plasm.actors._mailbox import LateRef, ask, ask_async
+from plasm.actors._mailbox import Latch, LateRef, ask, ask_async
 from plasm.actors.executor import ExecutorActor
-from plasm.actors.ingress import IngressActor, result_json
+from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
 from plasm.actors.signer import SignerActor
 from plasm.protocol.identity import peer_id_from_public_key
@@ -47,7 +47,7 @@ from plasm.protocol.node_messages import (
     RecoverJournal,
     SubmitJob,
 )
-from plasm.protocol.p2p_messages import Placement
+from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
@@ -91,9 +91,19 @@ class NodeSettings:
 class Submission:
     job_id: str
     done: pykka.Future[Any]
+    # The ingress's answer when `Node.submit(confirm=False)` did not wait for it.
+    accepted: pykka.Future[Any] | None = None
+
+    def confirm(self, timeout: float = 30.0) -> None:
+        """Wait until the node admitted the job; raises its refusal (QueueFullError, ...)."""
+        if self.accepted is not None:
+            assert isinstance(self.accepted.get(timeout=timeout), JobAccepted)
 
     def wait(self, timeout: float) -> JobFinished | None:
-        """The job's final state, or None if it has not finished within `timeout` s."""
+        """The job's final state, or None if it has not finished within `timeout` s.
+
+        A job the node refused raises the refusal here too.
+        """
         try:
             finished = self.done.get(timeout=timeout)
         except pykka.Timeout:
@@ -284,9 +294,16 @@ class Node:
         limits: Limits,
         manifest: bytes = b"{}",
         placement: Placement | None = None,
+        confirm: bool = True,
     ) -> Submission:
-        """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused."""
-        done: pykka.Future[Any] = pykka.ThreadingFuture()
+        """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused.
+
+        With ``confirm=False`` it returns at once, without the round trip to the ingress's
+        answer: for a caller that waits for the result anyway, `Submission.wait` raises a
+        refusal, and `Submission.confirm` waits for the admission alone.
+        """
+        done: pykka.Future[Any] = Latch()
+        job_id = new_job_id()  # chosen here so that the caller need not wait for it
         accepted = ask_async(
             self.ingress,
             SubmitJob(
@@ -295,12 +312,16 @@ class Node:
                 job_input=job_input,
                 limits=limits,
                 manifest=manifest,
-                placement=placement or Placement(),
+                placement=placement or LOCAL,
+                job_id=job_id,
             ),
             done=done,
-        ).get(timeout=ASK_TIMEOUT_S)
-        assert isinstance(accepted, JobAccepted)
-        return Submission(accepted.job_id, done)
+        )
+        submission = Submission(job_id, done, accepted)
+        if confirm:
+            submission.confirm(ASK_TIMEOUT_S)
+            return Submission(job_id, done)
+        return submission
 
     def put_module(self, data: bytes) -> str:
         stored = ask(self.ingress, PutModule(data=data), timeout=ASK_TIMEOUT_S)

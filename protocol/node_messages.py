@@ -7,12 +7,12 @@ strict test mode can round-trip every one of them through the CBOR codec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from plasm.protocol import formats
 from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, _register
-from plasm.protocol.p2p_messages import Placement
+from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.job import JobInput, Limits
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
@@ -37,9 +37,10 @@ class SubmitJob(Message):
     job_input: JobInput
     limits: Limits
     manifest: bytes
-    placement: Placement = field(default_factory=Placement)
-    # Set only when the negotiator submits a job on behalf of a remote requester: the
-    # receipt then names that requester, its nonce and its job id.
+    placement: Placement = LOCAL
+    # The job id, when the submitter chose it (Node.submit does, so that it need not wait
+    # for JobAccepted; the negotiator uses a remote requester's). None: the ingress picks.
+    # `requester` and `nonce` are set only by the negotiator: the receipt then names them.
     job_id: str | None = None
     requester: str | None = None
     nonce: bytes | None = None

@@ -84,6 +84,10 @@ class Placement:
             raise ValueError("placement mode 'peer' needs peer_id, and only it takes one")
 
 
+# The default placement, built once (a Placement costs ~3 µs to build and check).
+LOCAL = Placement()
+
+
 # --- local <-> network actor ------------------------------------------------------------
 
 

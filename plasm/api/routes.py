@@ -131,9 +131,11 @@ class ApiRoutes:
             limits=manifest.limits,
             manifest=_journal_manifest(body, manifest.module_sha256),
             placement=placement,
+            confirm=wait_s <= 0,  # a waiting client learns of a refusal from wait()
         )
         finished = submission.wait(wait_s) if wait_s > 0 else None
         if finished is None:
+            submission.confirm()  # never answer 202 for a job the node refused
             return Response(202, {"job_id": submission.job_id, "status": "queued"})
         if finished.result is not None:
             return Response(200, orjson.loads(finished.result)

@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     settings = NodeSettings(executor_count=1, module_cache_dir=directory / "cache" / "modules")
     with Node(identity.signing_key, settings) as node:
         submission = node.submit(
-            module=module, module_sha256=None, job_input=job_input, limits=limits
+            module=module, module_sha256=None, job_input=job_input, limits=limits, confirm=False
         )
         finished = submission.wait(RESULT_TIMEOUT_S)
         if finished is None:

@@ -110,6 +110,32 @@ def test_a_full_queue_refuses_new_jobs_and_keeps_the_accepted_ones(node: Node) -
     assert statuses == ["cancelled"] * len(accepted)
 
 
+def test_an_unconfirmed_submission_runs_and_its_id_is_the_node_s(node: Node) -> None:
+    submission = node.submit(
+        module=example("hello").read_bytes(),
+        module_sha256=None,
+        job_input=JobInput(stdin=b"abc"),
+        limits=Limits(),
+        confirm=False,
+    )
+    finished = submission.wait(WAIT_S)
+    assert finished is not None and finished.job_id == submission.job_id
+    assert finished.executed is not None and finished.executed.outcome.stdout == b"cba\n"
+    submission.confirm()  # it was admitted: nothing to raise
+
+
+def test_an_unconfirmed_submission_that_is_refused_raises_from_wait_and_confirm(
+    node: Node,
+) -> None:
+    submission = node.submit(
+        module=None, module_sha256="ab" * 32, job_input=JobInput(), limits=Limits(), confirm=False
+    )
+    with pytest.raises(UnknownModuleError):
+        submission.wait(WAIT_S)
+    with pytest.raises(UnknownModuleError):
+        submission.confirm()
+
+
 def test_cancelling_a_running_job_gives_a_cancelled_receipt(node: Node) -> None:
     submission = node.submit(
         module=example("loop").read_bytes(), module_sha256=None, job_input=JobInput(), limits=LONG
