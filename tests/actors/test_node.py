@@ -19,6 +19,7 @@ from plasm.actors.errors import (
     UnknownJobError,
     UnknownModuleError,
 )
+from plasm.actors.ingress import SHORT_JOB_US
 from plasm.actors.node import Node, NodeSettings, result_json
 from plasm.protocol.errors import DecodeError
 from plasm.protocol.node_messages import JobFinished
@@ -134,6 +135,36 @@ def test_an_unconfirmed_submission_that_is_refused_raises_from_wait_and_confirm(
         submission.wait(WAIT_S)
     with pytest.raises(UnknownModuleError):
         submission.confirm()
+
+
+def test_an_executor_holds_four_jobs_while_its_jobs_are_short_and_two_after_a_long_one(
+    key: SigningKey,
+) -> None:
+    with Node(key, NodeSettings(executor_count=1, queue_length=10)) as one:
+        # hello.wasm takes ~0.3 ms, but a first job or a busy machine can take longer.
+        for _ in range(50):
+            executed = run(one, "hello").executed
+            assert executed is not None
+            if executed.outcome.wall_time_us < SHORT_JOB_US:
+                break
+        else:
+            raise AssertionError("no hello.wasm job took under a millisecond in 50 tries")
+        loop = example("loop").read_bytes()
+        spinning = [
+            one.submit(module=loop, module_sha256=None, job_input=JobInput(), limits=LONG)
+            for _ in range(6)
+        ]
+        stats = one.stats()
+        assert (stats.running, stats.queue_depth) == (4, 2)
+        wait_until_running(one)
+        time.sleep(0.05)  # the first one has now run for far more than a millisecond
+        one.cancel(spinning[0].job_id)
+        assert spinning[0].done.get(timeout=WAIT_S).status == "cancelled"
+        stats = one.stats()
+        assert (stats.running, stats.queue_depth) == (3, 2)  # nothing new handed over
+        for submission in spinning[1:]:
+            one.cancel(submission.job_id)
+        assert {s.done.get(timeout=WAIT_S).status for s in spinning} == {"cancelled"}
 
 
 def test_cancelling_a_running_job_gives_a_cancelled_receipt(node: Node) -> None:

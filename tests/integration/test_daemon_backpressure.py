@@ -69,7 +69,9 @@ def test_memory_stays_bounded_when_jobs_arrive_faster_than_they_run(
     config = write_config(tmp_path, "[executor]\ncount = 1\nqueue_length = 100\n")
     daemon = daemon_factory(None, config=config)
     assert daemon.proc is not None
-    wasm = example_bytes("hello")
+    # ~3 ms of guest work a job (loop.wasm until its fuel runs out): a hello.wasm job is
+    # now faster than four API clients can submit, and the flood must outrun the executor.
+    wasm = example_bytes("loop")
     accepted: list[str] = []
     refused: list[int] = []
     unexpected: list[BaseException] = []
@@ -80,7 +82,9 @@ def test_memory_stays_bounded_when_jobs_arrive_faster_than_they_run(
         with daemon.client() as client:
             for i in range(count):
                 try:
-                    job_id = client.submit(module=wasm, stdin=b"%d" % i)["job_id"]
+                    job_id = client.submit(
+                        module=wasm, stdin=b"%d" % i, limits={"fuel": 1_000_000}
+                    )["job_id"]
                 except ApiRequestError as exc:
                     with lock:
                         refused.append(exc.status)
