@@ -9,6 +9,12 @@ effective core): a pykka round trip is ~200 µs across CPUs and ~40 µs on one; 
 running hello.wasm jobs together finish them at half the rate of one thread, and at the same
 rate as one thread once both are on one CPU.
 
+The pinned threads also run under ``SCHED_BATCH``: a woken thread then does not preempt the
+one running, so a job's hand-offs (ingress, executor, signer) run back to back instead of
+interleaving at every wake-up. Measured: hello.wasm with 8 jobs in flight, 1.22-1.26x the
+plain-call floor without it, 1.11-1.17x with it; one job at a time, 1.55x -> 1.47x. No
+privilege is needed, and a thread under a real-time policy is left as it is.
+
 What runs without the GIL is guest code. So a job whose guest runs past one epoch tick
 (runtime/_deadline.py) widens its own thread to every allowed CPU for the rest of its run, and
 the sandbox puts the thread back afterwards: long jobs still run in parallel.
@@ -59,23 +65,32 @@ class CpuPlan:
         return self.allowed if self.home is not None else None
 
     def pin_here(self) -> None:
-        """Pin the calling thread (and the threads it starts later) to the home CPU."""
+        """Pin the calling thread (and the threads it starts later) to the home CPU, under
+        SCHED_BATCH."""
         if self.home is not None:
             os.sched_setaffinity(0, {self.home})
+            _set_policy(os.SCHED_BATCH)
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
         """Pin the calling thread for the block, so that threads started in it inherit the
-        home CPU; the calling thread gets its own affinity back afterwards."""
+        home CPU and SCHED_BATCH; the calling thread gets its own back afterwards."""
         if self.home is None:
             yield
             return
-        saved = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {self.home})
+        saved_cpus, saved_policy = os.sched_getaffinity(0), os.sched_getscheduler(0)
+        self.pin_here()
         try:
             yield
         finally:
-            os.sched_setaffinity(0, saved)
+            os.sched_setaffinity(0, saved_cpus)
+            _set_policy(saved_policy)
+
+
+def _set_policy(policy: int) -> None:
+    """Switch the calling thread between the normal policies (never from a real-time one)."""
+    if os.sched_getscheduler(0) in (os.SCHED_OTHER, os.SCHED_BATCH):
+        os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
 def _current_cpu() -> int | None:

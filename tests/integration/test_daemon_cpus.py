@@ -37,6 +37,7 @@ def test_auto_pins_every_thread_to_one_cpu_and_a_long_job_spreads(daemon_factory
     assert len(homes) == 1, cpus  # main, API, journal, actors, epoch ticker: one CPU
     home = next(iter(homes))
     assert len(home) == 1 and home <= ALLOWED
+    assert set(thread_policies(daemon.proc.pid).values()) == {os.SCHED_BATCH}
 
     with daemon.client() as client:
         job_id = client.submit(
@@ -56,8 +57,19 @@ def test_auto_pins_every_thread_to_one_cpu_and_a_long_job_spreads(daemon_factory
     assert set(thread_cpus(daemon.proc.pid).values()) == {home}
 
 
+def thread_policies(pid: int) -> dict[str, int]:
+    policies = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            policies[task.name] = os.sched_getscheduler(int(task.name))
+        except ProcessLookupError:
+            continue
+    return policies
+
+
 def test_off_leaves_every_thread_on_every_cpu(daemon_factory, tmp_path) -> None:
     config = write_config(tmp_path, '[executor]\ncpu_affinity = "off"\n')
     daemon = daemon_factory(None, config=config)
     assert daemon.proc is not None
     assert set(thread_cpus(daemon.proc.pid).values()) == {ALLOWED}
+    assert set(thread_policies(daemon.proc.pid).values()) == {os.sched_getscheduler(0)}

@@ -21,8 +21,10 @@ multi_cpu = pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process allowed
 def test_off_pins_nothing() -> None:
     plan = CpuPlan.choose("off")
     assert plan.home is None and plan.spread_cpus is None
+    before = os.sched_getscheduler(0)
     with plan.pinned():
         assert os.sched_getaffinity(0) == ALLOWED
+        assert os.sched_getscheduler(0) == before
 
 
 @pytest.mark.parametrize("bad", ["on", "", "1", -1, 100_000])
@@ -35,14 +37,18 @@ def test_a_bad_setting_is_refused_with_the_allowed_cpus(bad: str | int) -> None:
 def test_auto_pins_threads_started_inside_and_restores_the_caller() -> None:
     plan = CpuPlan.choose("auto")
     assert plan.home in ALLOWED and plan.spread_cpus == ALLOWED
-    seen: list[set[int]] = []
+    seen: list[tuple[set[int], int]] = []
+    before = os.sched_getscheduler(0)
     with plan.pinned():
         assert os.sched_getaffinity(0) == {plan.home}
-        thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        thread = threading.Thread(
+            target=lambda: seen.append((os.sched_getaffinity(0), os.sched_getscheduler(0)))
+        )
         thread.start()
         thread.join(timeout=10)
-    assert seen == [{plan.home}]
+    assert seen == [({plan.home}, os.SCHED_BATCH)]
     assert os.sched_getaffinity(0) == ALLOWED
+    assert os.sched_getscheduler(0) == before
 
 
 @multi_cpu
