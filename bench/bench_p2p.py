@@ -55,8 +55,11 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 TARGET_MEDIAN_MS = 15.0
 TARGET_RATE = 100.0
 START_TIMEOUT_S = 60.0
+# Each daemon gets a CPU of its own, as two machines would (executor.cpu_affinity): left to
+# "auto", both may pick the CPU they start on and share it.
 CONFIG = """[executor]
 count = {executors}
+cpu_affinity = {cpu}
 queue_length = 4096
 [network]
 max_jobs_per_peer = 64
@@ -67,11 +70,13 @@ level = "warning"
 
 
 class Daemon:
-    def __init__(self, base: Path, name: str, executors: int, bootstrap: str | None) -> None:
+    def __init__(
+        self, base: Path, name: str, executors: int, bootstrap: str | None, cpu: int
+    ) -> None:
         base.mkdir()
         self.socket = base / "api.sock"
         config = base / "plasmd.toml"
-        config.write_text(CONFIG.format(executors=executors))
+        config.write_text(CONFIG.format(executors=executors, cpu=cpu))
         command = [
             sys.executable, "-m", "plasm.cli", "run", "--config", str(config),
             "--state-dir", str(base / "state"), "--socket", str(self.socket),
@@ -221,9 +226,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="plasm-p2p-") as tmp:
         daemons: list[Daemon] = []
         try:
-            a = Daemon(Path(tmp) / "a", "a", executors=8, bootstrap=None)
+            cpus = sorted(os.sched_getaffinity(0))
+            a = Daemon(Path(tmp) / "a", "a", executors=8, bootstrap=None, cpu=cpus[0])
             daemons.append(a)
-            b = Daemon(Path(tmp) / "b", "b", executors=2, bootstrap=a.node["addresses"][0])
+            b = Daemon(
+                Path(tmp) / "b",
+                "b",
+                executors=2,
+                bootstrap=a.node["addresses"][0],
+                cpu=cpus[-1],
+            )
             daemons.append(b)
             formed = wait_for_capabilities(b, a.node["peer_id"])
             remote = {"mode": "peer", "peer_id": a.node["peer_id"]}

@@ -19,10 +19,13 @@ What runs without the GIL is guest code. So a job whose guest runs past one epoc
 (runtime/_deadline.py) widens its own thread to every allowed CPU for the rest of its run, and
 the sandbox puts the thread back afterwards: long jobs still run in parallel.
 
-``CpuPlan.choose("auto")`` picks the CPU the calling thread is on (the scheduler just put it on
-a quiet one); a number picks that CPU; ``"off"`` leaves the scheduler alone, and so does a
-process allowed only one CPU. Threads inherit the affinity of the thread that starts them, so
-``pinned()`` around starting a node's actors pins all of them.
+``CpuPlan.choose("auto")`` picks the allowed CPU that the fewest threads on the machine are
+pinned to alone (so that two nodes on one machine, as in the demo and the tests, take a CPU
+each: measured with two daemons, a remote job's median 13.4 ms sharing one CPU, 10.4 ms on
+two), ties going to the CPU the calling thread is on; a number picks that CPU; ``"off"``
+leaves the scheduler alone, and so does a process allowed only one CPU. Threads inherit the
+affinity of the thread that starts them, so ``pinned()`` around starting a node's actors pins
+all of them.
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ class CpuPlan:
             )
         if affinity == "off" or len(allowed) < 2:
             return cls(None, allowed)
+        pinned = _threads_pinned_alone()
         current = _current_cpu()
-        return cls(current if current in allowed else min(allowed), allowed)
+        home = min(allowed, key=lambda cpu: (pinned.get(cpu, 0), cpu != current, cpu))
+        return cls(home, allowed)
 
     @property
     def spread_cpus(self) -> frozenset[int] | None:
@@ -91,6 +96,40 @@ def _set_policy(policy: int) -> None:
     """Switch the calling thread between the normal policies (never from a real-time one)."""
     if os.sched_getscheduler(0) in (os.SCHED_OTHER, os.SCHED_BATCH):
         os.sched_setscheduler(0, policy, os.sched_param(0))
+
+
+_SCAN_TASKS_MAX = 20_000
+
+
+def _threads_pinned_alone() -> dict[int, int]:
+    """CPU -> how many user threads on this machine may run on that CPU only (as far as we
+    can see; kernel threads, pinned to every CPU alike, are skipped)."""
+    counts: dict[int, int] = {}
+    seen = 0
+    try:
+        processes = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return counts
+    for pid in processes:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if not cmdline.read(1):
+                    continue  # a kernel thread
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # gone, or not ours to see
+        for tid in tasks:
+            seen += 1
+            if seen > _SCAN_TASKS_MAX:
+                return counts
+            try:
+                cpus = os.sched_getaffinity(int(tid))
+            except OSError:
+                continue
+            if len(cpus) == 1:
+                cpu = next(iter(cpus))
+                counts[cpu] = counts.get(cpu, 0) + 1
+    return counts
 
 
 def _current_cpu() -> int | None:

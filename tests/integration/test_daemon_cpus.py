@@ -57,6 +57,15 @@ def test_auto_pins_every_thread_to_one_cpu_and_a_long_job_spreads(daemon_factory
     assert set(thread_cpus(daemon.proc.pid).values()) == {home}
 
 
+def test_two_daemons_on_one_machine_take_a_cpu_each(daemon_factory) -> None:
+    homes = []
+    for daemon in (daemon_factory(), daemon_factory()):
+        assert daemon.proc is not None
+        homes.append(set(thread_cpus(daemon.proc.pid).values()))
+    assert all(len(home) == 1 for home in homes), homes
+    assert homes[0] != homes[1]
+
+
 def thread_policies(pid: int) -> dict[str, int]:
     policies = {}
     for task in Path(f"/proc/{pid}/task").iterdir():

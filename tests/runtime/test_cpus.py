@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from plasm.runtime import cpus
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
 from plasm.runtime.sandbox import Sandbox
@@ -49,6 +50,37 @@ def test_auto_pins_threads_started_inside_and_restores_the_caller() -> None:
     assert seen == [({plan.home}, os.SCHED_BATCH)]
     assert os.sched_getaffinity(0) == ALLOWED
     assert os.sched_getscheduler(0) == before
+
+
+@multi_cpu
+def test_threads_pinned_alone_are_counted_per_cpu() -> None:
+    cpu = min(ALLOWED)
+    before = cpus._threads_pinned_alone().get(cpu, 0)
+    pinned, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        os.sched_setaffinity(0, {cpu})
+        pinned.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert pinned.wait(10)
+        assert cpus._threads_pinned_alone().get(cpu, 0) == before + 1
+    finally:
+        release.set()
+        thread.join(timeout=10)
+
+
+@multi_cpu
+def test_auto_takes_the_cpu_fewest_threads_are_pinned_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = min(ALLOWED)
+    monkeypatch.setattr(cpus, "_threads_pinned_alone", lambda: {busy: 12})
+    monkeypatch.setattr(cpus, "_current_cpu", lambda: busy)
+    assert CpuPlan.choose("auto").home != busy  # even though we run on it
+    monkeypatch.setattr(cpus, "_threads_pinned_alone", dict)
+    assert CpuPlan.choose("auto").home == busy  # a tie: the CPU we are on
 
 
 @multi_cpu
