@@ -1,6 +1,6 @@
 """hello.wasm through a real plasmd over its Unix socket (no assertions).
 
-    python bench/bench_api.py [--jobs N] [--clients C]
+    python -m bench api [--jobs N] [--clients C]
 
 Starts a daemon in a temporary state dir, uploads hello.wasm once, then:
   floor       the work of one job as plain calls in this process (Sandbox.run,

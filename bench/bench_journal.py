@@ -1,6 +1,6 @@
 """Jobs per second through the journal: add_job + mark_running + finish_job (with receipt).
 
-Run: .venv/bin/python bench/bench_journal.py [--jobs N]
+Run: .venv/bin/python -m bench journal [--jobs N]
 
 Prints figures for synchronous=normal and synchronous=full, and their ratio, measured in one
 run on a temporary file in the system temp dir (so on the same disk). No assertions.

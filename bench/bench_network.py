@@ -1,6 +1,6 @@
 """PeerRequest round trips between two network actors vs a plain trio TCP echo (no asserts).
 
-    python bench/bench_network.py [--requests N] [--inflight K] [--transport tcp|quic]
+    python -m bench network [--requests N] [--inflight K] [--transport tcp|quic]
 
 trio tcp:    one trio TCP connection, a 4-byte-length frame echoed back, one at a time:
              the floor any Python round trip on this machine can reach.

@@ -1,6 +1,6 @@
 """Remote hello.wasm between two real plasmd daemons on loopback (no assertions).
 
-    python bench/bench_p2p.py [--jobs N] [--clients C] [--profile DIR]
+    python -m bench p2p [--jobs N] [--clients C] [--profile DIR]
 
 Starts daemon A (the executor) and daemon B (the requester, bootstrapping from A), each
 in its own temporary state dir, with the network on 127.0.0.1 and logging at warning.
@@ -45,7 +45,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_network import trio_echo  # this folder: bench/ is sys.path[0] when run
+try:
+    from bench.bench_network import trio_echo  # python -m bench p2p
+except ModuleNotFoundError:  # python bench/bench_p2p.py: bench/ is sys.path[0]
+    from bench_network import trio_echo  # type: ignore[no-redef]
 
 from plasm.client import Client, ClientError
 

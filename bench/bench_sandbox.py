@@ -1,6 +1,6 @@
 """Jobs per second of Sandbox.run for hello.wasm with a cached module (no assertions).
 
-    python bench/bench_sandbox.py [--jobs N] [--threads T]
+    python -m bench sandbox [--jobs N] [--threads T]
 
 Also times the bare wasmtime-py steps of one job (shared Linker and InstancePre, new Store
 and WasiConfig, stdin bytes, fuel, epoch deadline) on one thread, twice: with stdout captured

@@ -1,0 +1,48 @@
+"""`python -m bench local` runs end to end and writes its JSON (figures are not judged)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(180)
+def test_bench_local_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "local.json"
+    command = [
+        sys.executable, "-m", "bench", "local",
+        "--jobs", "40", "--rounds", "1", "--process-jobs", "1", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=170,
+        env={**os.environ, "PLASM_STRICT_MESSAGES": "0", "COLUMNS": "120"},
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(out.read_text())
+    paths = result["paths"]
+    assert set(paths) == {"floor", "actors_sequential", "actors_pipelined", "execute_job_process"}
+    for row in paths.values():
+        assert row["mean_us"] > 0 and row["jobs_per_s"] > 0 and row["x_floor"] > 0
+    for name in ("floor", "actors_sequential", "execute_job_process"):
+        assert paths[name]["p99_us"] >= paths[name]["median_us"] > 0
+    assert paths["floor"]["x_floor"] == 1
+    assert result["targets"]["pipelined_x_floor"] == paths["actors_pipelined"]["x_floor"]
+    assert "x floor" in done.stdout.decode()
+
+
+def test_bench_without_a_name_lists_the_benchmarks() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert b"local" in done.stderr and b"p2p" in done.stderr
