@@ -61,7 +61,8 @@ class Daemon:
         # Pin this thread before it starts any other: the API's threads inherit the home CPU
         # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU.
         cpus = CpuPlan.choose(cfg.executor.cpu_affinity)
-        cpus.pin_here()
+        if not cpus.pin_here():
+            cpus = CpuPlan.choose("off")  # refused (logged): no guest spreading either
         settings = NodeSettings(
             executor_count=cfg.executor.count,
             queue_length=cfg.executor.queue_length,

@@ -17,6 +17,7 @@ timeout from a cancellation, never the error text.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -53,17 +54,25 @@ class Watch:
         self.saved_cpus: set[int] | None = None
 
     def spread(self) -> None:
-        if self.spread_to is not None and self.saved_cpus is None:
+        """Widen the job's thread to ``spread_to``, once (never raises: it runs inside
+        wasmtime's callback, and a refusal only costs parallelism)."""
+        if self.spread_to is None:
+            return
+        spread_to, self.spread_to = self.spread_to, None
+        try:
             saved = os.sched_getaffinity(0)
-            if saved != self.spread_to:
-                os.sched_setaffinity(0, self.spread_to)
+            if saved != spread_to:
+                os.sched_setaffinity(0, spread_to)
                 self.saved_cpus = saved
+        except OSError:
+            pass
 
     def restore_cpus(self) -> None:
         """Give the job's thread back the CPUs it had before ``spread``."""
         if self.saved_cpus is not None:
-            os.sched_setaffinity(0, self.saved_cpus)
-            self.saved_cpus = None
+            saved, self.saved_cpus = self.saved_cpus, None
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, saved)
 
     def expired(self) -> str | None:
         """Why the job must stop now, or None to let it run on."""

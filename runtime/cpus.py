@@ -30,12 +30,16 @@ all of them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 AFFINITY_MODES = ("auto", "off")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +73,24 @@ class CpuPlan:
         """Where a long guest run may go, or None when nothing is pinned."""
         return self.allowed if self.home is not None else None
 
-    def pin_here(self) -> None:
+    def pin_here(self) -> bool:
         """Pin the calling thread (and the threads it starts later) to the home CPU, under
-        SCHED_BATCH."""
-        if self.home is not None:
+        SCHED_BATCH. False, with a warning, where the system refuses (a seccomp filter, a
+        container): the node then runs unpinned, as with "off"."""
+        if self.home is None:
+            return False
+        try:
             os.sched_setaffinity(0, {self.home})
-            _set_policy(os.SCHED_BATCH)
+        except OSError as exc:
+            log.warning(
+                "cannot pin the node's threads to CPU %d (%s); running them unpinned",
+                self.home,
+                exc,
+                extra={"event": "cpu_affinity_refused"},
+            )
+            return False
+        _set_policy(os.SCHED_BATCH)
+        return True
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
@@ -84,18 +100,21 @@ class CpuPlan:
             yield
             return
         saved_cpus, saved_policy = os.sched_getaffinity(0), os.sched_getscheduler(0)
-        self.pin_here()
+        pinned = self.pin_here()
         try:
             yield
         finally:
-            os.sched_setaffinity(0, saved_cpus)
-            _set_policy(saved_policy)
+            if pinned:
+                os.sched_setaffinity(0, saved_cpus)
+                _set_policy(saved_policy)
 
 
 def _set_policy(policy: int) -> None:
-    """Switch the calling thread between the normal policies (never from a real-time one)."""
-    if os.sched_getscheduler(0) in (os.SCHED_OTHER, os.SCHED_BATCH):
-        os.sched_setscheduler(0, policy, os.sched_param(0))
+    """Switch the calling thread between the normal policies (never from a real-time one);
+    a refusal leaves the policy as it is."""
+    with contextlib.suppress(OSError):
+        if os.sched_getscheduler(0) in (os.SCHED_OTHER, os.SCHED_BATCH):
+            os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
 _SCAN_TASKS_MAX = 20_000

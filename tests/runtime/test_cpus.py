@@ -125,3 +125,39 @@ def test_a_short_job_leaves_the_thread_pinned() -> None:
         )
         assert outcome.stdout == b"ih\n"
         assert os.sched_getaffinity(0) == {plan.home}
+
+
+@multi_cpu
+def test_a_refused_pin_warns_and_leaves_threads_unpinned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(pid: int, mask: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    plan = CpuPlan.choose(min(ALLOWED))
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    assert plan.pin_here() is False
+    assert "cannot pin" in caplog.text
+    with plan.pinned():  # no raise, nothing changed
+        assert os.sched_getaffinity(0) == ALLOWED
+
+
+@multi_cpu
+def test_a_refused_spread_lets_the_job_run_to_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int, mask: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    real = os.sched_setaffinity
+    real(0, {min(ALLOWED)})  # a pinned executor thread, which the job would widen
+    try:
+        monkeypatch.setattr(os, "sched_setaffinity", refuse)
+        with Sandbox(epoch_tick_ms=2, spread_cpus=ALLOWED) as sandbox:
+            outcome = sandbox.run(
+                (EXAMPLES / "loop.wasm").read_bytes(),
+                JobInput(module_name="loop.wasm"),
+                Limits(fuel=2**62, timeout_ms=50),
+            )
+        assert outcome.kind is OutcomeKind.TIMEOUT
+        assert os.sched_getaffinity(0) == {min(ALLOWED)}
+    finally:
+        real(0, ALLOWED)
