@@ -352,6 +352,11 @@ setpriv --reuid=65534 --regid=65534 --groups="$gid" --inh-caps=-all \\
 echo $? >"$out/submit.rc"
 runuser -u plasmd -- /usr/bin/plasmd id --state-dir /var/lib/plasmd --json >"$out/id.json"
 stat -c '%a %U' /var/lib/plasmd/node.key >"$out/key.stat"
+pid=$(systemctl show --property=MainPID --value plasmd.service)
+nproc --all >"$out/nproc"
+cat /proc/"$pid"/task/*/status | grep Cpus_allowed_list | sort -u >"$out/cpus"
+for task in /proc/"$pid"/task/*; do chrt -p "${task##*/}" | head -1; done \
+    | sed 's/.*policy: //' | sort -u >"$out/policies"
 systemctl stop plasmd.service
 systemctl show --property=Result --value plasmd.service >"$out/stop.result"
 journalctl --unit=plasmd.service --no-pager >"$out/journal.txt"
@@ -386,6 +391,16 @@ class TestUnitUnderSystemd:
 
     def test_daemon_makes_its_key_0600_on_first_start(self, boot: BootResult) -> None:
         assert boot.read("key.stat").strip() == "600 plasmd", self._diagnose(boot)
+
+    def test_unit_lets_the_daemon_pin_its_threads_under_sched_batch(
+        self, boot: BootResult
+    ) -> None:
+        if int(boot.read("nproc") or "1") < 2:
+            pytest.skip("the container has one CPU: nothing to pin")
+        assert "cannot pin" not in boot.read("journal.txt"), self._diagnose(boot)
+        cpus = boot.read("cpus").strip().splitlines()
+        assert len(cpus) == 1 and cpus[0].split()[-1].isdigit(), cpus  # one CPU, all threads
+        assert boot.read("policies").split() == ["SCHED_BATCH"], boot.read("policies")
 
     def test_unit_stops_cleanly(self, boot: BootResult) -> None:
         assert boot.read("stop.result").strip() == "success", self._diagnose(boot)
