@@ -77,9 +77,10 @@ def test_uploading_the_same_module_twice_gives_the_same_answer(daemon) -> None:
     assert first == second == {"sha256": hashlib.sha256(wasm).hexdigest(), "size": len(wasm)}
 
 
-def test_submitting_an_unknown_module_sha256_is_404(daemon) -> None:
+@pytest.mark.parametrize("wait", [None, 10])  # ?wait takes the unconfirmed submit path
+def test_submitting_an_unknown_module_sha256_is_404(daemon, wait) -> None:
     with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
-        client.submit(module_sha256="ab" * 32)
+        client.submit(module_sha256="ab" * 32, wait=wait)
     assert (caught.value.status, caught.value.code) == (404, "unknown_module")
 
 
@@ -137,12 +138,15 @@ def test_malformed_job_id_is_404(daemon) -> None:
     assert caught.value.status == 404
 
 
-def test_limits_above_the_node_maximum_are_400_limits_exceeded(daemon) -> None:
+@pytest.mark.parametrize("wait", [None, 10])
+def test_limits_above_the_node_maximum_are_400_limits_exceeded(daemon, wait) -> None:
     with daemon.client() as client:
         node_max = client.node()["limits"]["max"]
         for name, allowed in node_max.items():
             with pytest.raises(ApiRequestError) as caught:
-                client.submit(module=example_bytes("hello"), limits={name: allowed + 1})
+                client.submit(
+                    module=example_bytes("hello"), limits={name: allowed + 1}, wait=wait
+                )
             assert (caught.value.status, caught.value.code) == (400, "limits_exceeded")
             assert name in caught.value.message
 

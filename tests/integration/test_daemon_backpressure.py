@@ -52,6 +52,9 @@ def test_a_full_queue_answers_429_and_keeps_every_accepted_job(daemon_factory, t
         with pytest.raises(ApiRequestError) as again:
             client.submit(module=example_bytes("hello"))
         assert again.value.status == 429
+        with pytest.raises(ApiRequestError) as waiting:  # ?wait: an unconfirmed submit
+            client.submit(module=example_bytes("hello"), wait=5)
+        assert (waiting.value.status, waiting.value.code) == (429, "queue_full")
         assert len(client.jobs(limit=1000)) == len(accepted)
         for job_id in accepted:
             client.cancel(job_id)
