@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from plasm.errors import PlasmError
-from plasm.runtime.cpus import CpuPlan
+from plasm.runtime.cpus import check_affinity
 from plasm.units import UnitError, parse_duration_ms, parse_size
 
 __all__ = [
@@ -255,7 +255,7 @@ def _cpu_affinity(key: str, value: Any) -> str | int:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _fail(key, f'expected "auto", "off" or a CPU number, got {_show(value)}')
     try:
-        CpuPlan.choose(value)
+        check_affinity(value)
     except ValueError as exc:
         raise _fail(key, str(exc).removeprefix("cpu_affinity").lstrip(" =:")) from None
     return value

@@ -50,17 +50,9 @@ class CpuPlan:
     @classmethod
     def choose(cls, affinity: str | int) -> CpuPlan:
         """The plan for ``affinity``: "auto", "off", or a CPU number (ValueError if not allowed)."""
-        allowed = frozenset(os.sched_getaffinity(0))
-        if isinstance(affinity, int) and not isinstance(affinity, bool):
-            if affinity not in allowed:
-                raise ValueError(
-                    f"cpu_affinity = {affinity}: this process may only use CPUs {sorted(allowed)}"
-                )
+        allowed = check_affinity(affinity)
+        if isinstance(affinity, int):
             return cls(affinity, allowed)
-        if affinity not in AFFINITY_MODES:
-            raise ValueError(
-                f'cpu_affinity must be "auto", "off" or a CPU number, not {affinity!r}'
-            )
         if affinity == "off" or len(allowed) < 2:
             return cls(None, allowed)
         pinned = _threads_pinned_alone()
@@ -107,6 +99,20 @@ class CpuPlan:
             if pinned:
                 os.sched_setaffinity(0, saved_cpus)
                 _set_policy(saved_policy)
+
+
+def check_affinity(affinity: object) -> frozenset[int]:
+    """Raise ValueError unless ``affinity`` is "auto", "off" or a CPU this process may use;
+    return the CPUs it may use. Cheap: it chooses nothing (config checks call it)."""
+    allowed = frozenset(os.sched_getaffinity(0))
+    if isinstance(affinity, int) and not isinstance(affinity, bool):
+        if affinity not in allowed:
+            raise ValueError(
+                f"cpu_affinity = {affinity}: this process may only use CPUs {sorted(allowed)}"
+            )
+    elif affinity not in AFFINITY_MODES:
+        raise ValueError(f'cpu_affinity must be "auto", "off" or a CPU number, not {affinity!r}')
+    return allowed
 
 
 def _set_policy(policy: int) -> None:
