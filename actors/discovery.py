@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
-from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
+from plasm.actors._future import Future
+from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, tell
 from plasm.protocol.capabilities import verify_capabilities
 from plasm.protocol.discovery_messages import (
     Candidates,
@@ -42,11 +43,12 @@ from plasm.protocol.discovery_messages import (
     PeerInfo,
     PeerList,
     PublishCapabilities,
+    RecordFacts,
     RecordPeerOutcome,
 )
 from plasm.protocol.errors import CapabilitiesError, DecodeError
 from plasm.protocol.messages import Capabilities, Error, Message, decode_message, encode_message
-from plasm.protocol.node_messages import GetIngressStats, IngressStats
+from plasm.protocol.node_messages import GetIngressStats, HandlerFailed, IngressStats
 from plasm.protocol.p2p_messages import (
     PROTOCOL_CAPS,
     CapabilitiesRequest,
@@ -75,7 +77,6 @@ RUNTIME = "wasi-preview1"
 PROVIDER_KEY = f"plasm:runtime:{RUNTIME}"
 RECORD_KEY_PREFIX = "/plasm/"  # the network's DHT validator accepts /plasm/<peer id> only
 CAPS_TIMEOUT_MS = 5_000
-LOCAL_ASK_TIMEOUT_S = 5.0
 PROVIDER_LIMIT = 20
 _CAPS_TAG = "caps:"
 
@@ -211,7 +212,10 @@ class DiscoveryActor(PlasmActor):
         ListPeers: "on_list_peers",
         RecordPeerOutcome: "on_outcome",
         PublishCapabilities: "on_publish",
+        RecordFacts: "on_record_facts",
+        SignedCapabilities: "on_record_signed",
         InboundRequest: "on_inbound",
+        HandlerFailed: "on_handler_failed",
     }
 
     def __init__(
@@ -255,23 +259,49 @@ class DiscoveryActor(PlasmActor):
     def on_publish(self, delivery: Delivery) -> None:
         # The network starts after discovery: until it runs, sign a record (so inbound
         # requests get one) and look again soon, then announce with its addresses.
+        # Nothing here blocks: the network's addresses and the ingress's load come back
+        # as RecordFacts, the signed record as SignedCapabilities.
         ready = self._network.is_set
         interval = self._publish_interval_s if ready else min(0.2, self._publish_interval_s)
         self._timers.after("publish", interval, self.actor_ref, PublishCapabilities())
-        caps = self._own_capabilities()
-        signed = ask(
-            self._signer,
-            SignCapabilities(capabilities=encode_message(caps)),
-            timeout=LOCAL_ASK_TIMEOUT_S,
-        )
+        # The callbacks run on other actors' threads: they touch only these locals.
+        me, ingress, slots = self.actor_ref, self._ingress, self._local.slots
+        info = ask_async(self._network.get(), GetNetworkInfo()) if ready else None
+
+        def with_stats(addresses: tuple[str, ...]) -> None:
+            if ingress is None or not ingress.is_set:
+                tell_quietly(me, RecordFacts(addresses=addresses, free_slots=slots))
+                return
+            stats = ask_async(ingress.get(), GetIngressStats())
+            stats.add_done_callback(
+                lambda f: tell_quietly(
+                    me, RecordFacts(addresses=addresses, free_slots=_free_slots_of(f, slots))
+                )
+            )
+
+        if info is None:
+            with_stats(())
+        else:
+            info.add_done_callback(lambda f: with_stats(_addresses_of(f)))
+
+    def on_record_facts(self, delivery: Delivery) -> None:
+        facts = delivery.message
+        assert isinstance(facts, RecordFacts)
+        caps = self._own_capabilities(facts)
+        signed = ask_async(self._signer, SignCapabilities(capabilities=encode_message(caps)))
+        me = self.actor_ref
+        signed.add_done_callback(lambda f: _tell_answer(me, f, "signing the capability record"))
+
+    def on_record_signed(self, delivery: Delivery) -> None:
+        signed = delivery.message
         assert isinstance(signed, SignedCapabilities)
         self._record = signed.record
-        if ready:
+        if self._network.is_set:
             network = self._network.get()
             tell(network, Provide(key=PROVIDER_KEY))
             tell(network, PutRecord(key=f"{RECORD_KEY_PREFIX}{self._peer_id}", value=signed.record))
 
-    def _own_capabilities(self) -> Capabilities:
+    def _own_capabilities(self, facts: RecordFacts) -> Capabilities:
         local = self._local
         return Capabilities(
             peer_id=self._peer_id,
@@ -283,35 +313,10 @@ class DiscoveryActor(PlasmActor):
             engine_name=local.engine_name,
             engine_version=local.engine_version,
             max_limits=local.max_limits,
-            free_slots=self._free_slots(),
-            addresses=self._addresses(),
+            free_slots=facts.free_slots,
+            addresses=facts.addresses,
             expires_at_ms=_now_ms() + self._record_ttl_ms,
         )
-
-    def _addresses(self) -> tuple[str, ...]:
-        if not self._network.is_set:
-            return ()
-        try:
-            # The network answers this from its own state and never asks discovery.
-            info = ask(self._network.get(), GetNetworkInfo(), timeout=LOCAL_ASK_TIMEOUT_S)
-        except Exception as exc:
-            log.warning("no addresses for the capability record: %s", exc)
-            return ()
-        if not isinstance(info, NetworkInfo):
-            return ()
-        return tuple(dict.fromkeys((*info.listen_addresses, *info.observed_addresses)))
-
-    def _free_slots(self) -> int:
-        """Executors not busy with or queued for jobs, as the ingress counts them now."""
-        if self._ingress is None or not self._ingress.is_set:
-            return self._local.slots
-        try:
-            stats = ask(self._ingress.get(), GetIngressStats(), timeout=LOCAL_ASK_TIMEOUT_S)
-        except Exception as exc:
-            log.warning("no ingress stats for the capability record: %s", exc)
-            return self._local.slots
-        assert isinstance(stats, IngressStats)
-        return max(0, stats.executors - stats.running - stats.queue_depth)
 
     def on_inbound(self, delivery: Delivery) -> PeerResponse:
         inbound = delivery.message
@@ -470,6 +475,13 @@ class DiscoveryActor(PlasmActor):
         else:
             peer.failures += 1
 
+    def on_handler_failed(self, delivery: Delivery) -> None:
+        failed = delivery.message
+        assert isinstance(failed, HandlerFailed)
+        log.warning(
+            "%s failed on discovery's request %s: %s", failed.actor, failed.tag, failed.message
+        )
+
     def on_list_peers(self, delivery: Delivery) -> PeerList:
         return PeerList(
             peers=tuple(p.info() for p in sorted(self._peers.values(), key=lambda p: p.peer_id))
@@ -549,3 +561,35 @@ class DiscoveryActor(PlasmActor):
             query.reply.set(checked(answer))
         elif query.reply_to is not None:
             tell_quietly(query.reply_to, answer)
+
+
+def _free_slots_of(stats: Future[Any], slots: int) -> int:
+    """Executors not busy with or queued for jobs, as the ingress counted them."""
+    try:
+        answer = stats.get(timeout=0)
+    except Exception as exc:
+        log.warning("no ingress stats for the capability record: %s", exc)
+        return slots
+    assert isinstance(answer, IngressStats)
+    return max(0, answer.executors - answer.running - answer.queue_depth)
+
+
+def _addresses_of(info: Future[Any]) -> tuple[str, ...]:
+    try:
+        answer = info.get(timeout=0)
+    except Exception as exc:
+        log.warning("no addresses for the capability record: %s", exc)
+        return ()
+    if not isinstance(answer, NetworkInfo):
+        return ()
+    return tuple(dict.fromkeys((*answer.listen_addresses, *answer.observed_addresses)))
+
+
+def _tell_answer(me: pykka.ActorRef[Any], answer: Future[Any], what: str) -> None:
+    """Tell `me` what `answer` holds (a message), or log why there is nothing to tell."""
+    try:
+        message = answer.get(timeout=0)
+    except Exception as exc:
+        log.warning("%s failed: %s", what, exc)
+        return
+    tell_quietly(me, message)

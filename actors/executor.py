@@ -13,25 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING
 
 import pykka
 
-from plasm.actors._mailbox import Delivery, PlasmActor, tell
-from plasm.protocol.messages import ExecuteJob, JobExecuted, Message, SignReceipt
+from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
+from plasm.protocol.messages import ExecuteJob, JobExecuted, SignReceipt
 from plasm.protocol.receipt import build_receipt
 from plasm.runtime.errors import InvalidModuleError
 from plasm.runtime.job import Outcome, OutcomeKind
 from plasm.runtime.sandbox import CancelToken, CompiledModule, Sandbox
 
+if TYPE_CHECKING:
+    from plasm.actors.signer import SignerActor
+
 
 class ExecutorActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {ExecuteJob: "on_execute"}
-
     def __init__(
         self,
         sandbox: Sandbox,
-        signer: pykka.ActorRef[Any],
+        signer: pykka.ActorRef[SignerActor],
         executor_peer_id: str,
         index: int = 0,
     ) -> None:
@@ -41,11 +42,9 @@ class ExecutorActor(PlasmActor):
         self._peer_id = executor_peer_id
         self.index = index
 
-    def on_execute(self, delivery: Delivery) -> None:
-        job = delivery.message
-        assert isinstance(job, ExecuteJob)
-        cancel = delivery.context if isinstance(delivery.context, CancelToken) else None
-        outcome = self._run(job, cancel)
+    @handles(ExecuteJob)
+    def on_execute(self, job: ExecuteJob, delivery: Delivery) -> None:
+        outcome = self._run(job, delivery.cancel)
         receipt = build_receipt(
             job_id=job.job_id,
             module_sha256=job.module_sha256,
@@ -65,8 +64,8 @@ class ExecutorActor(PlasmActor):
             self._signer,
             SignReceipt(receipt=receipt),
             reply_to=delivery.reply_to,
-            done=delivery.done,
-            context=executed,
+            job=delivery.job,
+            executed=executed,
         )
 
     def _run(self, job: ExecuteJob, cancel: CancelToken | None) -> Outcome:

@@ -25,12 +25,23 @@ import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pykka
 
-from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
+from plasm.actors._future import Future
+from plasm.actors._mailbox import (
+    Delivery,
+    JobTicket,
+    PlasmActor,
+    ask,
+    ask_async,
+    checked,
+    handles,
+    internal_error,
+    tell,
+)
 from plasm.actors.errors import (
     LimitsExceededError,
     QueueFullError,
@@ -39,7 +50,7 @@ from plasm.actors.errors import (
     UnknownModuleError,
     UnsupportedPlacementError,
 )
-from plasm.protocol.messages import ExecuteJob, Message
+from plasm.protocol.messages import ExecuteJob
 from plasm.protocol.node_messages import (
     CancelJob,
     Drain,
@@ -49,7 +60,9 @@ from plasm.protocol.node_messages import (
     IngressStats,
     JobAccepted,
     JobCompleted,
+    JobCrashed,
     JobFinished,
+    JobRecorded,
     JobStatus,
     MarkRunning,
     ModuleFound,
@@ -64,6 +77,10 @@ from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.result import job_result_to_json
 from plasm.runtime.job import Limits, OutcomeKind
 from plasm.runtime.sandbox import CancelToken
+
+if TYPE_CHECKING:
+    from plasm.actors.executor import ExecutorActor
+    from plasm.actors.journal import JournalActor
 
 log = logging.getLogger(__name__)
 
@@ -128,35 +145,36 @@ def new_job_id() -> str:
 @dataclass(slots=True)
 class _Queued:
     job: ExecuteJob
-    done: pykka.Future[Any] | None
+    ticket: JobTicket
     cancel: CancelToken = field(default_factory=CancelToken)
     accepted_ns: int = field(default_factory=time.monotonic_ns)
     recorded_running: bool = False
 
 
-class IngressActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        SubmitJob: "on_submit",
-        JobCompleted: "on_completed",
-        CancelJob: "on_cancel",
-        PutModule: "on_put_module",
-        Drain: "on_drain",
-        GetIngressStats: "on_stats",
-        RemoteJobDone: "on_remote_done",
-    }
+@dataclass(slots=True)
+class _Admitting:
+    """A job whose journal record is being written: it is answered once that commits."""
 
+    queued: _Queued
+    placement: Placement
+    recorded: Future[Any]
+    reply: Future[Any] | None
+
+
+class IngressActor(PlasmActor):
     def __init__(
         self,
-        executors: list[pykka.ActorRef[Any]],
+        executors: list[pykka.ActorRef[ExecutorActor]],
         peer_id: str,
         max_limits: Limits,
         queue_length: int,
-        journal: pykka.ActorRef[Any] | None = None,
+        journal: pykka.ActorRef[JournalActor] | None = None,
         negotiator: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
         self._negotiator = negotiator
         self._remote: dict[str, tuple[_Queued, Placement]] = {}
+        self._admitting: dict[str, _Admitting] = {}
         self._executors = executors
         self._inflight = [0] * len(executors)
         self._ahead = [PREFETCH] * len(executors)  # how many jobs each may hold
@@ -174,22 +192,25 @@ class IngressActor(PlasmActor):
 
     # -- admission -----------------------------------------------------------------
 
-    def on_submit(self, delivery: Delivery) -> JobAccepted:
-        request = delivery.message
-        assert isinstance(request, SubmitJob)
+    @handles(SubmitJob)
+    def on_submit(self, request: SubmitJob, delivery: Delivery) -> JobAccepted | None:
+        job_id = request.job_id or new_job_id()
+        done = delivery.job.done if delivery.job is not None else Future()
+        ticket = JobTicket(job_id, done, supervisor=self.actor_ref)
         try:
-            return self._admit(request, delivery.done)
+            return self._admit(request, ticket, delivery)
         except Exception as exc:
             # A submitter that did not wait for this answer waits on `done`: fail it too.
-            if delivery.done is not None:
-                delivery.done.set_exception((type(exc), exc, exc.__traceback__))
+            done.try_set_exception(exc)
             raise
 
-    def _admit(self, request: SubmitJob, done: pykka.Future[Any] | None) -> JobAccepted:
+    def _admit(
+        self, request: SubmitJob, ticket: JobTicket, delivery: Delivery
+    ) -> JobAccepted | None:
         if self._stopping:
             raise ShuttingDownError("the node is shutting down and takes no new jobs")
         self._check_limits(request.limits)
-        if len(self._queue) >= self._queue_length:
+        if len(self._queue) + len(self._admitting) >= self._queue_length:
             raise QueueFullError(
                 f"the job queue is full ({self._queue_length} jobs waiting); retry later"
             )
@@ -204,24 +225,8 @@ class IngressActor(PlasmActor):
                 f"{self._queue_length} remote jobs are already in flight; retry later"
             )
         module, sha256 = self._resolve_module(request)
-        job_id = request.job_id or new_job_id()
-        now_ms = time.time_ns() // 1_000_000
-        # A job that an executor can take right now is journaled as running at once.
-        starts_now = not remote and not self._queue and self._free_executor() is not None
-        if self._journal is not None:
-            ask(
-                self._journal,
-                RecordJob(
-                    job_id=job_id,
-                    manifest=request.manifest,
-                    module_sha256=sha256,
-                    created_at_ms=now_ms,
-                    started_at_ms=now_ms if starts_now else None,
-                ),
-                timeout=JOURNAL_TIMEOUT_S,
-            )
         job = ExecuteJob(
-            job_id=job_id,
+            job_id=ticket.job_id,
             module=module,
             module_sha256=sha256,
             job_input=request.job_input,
@@ -229,13 +234,63 @@ class IngressActor(PlasmActor):
             requester=request.requester or self._peer_id,
             nonce=request.nonce or os.urandom(16),
         )
-        queued = _Queued(job, done, recorded_running=starts_now)
-        if remote:
-            self._run_remote(queued, request.placement, now_ms)
+        if self._journal is None:
+            queued = _Queued(job, ticket)
+            self._start(queued, request.placement)
+            return JobAccepted(job_id=ticket.job_id, status="queued")
+        now_ms = time.time_ns() // 1_000_000
+        # A job that an executor can take right now is journaled as running at once.
+        starts_now = (
+            not remote
+            and not self._queue
+            and not self._admitting
+            and self._free_executor() is not None
+        )
+        queued = _Queued(job, ticket, recorded_running=starts_now)
+        # The journal answers once the record is committed; the answer comes back here as
+        # a message, so the ingress keeps admitting and dispatching meanwhile.
+        recorded = ask_async(
+            self._journal,
+            RecordJob(
+                job_id=ticket.job_id,
+                manifest=request.manifest,
+                module_sha256=sha256,
+                created_at_ms=now_ms,
+                started_at_ms=now_ms if starts_now else None,
+            ),
+        )
+        self._admitting[ticket.job_id] = _Admitting(
+            queued, request.placement, recorded, delivery.defer()
+        )
+        me = self.actor_ref
+        recorded.add_done_callback(lambda _: _tell_if_alive(me, JobRecorded(job_id=ticket.job_id)))
+        return None
+
+    @handles(JobRecorded)
+    def on_recorded(self, message: JobRecorded, delivery: Delivery) -> None:
+        admitting = self._admitting.pop(message.job_id, None)
+        if admitting is None:
+            return
+        failure = admitting.recorded.exception()
+        if failure is not None:
+            # Not journalled, so not accepted: the submitter gets the journal's error.
+            if admitting.reply is not None:
+                admitting.reply.try_set_exception(failure)
+            admitting.queued.ticket.done.try_set_exception(failure)
+            return
+        if admitting.reply is not None:
+            admitting.reply.try_set(checked(JobAccepted(job_id=message.job_id, status="queued")))
+        if self._stopping:
+            self._finish(self._cancelled(message.job_id), admitting.queued.ticket)
+            return
+        self._start(admitting.queued, admitting.placement)
+
+    def _start(self, queued: _Queued, placement: Placement) -> None:
+        if placement.mode != "local":
+            self._run_remote(queued, placement, time.time_ns() // 1_000_000)
         else:
             self._queue.append(queued)
             self._dispatch()
-        return JobAccepted(job_id=job_id, status="queued")
 
     def _check_limits(self, limits: Limits) -> None:
         for name in ("fuel", "memory_bytes", "timeout_ms", "max_output_bytes"):
@@ -277,18 +332,23 @@ class IngressActor(PlasmActor):
             self._modules.move_to_end(sha256)
             return
         if store and self._journal is not None:
-            ask(self._journal, PutModule(data=data), timeout=JOURNAL_TIMEOUT_S)
+            # Told, not asked: the journal writes it before the job record that follows.
+            tell(self._journal, PutModule(data=data))
         self._modules[sha256] = data
         while len(self._modules) > MODULE_CACHE_ENTRIES:
             self._modules.popitem(last=False)
 
-    def on_put_module(self, delivery: Delivery) -> ModuleStored:
-        request = delivery.message
-        assert isinstance(request, PutModule)
+    @handles(PutModule)
+    def on_put_module(self, request: PutModule, delivery: Delivery) -> ModuleStored | None:
         sha256 = hashlib.sha256(request.data).hexdigest()
         known = sha256 in self._modules
-        self._remember_module(sha256, request.data, store=True)
-        return ModuleStored(module_sha256=sha256, created=not known)
+        if self._journal is None:
+            self._remember_module(sha256, request.data, store=False)
+            return ModuleStored(module_sha256=sha256, created=not known)
+        self._remember_module(sha256, request.data, store=False)
+        # The journal answers the uploader itself, once the module is committed.
+        tell(self._journal, PutModule(data=request.data), reply=delivery.defer())
+        return None
 
     # -- remote jobs -------------------------------------------------------------------
 
@@ -300,13 +360,12 @@ class IngressActor(PlasmActor):
         tell(
             self._negotiator,
             RunRemote(job=queued.job, placement=placement, deadline_ms=deadline_ms),
-            done=queued.done,
+            job=queued.ticket,
             reply_to=self.actor_ref,
         )
 
-    def on_remote_done(self, delivery: Delivery) -> None:
-        done = delivery.message
-        assert isinstance(done, RemoteJobDone)
+    @handles(RemoteJobDone)
+    def on_remote_done(self, done: RemoteJobDone, delivery: Delivery) -> None:
         entry = self._remote.pop(done.job_id, None)
         if entry is None:
             log.warning("a remote result for job %s came after it was given up", done.job_id)
@@ -322,7 +381,7 @@ class IngressActor(PlasmActor):
                 executed=done.executed,
                 envelope=done.envelope,
             )
-            self._finish(finished, delivery.done)
+            self._finish(finished, entry[0].ticket)
             return
         placement = entry[1]
         if (
@@ -354,7 +413,7 @@ class IngressActor(PlasmActor):
                 envelope=None,
                 error=orjson.dumps(error),
             ),
-            delivery.done,
+            entry[0].ticket,
         )
 
     # -- dispatch and completion ---------------------------------------------------
@@ -377,9 +436,9 @@ class IngressActor(PlasmActor):
             tell(
                 self._executors[index],
                 queued.job,
-                done=queued.done,
+                job=queued.ticket,
                 reply_to=self.actor_ref,
-                context=queued.cancel,
+                cancel=queued.cancel,
             )
 
     def _free_executor(self) -> int | None:
@@ -390,36 +449,39 @@ class IngressActor(PlasmActor):
                 best = index
         return best
 
-    def on_completed(self, delivery: Delivery) -> None:
-        completed = delivery.message
-        assert isinstance(completed, JobCompleted)
+    @handles(JobCompleted)
+    def on_completed(self, completed: JobCompleted, delivery: Delivery) -> None:
         executed = completed.executed
         entry = self._running.pop(executed.job_id, None)
-        if entry is not None:
-            index = entry[1]
-            self._inflight[index] -= 1
-            short = executed.outcome.wall_time_us < SHORT_JOB_US
-            self._ahead[index] = PREFETCH_SHORT if short else PREFETCH
-            self._observe_latency((time.monotonic_ns() - entry[0].accepted_ns) // 1000)
+        if entry is None:
+            # Ended meanwhile (a crash report or a stop past its grace): already final.
+            log.warning("job %s completed after it was ended; result dropped", executed.job_id)
+            return
+        queued, index = entry
+        self._free_slot(index, executed.outcome.wall_time_us)
+        self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
         kind = executed.outcome.kind
         self._outcomes[kind.value] = self._outcomes.get(kind.value, 0) + 1
-        status = _status_of(kind)
         finished = JobFinished(
             job_id=executed.job_id,
-            status=status,
+            status=_status_of(kind),
             executor=self._peer_id,
             executed=executed,
             envelope=completed.envelope,
         )
-        self._finish(finished, delivery.done)
+        self._finish(finished, queued.ticket)
         self._dispatch()
 
-    def _finish(self, finished: JobFinished, done: pykka.Future[Any] | None) -> None:
+    def _free_slot(self, index: int, wall_time_us: int | None) -> None:
+        self._inflight[index] -= 1
+        if wall_time_us is not None:
+            self._ahead[index] = PREFETCH_SHORT if wall_time_us < SHORT_JOB_US else PREFETCH
+
+    def _finish(self, finished: JobFinished, ticket: JobTicket) -> None:
         if self._journal is None:
             # No journal (plasmd execute-job, embedded use): whoever waits builds the
             # result JSON if it wants one (`result_json`); nothing here needs it.
-            if done is not None:
-                done.set(checked(finished))
+            ticket.done.try_set(checked(finished))
             return
         outcome = None
         if finished.executed is not None:
@@ -437,9 +499,48 @@ class IngressActor(PlasmActor):
                 envelope=finished.envelope,
                 error=finished.error,
             ),
-            done=done,
-            context=finished,
+            job=ticket,
+            finished=finished,
         )
+
+    # -- supervision -------------------------------------------------------------------
+
+    @handles(JobCrashed)
+    def on_crashed(self, crashed: JobCrashed, delivery: Delivery) -> None:
+        """An actor failed while it held a job: end it `failed` and free what it held."""
+        ticket = self._forget(crashed.job_id) or delivery.job
+        if ticket is None:
+            return
+        self._finish(internal_error(crashed.job_id, crashed.actor, crashed.message), ticket)
+        self._dispatch()
+
+    def end_job(self, job: JobTicket, reason: str) -> None:
+        # The ingress is the supervisor: a job it fails on is ended here, directly.
+        try:
+            self._forget(job.job_id)
+            self._finish(internal_error(job.job_id, self.name, reason), job)
+            self._dispatch()
+        except Exception as exc:
+            log.error("ingress could not end job %s cleanly: %s", job.job_id, exc)
+            job.done.try_set(checked(internal_error(job.job_id, self.name, reason)))
+
+    def _forget(self, job_id: str) -> JobTicket | None:
+        """Drop a job from wherever the ingress holds it (freeing its executor slot)."""
+        running = self._running.pop(job_id, None)
+        if running is not None:
+            self._free_slot(running[1], None)
+            return running[0].ticket
+        remote = self._remote.pop(job_id, None)
+        if remote is not None:
+            return remote[0].ticket
+        admitting = self._admitting.pop(job_id, None)
+        if admitting is not None:
+            return admitting.queued.ticket
+        for queued in self._queue:
+            if queued.job.job_id == job_id:
+                self._queue.remove(queued)
+                return queued.ticket
+        return None
 
     def _cancelled(self, job_id: str) -> JobFinished:
         return JobFinished(
@@ -454,13 +555,12 @@ class IngressActor(PlasmActor):
                 return
         self._latency_counts[-1] += 1
 
-    def on_cancel(self, delivery: Delivery) -> JobStatus:
-        request = delivery.message
-        assert isinstance(request, CancelJob)
+    @handles(CancelJob)
+    def on_cancel(self, request: CancelJob, delivery: Delivery) -> JobStatus:
         for queued in self._queue:
             if queued.job.job_id == request.job_id:
                 self._queue.remove(queued)
-                self._finish(self._cancelled(request.job_id), queued.done)
+                self._finish(self._cancelled(request.job_id), queued.ticket)
                 return JobStatus(job_id=request.job_id, status="cancelled")
         running = self._running.get(request.job_id)
         if running is not None:
@@ -470,50 +570,60 @@ class IngressActor(PlasmActor):
 
     # -- shutdown and introspection -------------------------------------------------
 
-    def on_drain(self, delivery: Delivery) -> IngressStats:
+    @handles(Drain)
+    def on_drain(self, request: Drain, delivery: Delivery) -> IngressStats:
         """Stop admitting; cancel what is queued and, if asked, what runs."""
-        request = delivery.message
-        assert isinstance(request, Drain)
         self._stopping = True
         while self._queue:
             queued = self._queue.popleft()
-            self._finish(
-                self._cancelled(queued.job.job_id),
-                queued.done,
-            )
+            self._finish(self._cancelled(queued.job.job_id), queued.ticket)
         if request.cancel_running:
             for queued, _ in self._running.values():
                 queued.cancel.cancel()
-            for job_id, (queued, _) in list(self._remote.items()):
+        if request.cancel_running or request.interrupt:
+            for job_id in list(self._remote):
                 # A peer may still finish it, but this node will not be here to check.
-                del self._remote[job_id]
-                error = {
-                    "code": "interrupted",
-                    "message": "this node stopped while a peer ran the job; submit it again",
-                }
-                self._finish(
-                    JobFinished(
-                        job_id=job_id,
-                        status="interrupted",
-                        executor="",
-                        executed=None,
-                        envelope=None,
-                        error=orjson.dumps(error),
-                    ),
-                    queued.done,
-                )
+                self._interrupt(job_id, "this node stopped while a peer ran the job")
+        if request.interrupt:
+            for job_id in list(self._running):
+                self._interrupt(job_id, "this node stopped before the job finished")
         return self._stats()
 
-    def on_stats(self, delivery: Delivery) -> IngressStats:
+    def _interrupt(self, job_id: str, why: str) -> None:
+        ticket = self._forget(job_id)
+        if ticket is None:
+            return
+        error = {"code": "interrupted", "message": f"{why}; submit it again"}
+        self._finish(
+            JobFinished(
+                job_id=job_id,
+                status="interrupted",
+                executor="",
+                executed=None,
+                envelope=None,
+                error=orjson.dumps(error),
+            ),
+            ticket,
+        )
+
+    @handles(GetIngressStats)
+    def on_stats(self, request: GetIngressStats, delivery: Delivery) -> IngressStats:
         return self._stats()
 
     def _stats(self) -> IngressStats:
         return IngressStats(
             queue_depth=len(self._queue),
-            running=len(self._running) + len(self._remote),
+            running=len(self._running) + len(self._remote) + len(self._admitting),
             busy_executors=sum(1 for n in self._inflight if n),
             executors=len(self._executors),
             outcomes=dict(self._outcomes),
             latency_counts=tuple(self._latency_counts),
             latency_sum_us=self._latency_sum_us,
         )
+
+
+def _tell_if_alive(ref: pykka.ActorRef[Any], message: JobRecorded) -> None:
+    try:
+        tell(ref, message)
+    except pykka.ActorDeadError:
+        log.warning("job %s was recorded after the ingress stopped", message.job_id)

@@ -15,18 +15,20 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from plasm.actors._mailbox import Delivery, PlasmActor, checked
+import orjson
+
+from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobRecord, JournalStore
-from plasm.protocol.messages import Message
 from plasm.protocol.node_messages import (
     CountJobs,
     FinishJob,
     GetJob,
     GetModule,
     JobCounts,
+    JobFinished,
     JobInfo,
     JobList,
     JournalRecovered,
@@ -46,18 +48,6 @@ MAX_BATCH = 64
 
 
 class JournalActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        RecordJob: "on_record",
-        RecoverJournal: "on_recover",
-        MarkRunning: "on_running",
-        FinishJob: "on_finish",
-        PutModule: "on_put_module",
-        GetModule: "on_get_module",
-        GetJob: "on_get_job",
-        ListJobs: "on_list_jobs",
-        CountJobs: "on_count_jobs",
-    }
-
     def __init__(self, path: Path, synchronous: str = "normal") -> None:
         super().__init__()
         self._path = path
@@ -71,10 +61,9 @@ class JournalActor(PlasmActor):
             self._flush()
             super().on_receive(delivery)
             return
-        method = getattr(self, self.handlers[type(delivery.message)])
         try:
             self.store.begin_batch()
-            self._pending.append((delivery, method(delivery), None))
+            self._pending.append((delivery, self.handle(delivery), None))
         except Exception as exc:  # answered to the asker after the commit
             self._pending.append((delivery, None, exc))
         if len(self._pending) >= MAX_BATCH or self.actor_inbox.empty():
@@ -92,17 +81,51 @@ class JournalActor(PlasmActor):
             log.error("journal commit failed; %d write(s) lost: %s", len(pending), exc)
         for delivery, answer, error in pending:
             error = error or failure
-            future = delivery.done if isinstance(delivery.message, FinishJob) else delivery.reply
-            if future is None:
+            if isinstance(delivery.message, FinishJob):
+                self._answer_finish(delivery, delivery.message, error)
+            elif delivery.reply is not None:
                 if error is not None:
-                    log.error("journal write %s failed: %s", type(delivery.message).__name__, error)
-                continue
-            if error is not None:
-                future.set_exception((type(error), error, error.__traceback__))
-            elif isinstance(delivery.message, FinishJob):
-                future.set(checked(delivery.context))
-            else:
-                future.set(checked(answer))
+                    delivery.reply.set_exception((type(error), error, error.__traceback__))
+                else:
+                    delivery.reply.set(checked(answer))
+            elif error is not None:
+                log.error("journal write %s failed: %s", type(delivery.message).__name__, error)
+
+    def _answer_finish(
+        self, delivery: Delivery, finish: FinishJob, error: BaseException | None
+    ) -> None:
+        """Complete the job's `done` once its end is committed — or, when writing it failed,
+        record the job `failed` on its own and answer that: a job is never left running."""
+        finished = delivery.finished
+        if error is not None:
+            log.error("journal could not record the end of job %s: %s", finish.job_id, error)
+            finished = self._record_failure(finish, f"{type(error).__name__}: {error}")
+        if delivery.job is not None and finished is not None:
+            delivery.job.done.try_set(checked(finished))
+
+    def _record_failure(self, finish: FinishJob, reason: str) -> JobFinished:
+        message = f"the journal could not record how the job ended ({reason})"
+        error = orjson.dumps({"code": "internal_error", "message": f"JournalActor: {message}"})
+        try:
+            self.store.finish_job(
+                finish.job_id,
+                "failed",
+                finished_at_ms=finish.finished_at_ms,
+                outcome=None,
+                result=None,
+                envelope=None,
+                error=error,
+            )
+        except Exception as exc:  # the restart's recovery marks it interrupted
+            log.error("journal could not record job %s as failed either: %s", finish.job_id, exc)
+        return JobFinished(
+            job_id=finish.job_id,
+            status="failed",
+            executor="",
+            executed=None,
+            envelope=None,
+            error=error,
+        )
 
     def on_start(self) -> None:
         self._store = JournalStore(self._path, synchronous=self._synchronous)
@@ -117,24 +140,22 @@ class JournalActor(PlasmActor):
         assert self._store is not None, "the journal is not started"
         return self._store
 
-    def on_recover(self, delivery: Delivery) -> JournalRecovered:
+    @handles(RecoverJournal)
+    def on_recover(self, m: RecoverJournal, delivery: Delivery) -> JournalRecovered:
         interrupted = self.store.recover(time.time_ns() // 1_000_000)
         return JournalRecovered(interrupted=tuple(interrupted))
 
-    def on_record(self, delivery: Delivery) -> Ok:
-        m = delivery.message
-        assert isinstance(m, RecordJob)
+    @handles(RecordJob)
+    def on_record(self, m: RecordJob, delivery: Delivery) -> Ok:
         self.store.add_job(m.job_id, m.manifest, m.module_sha256, m.created_at_ms, m.started_at_ms)
         return Ok()
 
-    def on_running(self, delivery: Delivery) -> None:
-        m = delivery.message
-        assert isinstance(m, MarkRunning)
+    @handles(MarkRunning)
+    def on_running(self, m: MarkRunning, delivery: Delivery) -> None:
         self.store.mark_running(m.job_id, m.started_at_ms)
 
-    def on_finish(self, delivery: Delivery) -> None:
-        m = delivery.message
-        assert isinstance(m, FinishJob)
+    @handles(FinishJob)
+    def on_finish(self, m: FinishJob, delivery: Delivery) -> None:
         # The job's `done` future is completed by _flush, after the commit.
         self.store.finish_job(
             m.job_id,
@@ -146,35 +167,32 @@ class JournalActor(PlasmActor):
             error=m.error,
         )
 
-    def on_put_module(self, delivery: Delivery) -> ModuleStored:
-        m = delivery.message
-        assert isinstance(m, PutModule)
+    @handles(PutModule)
+    def on_put_module(self, m: PutModule, delivery: Delivery) -> ModuleStored:
         sha256 = hashlib.sha256(m.data).hexdigest()
         created = self.store.put_module(sha256, m.data)
         return ModuleStored(module_sha256=sha256, created=created)
 
-    def on_get_module(self, delivery: Delivery) -> ModuleFound:
-        m = delivery.message
-        assert isinstance(m, GetModule)
+    @handles(GetModule)
+    def on_get_module(self, m: GetModule, delivery: Delivery) -> ModuleFound:
         return ModuleFound(
             module_sha256=m.module_sha256, data=self.store.get_module(m.module_sha256)
         )
 
-    def on_get_job(self, delivery: Delivery) -> JobInfo:
-        m = delivery.message
-        assert isinstance(m, GetJob)
+    @handles(GetJob)
+    def on_get_job(self, m: GetJob, delivery: Delivery) -> JobInfo:
         record = self.store.get_job(m.job_id)
         if record is None:
             raise UnknownJobError(f"no job {m.job_id} in this node's journal")
         return job_info(record)
 
-    def on_list_jobs(self, delivery: Delivery) -> JobList:
-        m = delivery.message
-        assert isinstance(m, ListJobs)
+    @handles(ListJobs)
+    def on_list_jobs(self, m: ListJobs, delivery: Delivery) -> JobList:
         records = self.store.list_jobs(m.status, m.limit)
         return JobList(jobs=tuple(job_info(r, with_result=False) for r in records))
 
-    def on_count_jobs(self, delivery: Delivery) -> JobCounts:
+    @handles(CountJobs)
+    def on_count_jobs(self, m: CountJobs, delivery: Delivery) -> JobCounts:
         return JobCounts(counts=self.store.counts_by_status())
 
 

@@ -42,8 +42,8 @@ from typing import Any, ClassVar
 import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
-from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
-from plasm.actors._p2p_future import CallbackFuture
+from plasm.actors._future import Future
+from plasm.actors._mailbox import Delivery, JobTicket, LateRef, PlasmActor, ask, checked, tell
 from plasm.actors.errors import (
     ActorLayerError,
     LimitsExceededError,
@@ -89,6 +89,7 @@ from plasm.protocol.negotiation import (
 )
 from plasm.protocol.node_messages import (
     GetModule,
+    HandlerFailed,
     JobFinished,
     ModuleFound,
     RemoteJobDone,
@@ -141,7 +142,7 @@ def _error_code(exc: BaseException) -> str:
 class _Requested:
     machine: RemoteJob
     placement: Placement
-    done: pykka.Future[Any] | None
+    ticket: JobTicket | None
     reply_to: pykka.ActorRef[Any] | None
 
 
@@ -160,6 +161,7 @@ class NegotiatorActor(PlasmActor):
         NegotiationDeadline: "on_deadline",
         InboundRequest: "on_inbound",
         RemoteJobSettled: "on_settled",
+        HandlerFailed: "on_handler_failed",
     }
 
     def __init__(
@@ -196,13 +198,41 @@ class NegotiatorActor(PlasmActor):
         for job_id in list(self._requested):
             self._finish_failed(job_id, "shutting_down", "the node is stopping")
 
+    # -- supervision ----------------------------------------------------------------
+
+    def job_of(self, delivery: Delivery) -> JobTicket | None:
+        if delivery.job is not None:
+            return delivery.job
+        tag = getattr(delivery.message, "tag", "")
+        entry = self._entry_for_tag(tag) if tag else None
+        return entry.ticket if entry is not None else None
+
+    def end_job(self, job: JobTicket, reason: str) -> None:
+        # Forget the machine first: the job is over, whatever its peers still answer.
+        self._requested.pop(job.job_id, None)
+        super().end_job(job, reason)
+
+    def on_handler_failed(self, delivery: Delivery) -> None:
+        """An actor this side asked (discovery, the network) failed on a job's request."""
+        failed = delivery.message
+        assert isinstance(failed, HandlerFailed)
+        entry = self._entry_for_tag(failed.tag)
+        if entry is None:
+            return
+        job_id = failed.tag.partition("/")[0]
+        self._finish_failed(
+            job_id,
+            "internal_error",
+            f"{failed.actor} failed while it held the job: {failed.message}",
+        )
+
     # -- requester side -------------------------------------------------------------
 
     def on_run_remote(self, delivery: Delivery) -> None:
         request = delivery.message
         assert isinstance(request, RunRemote)
         job, placement = request.job, request.placement
-        done, reply_to = delivery.done, delivery.reply_to
+        done, reply_to = delivery.job, delivery.reply_to
         if placement.mode == "local":
             reason = "a job placed locally does not go through the negotiator"
             self._answer(job.job_id, done, reply_to, "invalid_placement", reason)
@@ -412,16 +442,16 @@ class NegotiatorActor(PlasmActor):
 
     def _finish(self, job_id: str, done_message: RemoteJobDone, entry: _Requested) -> None:
         del self._requested[job_id]
-        self._answer_with(done_message, entry.done, entry.reply_to)
+        self._answer_with(done_message, entry.ticket, entry.reply_to)
 
     def _finish_failed(self, job_id: str, code: str, message: str) -> None:
         entry = self._requested.pop(job_id)
-        self._answer(job_id, entry.done, entry.reply_to, code, message, entry.machine.attempts)
+        self._answer(job_id, entry.ticket, entry.reply_to, code, message, entry.machine.attempts)
 
     def _answer(
         self,
         job_id: str,
-        done: pykka.Future[Any] | None,
+        done: JobTicket | None,
         reply_to: pykka.ActorRef[Any] | None,
         code: str,
         message: str,
@@ -444,16 +474,16 @@ class NegotiatorActor(PlasmActor):
     @staticmethod
     def _answer_with(
         done_message: RemoteJobDone,
-        done: pykka.Future[Any] | None,
+        ticket: JobTicket | None,
         reply_to: pykka.ActorRef[Any] | None,
     ) -> None:
         if reply_to is not None:
             try:
-                tell(reply_to, done_message, done=done)
+                tell(reply_to, done_message, job=ticket)
             except pykka.ActorDeadError:
                 log.warning("remote job %s finished after its ingress stopped", done_message.job_id)
-        elif done is not None:
-            done.set(checked(done_message))
+        elif ticket is not None:
+            ticket.done.try_set(checked(done_message))
 
     # -- executor side --------------------------------------------------------------
 
@@ -531,9 +561,9 @@ class NegotiatorActor(PlasmActor):
             requester=peer,
             nonce=request.nonce,
         )
-        accepted, done = CallbackFuture(), CallbackFuture()
+        accepted, done = Future[Any](), Future[Any]()
         answer = _answer_future(accepted, done, peer, request.job_id, self.actor_ref)
-        tell(self._ingress.get(), submit, reply=accepted, done=done)
+        tell(self._ingress.get(), submit, reply=accepted, job=JobTicket(request.job_id, done))
         self._running[(peer, request.job_id)] = _Running(accepted, done)
         self._arm_sweep()
         return answer
@@ -655,7 +685,7 @@ def _manifest(request: JobRequest) -> bytes:
 
 
 def _state(future: pykka.Future[Any]) -> str:
-    """"pending", "done" or "failed", without waiting."""
+    """ "pending", "done" or "failed", without waiting."""
     try:
         future.get(timeout=0)
     except pykka.Timeout:
@@ -666,18 +696,18 @@ def _state(future: pykka.Future[Any]) -> str:
 
 
 def _answer_future(
-    accepted: CallbackFuture,
-    done: CallbackFuture,
+    accepted: Future[Any],
+    done: Future[Any],
     peer: str,
     job_id: str,
     negotiator: pykka.ActorRef[Any],
-) -> CallbackFuture:
+) -> Future[Any]:
     """The future the network actor waits on for the job's `PeerResponse`.
 
     It is answered from the thread that answers `accepted` (the ingress refused the job:
     an `Error`) or `done` (the job ended: its result), whichever decides first.
     """
-    answer = CallbackFuture()
+    answer: Future[Any] = Future()
     once = threading.Lock()
 
     def settle_with(outcome: PeerResponse | BaseException) -> None:
@@ -689,14 +719,14 @@ def _answer_future(
         else:
             answer.set(outcome)
 
-    def on_accepted(future: CallbackFuture) -> None:
+    def on_accepted(future: Future[Any]) -> None:
         try:
             future.get(timeout=0)
         except Exception as exc:
             error = Error(code=_error_code(exc), message=str(exc))
             settle_with(PeerResponse(peer_id=peer, payload=encode_message(error)))
 
-    def on_done(future: CallbackFuture) -> None:
+    def on_done(future: Future[Any]) -> None:
         try:
             finished = future.get(timeout=0)
         except Exception as exc:

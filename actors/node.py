@@ -21,7 +21,8 @@ import pykka
 from nacl.signing import SigningKey
 
 from plasm.actors import _mailbox
-from plasm.actors._mailbox import Latch, LateRef, ask, ask_async
+from plasm.actors._future import Future
+from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
@@ -55,6 +56,11 @@ from plasm.runtime.sandbox import Sandbox
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S = 30.0
+# Node.stop, past the grace: how long cancelled jobs get to end, and all actors together
+# to stop. Grace + these + the interrupt ask stay under grace + 5 s (systemd's margin).
+CANCEL_GRACE_S = 1.0
+INTERRUPT_S = 0.5
+ACTOR_STOP_S = 2.5
 DEFAULT_MAX_LIMITS = Limits(
     fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
 )
@@ -244,14 +250,28 @@ class Node:
         return ref
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """Finish running jobs within `grace_s`, cancel the rest, stop actors in reverse."""
+        """Stop within a deadline: finish running jobs within `grace_s`, cancel the rest
+        (`CANCEL_GRACE_S` more for them to end), journal whatever still runs `interrupted`,
+        then stop the actors in reverse (`ACTOR_STOP_S` for them all; one stuck in a
+        handler is left behind, logged)."""
         try:
             if self._ingress is not None and self._ingress.is_alive():
                 self._drain(grace_s)
+        except Exception as exc:  # a dead or stuck ingress must not keep the node up
+            log.error("draining the ingress failed: %s", exc)
         finally:
+            deadline = time.monotonic() + ACTOR_STOP_S
             for ref in reversed(self._started):
-                if ref.is_alive():
-                    ref.stop(block=True)
+                if not ref.is_alive():
+                    continue
+                try:
+                    ref.stop(block=True, timeout=max(0.05, deadline - time.monotonic()))
+                except pykka.Timeout:
+                    log.error(
+                        "%s did not stop in time (a handler is stuck); leaving it",
+                        ref.actor_class.__name__,
+                        extra={"event": "actor_stuck", "actor": ref.actor_class.__name__},
+                    )
             self._started.clear()
             if self.sandbox is not None:
                 self.sandbox.close()
@@ -259,17 +279,32 @@ class Node:
 
     def _drain(self, grace_s: float) -> None:
         assert self._ingress is not None
-        stats = ask(self._ingress, Drain(cancel_running=False), timeout=ASK_TIMEOUT_S)
         deadline = time.monotonic() + grace_s
+        stats = self._ask_ingress(Drain(cancel_running=False), deadline + CANCEL_GRACE_S)
         while stats.running and time.monotonic() < deadline:
             time.sleep(0.02)
-            stats = ask(self._ingress, GetIngressStats(), timeout=ASK_TIMEOUT_S)
+            stats = self._ask_ingress(GetIngressStats(), deadline + CANCEL_GRACE_S)
+        if not stats.running:
+            return
+        log.warning("cancelling %d job(s) still running after %.1fs", stats.running, grace_s)
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        stats = self._ask_ingress(Drain(cancel_running=True), deadline + CANCEL_GRACE_S)
+        while stats.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+            stats = self._ask_ingress(GetIngressStats(), deadline + CANCEL_GRACE_S)
         if stats.running:
-            log.warning("cancelling %d job(s) still running after %.1fs", stats.running, grace_s)
-            stats = ask(self._ingress, Drain(cancel_running=True), timeout=ASK_TIMEOUT_S)
-            while stats.running:
-                time.sleep(0.02)
-                stats = ask(self._ingress, GetIngressStats(), timeout=ASK_TIMEOUT_S)
+            log.warning(
+                "%d job(s) did not stop when cancelled; journalling them interrupted", stats.running
+            )
+            self._ask_ingress(
+                Drain(cancel_running=True, interrupt=True), time.monotonic() + INTERRUPT_S
+            )
+
+    def _ask_ingress(self, message: Drain | GetIngressStats, deadline: float) -> IngressStats:
+        assert self._ingress is not None
+        stats = ask(self._ingress, message, timeout=max(0.1, deadline - time.monotonic()))
+        assert isinstance(stats, IngressStats)
+        return stats
 
     def __enter__(self) -> Node:
         return self.start()
@@ -302,7 +337,7 @@ class Node:
         answer: for a caller that waits for the result anyway, `Submission.wait` raises a
         refusal, and `Submission.confirm` waits for the admission alone.
         """
-        done: pykka.Future[Any] = Latch()
+        done: Future[Any] = Future()
         job_id = new_job_id()  # chosen here so that the caller need not wait for it
         accepted = ask_async(
             self.ingress,
@@ -315,7 +350,7 @@ class Node:
                 placement=placement or LOCAL,
                 job_id=job_id,
             ),
-            done=done,
+            job=JobTicket(job_id, done),
         )
         submission = Submission(job_id, done, accepted)
         if confirm:

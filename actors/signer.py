@@ -6,18 +6,14 @@ means no other thread, and no code path but this one, ever touches it.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from nacl.signing import SigningKey
 
-from plasm.actors._mailbox import Delivery, PlasmActor, tell
+from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
 from plasm.actors.errors import ActorLayerError
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import (
     Capabilities,
-    JobExecuted,
-    Message,
     ReceiptSigned,
     SignReceipt,
     decode_message,
@@ -28,20 +24,14 @@ from plasm.protocol.receipt import sign_receipt
 
 
 class SignerActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        SignReceipt: "on_sign",
-        SignCapabilities: "on_sign_capabilities",
-    }
-
     def __init__(self, signing_key: SigningKey) -> None:
         super().__init__()
         self._key = signing_key
         self._peer_id = peer_id_from_public_key(bytes(signing_key.verify_key))
 
-    def on_sign(self, delivery: Delivery) -> ReceiptSigned | None:
+    @handles(SignReceipt)
+    def on_sign(self, message: SignReceipt, delivery: Delivery) -> ReceiptSigned | None:
         """Answer the envelope, or (from an executor) forward the completed job."""
-        message = delivery.message
-        assert isinstance(message, SignReceipt)
         if message.receipt.executor != self._peer_id:
             # The key signs only what this node executed: a receipt naming another
             # executor would be a forgery with our signature on it.
@@ -50,19 +40,20 @@ class SignerActor(PlasmActor):
                 f"not this node ({self._peer_id})"
             )
         envelope = sign_receipt(message.receipt, self._key)
-        executed = delivery.context
-        if isinstance(executed, JobExecuted) and delivery.reply_to is not None:
+        executed = delivery.executed
+        if executed is not None and delivery.reply_to is not None:
             tell(
                 delivery.reply_to,
                 JobCompleted(executed=executed, envelope=envelope),
-                done=delivery.done,
+                job=delivery.job,
             )
             return None
         return ReceiptSigned(envelope=envelope)
 
-    def on_sign_capabilities(self, delivery: Delivery) -> SignedCapabilities:
-        message = delivery.message
-        assert isinstance(message, SignCapabilities)
+    @handles(SignCapabilities)
+    def on_sign_capabilities(
+        self, message: SignCapabilities, delivery: Delivery
+    ) -> SignedCapabilities:
         caps = decode_message(message.capabilities)
         if not isinstance(caps, Capabilities):
             raise SignerError(f"expected an encoded Capabilities, got {type(caps).__name__}")

@@ -202,6 +202,27 @@ class Daemon:
                 signal.signal(signum, handler)
 
 
+def exit_leaving_stuck_threads(code: int) -> int:
+    """Return `code`, or end the process now if a thread that Node.stop gave up on lives.
+
+    Actor threads are not daemon threads: one stuck past its stop deadline (a handler
+    that never returns) would keep the interpreter from exiting, and systemd would have
+    to SIGKILL it. Everything durable is committed by now, so exit without waiting.
+    """
+    stuck = [
+        t.name for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not stuck:
+        return code
+    log.error("exiting with %d thread(s) still busy: %s", len(stuck), ", ".join(stuck),
+              extra={"event": "stuck_threads", "threads": stuck})
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def network_settings(cfg: Config) -> NetworkSettings:
     net = cfg.network
     return NetworkSettings(

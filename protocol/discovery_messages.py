@@ -131,3 +131,13 @@ class RemoteJobSettled(Message):
     TYPE: ClassVar[str] = "remote_job_settled"
     peer_id: str
     job_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class RecordFacts(Message):
+    """Discovery -> itself: what its next capability record says (gathered without blocking)."""
+
+    TYPE: ClassVar[str] = "record_facts"
+    addresses: tuple[str, ...]
+    free_slots: int

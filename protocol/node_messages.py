@@ -90,6 +90,40 @@ class JobFinished(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class HandlerFailed(Message):
+    """Any actor -> the actor in `reply_to`: handling your tagged request failed.
+
+    Sent instead of the answer a non-blocking asker waits for (a `tag`ged request), so it
+    can give up at once rather than at its deadline."""
+
+    TYPE: ClassVar[str] = "handler_failed"
+    tag: str
+    actor: str
+    message: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobRecorded(Message):
+    """Ingress -> itself: the journal answered the record of a job being admitted."""
+
+    TYPE: ClassVar[str] = "job_recorded"
+    job_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobCrashed(Message):
+    """Any actor -> the job's supervisor (ingress): I failed while I held this job; end it."""
+
+    TYPE: ClassVar[str] = "job_crashed"
+    job_id: str
+    actor: str
+    message: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class RunRemote(Message):
     """Ingress -> negotiator: find a peer for this job, run it there, verify the receipt.
 
@@ -146,10 +180,15 @@ class JobStatus(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Drain(Message):
-    """-> ingress: stop admitting, cancel the queue (and running jobs if asked)."""
+    """-> ingress: stop admitting, cancel the queue (and running jobs if asked).
+
+    `interrupt`: give up on every job still running (here or on a peer): each is
+    journalled `interrupted` and its slot freed, so a stop past its grace ends them all.
+    """
 
     TYPE: ClassVar[str] = "drain"
     cancel_running: bool
+    interrupt: bool = False
 
 
 @_register

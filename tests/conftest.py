@@ -58,6 +58,7 @@ class Daemon:
     config: Path | None = None
     network: bool = False
     program: tuple[str, ...] = ()  # what runs instead of `python -m plasm.cli`
+    env: dict[str, str] | None = None  # added to this process's environment
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Daemon:
@@ -79,7 +80,10 @@ class Daemon:
             args += ["--listen", "/ip4/127.0.0.1/tcp/0"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         command = [*self.program, *args] if self.program else plasmd_command(*args)
-        self.proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = subprocess.Popen(
+            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env
+        )
         log.close()
         self.wait_ready()
         return self
@@ -138,6 +142,7 @@ def running_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
         start: bool = True,
         network: bool = False,
         program: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> Daemon:
         # Unix socket paths are limited to 107 bytes: keep them short.
         base = Path(tmp_path_factory.mktemp("plasmd"))
@@ -150,6 +155,7 @@ def running_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
             config,
             network,
             program,
+            env,
         )
         started.append(daemon)
         return daemon.start() if start else daemon

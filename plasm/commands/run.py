@@ -43,6 +43,6 @@ def main(args: argparse.Namespace) -> int:
     )
     setup_logging(config.log.format, config.log.level)
 
-    from plasm.daemon import Daemon
+    from plasm.daemon import Daemon, exit_leaving_stuck_threads
 
-    return Daemon(config).run()
+    return exit_leaving_stuck_threads(Daemon(config).run())

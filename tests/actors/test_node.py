@@ -333,7 +333,8 @@ def test_an_executor_refuses_bytes_that_are_not_the_module_the_job_names(
 ) -> None:
     import os
 
-    from plasm.actors._mailbox import Delivery, PlasmActor, tell
+    from plasm.actors._future import Future
+    from plasm.actors._mailbox import Delivery, JobTicket, PlasmActor, handles, tell
     from plasm.actors.executor import ExecutorActor
     from plasm.actors.signer import SignerActor
     from plasm.protocol.messages import ExecuteJob
@@ -341,11 +342,10 @@ def test_an_executor_refuses_bytes_that_are_not_the_module_the_job_names(
     from plasm.runtime.sandbox import Sandbox
 
     class Collector(PlasmActor):
-        handlers = {JobCompleted: "on_completed"}
-
-        def on_completed(self, delivery: Delivery) -> None:
-            assert delivery.done is not None
-            delivery.done.set(delivery.message)
+        @handles(JobCompleted)
+        def on_completed(self, message: JobCompleted, delivery: Delivery) -> None:
+            assert delivery.job is not None
+            delivery.job.done.set(message)
 
     peer = Node(key).peer_id
     hello = example("hello").read_bytes()
@@ -363,8 +363,8 @@ def test_an_executor_refuses_bytes_that_are_not_the_module_the_job_names(
         executor = ExecutorActor.start(sandbox, signer, peer)
         collector = Collector.start()
         try:
-            done: pykka.Future[JobCompleted] = pykka.ThreadingFuture()
-            tell(executor, job, done=done, reply_to=collector)
+            done: Future[JobCompleted] = Future()
+            tell(executor, job, job=JobTicket(job.job_id, done), reply_to=collector)
             outcome = done.get(timeout=WAIT_S).executed.outcome
         finally:
             for ref in (collector, executor, signer):

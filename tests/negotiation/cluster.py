@@ -22,7 +22,15 @@ from typing import Any, ClassVar
 import nacl.signing
 import pykka
 
-from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, tell
+from plasm.actors._mailbox import (
+    Delivery,
+    LateRef,
+    PlasmActor,
+    ask_async,
+    checked,
+    handles,
+    tell,
+)
 from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import new_job_id
@@ -72,14 +80,6 @@ ANSWER_WAIT_S = 60.0
 
 
 class StandInIngress(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        SubmitJob: "on_submit",
-        JobCompleted: "on_completed",
-        GetModule: "on_get_module",
-        GetIngressStats: "on_stats",
-        RemoteJobDone: "on_remote_done",
-    }
-
     def __init__(self, executor: pykka.ActorRef[Any], peer_id: str) -> None:
         super().__init__()
         self._executor = executor
@@ -87,9 +87,8 @@ class StandInIngress(PlasmActor):
         self.modules: dict[str, bytes] = {}
         self._running = 0
 
-    def on_submit(self, delivery: Delivery) -> JobAccepted:
-        request = delivery.message
-        assert isinstance(request, SubmitJob)
+    @handles(SubmitJob)
+    def on_submit(self, request: SubmitJob, delivery: Delivery) -> JobAccepted:
         module = request.module or self.modules[request.module_sha256 or ""]
         assert request.module_sha256 is not None
         self.modules[request.module_sha256] = module
@@ -103,14 +102,14 @@ class StandInIngress(PlasmActor):
             nonce=request.nonce or os.urandom(16),
         )
         self._running += 1
-        tell(self._executor, job, done=delivery.done, reply_to=self.actor_ref)
+        tell(self._executor, job, job=delivery.job, reply_to=self.actor_ref)
         return JobAccepted(job_id=job.job_id, status="queued")
 
-    def on_completed(self, delivery: Delivery) -> None:
-        completed = delivery.message
-        assert isinstance(completed, JobCompleted) and delivery.done is not None
+    @handles(JobCompleted)
+    def on_completed(self, completed: JobCompleted, delivery: Delivery) -> None:
+        assert delivery.job is not None
         self._running -= 1
-        delivery.done.set(
+        delivery.job.done.set(
             checked(
                 JobFinished(
                     job_id=completed.executed.job_id,
@@ -122,14 +121,14 @@ class StandInIngress(PlasmActor):
             )
         )
 
-    def on_get_module(self, delivery: Delivery) -> ModuleFound:
-        request = delivery.message
-        assert isinstance(request, GetModule)
+    @handles(GetModule)
+    def on_get_module(self, request: GetModule, delivery: Delivery) -> ModuleFound:
         return ModuleFound(
             module_sha256=request.module_sha256, data=self.modules.get(request.module_sha256)
         )
 
-    def on_stats(self, delivery: Delivery) -> IngressStats:
+    @handles(GetIngressStats)
+    def on_stats(self, request: GetIngressStats, delivery: Delivery) -> IngressStats:
         return IngressStats(
             queue_depth=0,
             running=self._running,
@@ -140,9 +139,10 @@ class StandInIngress(PlasmActor):
             latency_sum_us=0,
         )
 
-    def on_remote_done(self, delivery: Delivery) -> None:
-        assert delivery.done is not None
-        delivery.done.set(delivery.message)
+    @handles(RemoteJobDone)
+    def on_remote_done(self, message: RemoteJobDone, delivery: Delivery) -> None:
+        assert delivery.job is not None
+        delivery.job.done.set(message)
 
 
 @dataclass

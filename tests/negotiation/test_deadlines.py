@@ -8,7 +8,8 @@ from typing import Any
 import pykka
 import pytest
 
-from plasm.actors._mailbox import tell
+from plasm.actors._future import Future
+from plasm.actors._mailbox import JobTicket, tell
 from plasm.protocol.node_messages import RemoteJobDone, RunRemote
 from plasm.protocol.p2p_messages import PROTOCOL_NEGOTIATE, Placement
 from tests.negotiation.cluster import TestNode
@@ -17,14 +18,19 @@ from tests.negotiation.test_remote_jobs import hello_job
 
 
 def start_remote(requester: TestNode, peer_id: str, deadline_s: float) -> pykka.Future[Any]:
-    done: pykka.Future[Any] = pykka.ThreadingFuture()
+    done: pykka.Future[Any] = Future()
     deadline_ms = time.time_ns() // 1_000_000 + int(deadline_s * 1000)
     run = RunRemote(
         job=hello_job(requester),
         placement=Placement(mode="peer", peer_id=peer_id),
         deadline_ms=deadline_ms,
     )
-    tell(requester.negotiator, run, done=done, reply_to=requester.ingress)
+    tell(
+        requester.negotiator,
+        run,
+        job=JobTicket(run.job.job_id, done),
+        reply_to=requester.ingress,
+    )
     return done
 
 

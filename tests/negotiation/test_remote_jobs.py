@@ -12,7 +12,8 @@ from typing import Any
 import pykka
 import pytest
 
-from plasm.actors._mailbox import ask, tell
+from plasm.actors._future import Future
+from plasm.actors._mailbox import JobTicket, ask, tell
 from plasm.actors.ingress import new_job_id
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.discovery_messages import PeerList
@@ -72,10 +73,15 @@ def run_remote(
     deadline_s: float = 20.0,
     job: ExecuteJob | None = None,
 ) -> RemoteJobDone:
-    done: pykka.Future[RemoteJobDone] = pykka.ThreadingFuture()
+    done: pykka.Future[RemoteJobDone] = Future()
     deadline_ms = time.time_ns() // 1_000_000 + int(deadline_s * 1000)
     run = RunRemote(job=job or hello_job(requester), placement=placement, deadline_ms=deadline_ms)
-    tell(requester.negotiator, run, done=done, reply_to=requester.ingress)
+    tell(
+        requester.negotiator,
+        run,
+        job=JobTicket(run.job.job_id, done),
+        reply_to=requester.ingress,
+    )
     finished = done.get(timeout=WAIT_S)
     assert isinstance(finished, RemoteJobDone)
     return finished

@@ -23,14 +23,11 @@ from plasm.protocol.messages import SignReceipt
 
 
 class ForgingSigner(SignerActor):
-    def on_sign(self, delivery: Delivery) -> Any:
-        message = delivery.message
-        assert isinstance(message, SignReceipt)
+    def on_sign(self, message: SignReceipt, delivery: Delivery) -> Any:
         forged = dataclasses.replace(
             message.receipt, stdout_sha256=hashlib.sha256(b"output that was never printed").digest()
         )
-        delivery.message = SignReceipt(receipt=forged)
-        return super().on_sign(delivery)
+        return super().on_sign(SignReceipt(receipt=forged), delivery)
 
 
 node_module.SignerActor = ForgingSigner  # type: ignore[misc]

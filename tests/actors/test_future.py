@@ -1,4 +1,4 @@
-"""Latch: the one-lock pykka future that carries replies and `done` (actors/_mailbox.py)."""
+"""Future: the one future type of the actor layer (actors/_future.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import pykka
 import pytest
 
-from plasm.actors._mailbox import Latch
+from plasm.actors._future import Future as Latch
 
 
 def test_a_value_is_got_any_number_of_times() -> None:
@@ -78,3 +78,43 @@ def test_map_works_through_pykka_get_hooks() -> None:
     doubled = latch.map(lambda value: value * 2)
     latch.set(21)
     assert doubled.get(timeout=1) == 42
+
+
+def test_a_callback_runs_once_when_the_future_is_answered_in_the_answering_thread() -> None:
+    future = Latch()
+    seen: list[tuple[object, str]] = []
+    future.add_done_callback(
+        lambda f: seen.append((f.get(timeout=0), threading.current_thread().name))
+    )
+    assert seen == []
+    answering = threading.Thread(target=future.set, args=(5,), name="answerer")
+    answering.start()
+    answering.join(10)
+    assert seen == [(5, "answerer")]
+
+
+def test_a_callback_added_after_the_answer_runs_at_once() -> None:
+    future = Latch()
+    future.set("x")
+    seen: list[object] = []
+    future.add_done_callback(lambda f: seen.append(f.get(timeout=0)))
+    assert seen == ["x"]
+
+
+def test_a_failing_callback_does_not_stop_the_others_or_the_answer() -> None:
+    future = Latch()
+    seen: list[int] = []
+    future.add_done_callback(lambda f: 1 / 0)  # type: ignore[arg-type,return-value]
+    future.add_done_callback(lambda f: seen.append(1))
+    future.set(None)
+    assert seen == [1]
+    assert future.done
+
+
+def test_try_set_answers_only_an_unanswered_future() -> None:
+    future = Latch()
+    assert future.try_set(1)
+    assert not future.try_set(2)
+    assert not future.try_set_exception(KeyError("late"))
+    assert future.get(timeout=0) == 1
+    assert future.exception() is None
