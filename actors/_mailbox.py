@@ -173,10 +173,13 @@ def _record_ask(ref: pykka.ActorRef[Any]) -> None:
             _asks_seen.add((caller, ref.actor_class.__name__))
 
 
-def asks_seen() -> set[tuple[str, str]]:
+def asks_seen(*, clear: bool = False) -> set[tuple[str, str]]:
     """The (caller, callee) actor classes of every blocking ask made from an actor (strict)."""
     with _asks_lock:
-        return set(_asks_seen)
+        seen = set(_asks_seen)
+        if clear:
+            _asks_seen.clear()
+        return seen
 
 
 # --- receiving ---------------------------------------------------------------------

@@ -27,13 +27,13 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._future import Future
-from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, tell
+from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, handles, tell
 from plasm.protocol.capabilities import verify_capabilities
 from plasm.protocol.discovery_messages import (
     Candidates,
@@ -201,23 +201,6 @@ def rank_candidates(
 
 
 class DiscoveryActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        PeerEvent: "on_peer_event",
-        PeerResponse: "on_caps_response",
-        PeerFailure: "on_caps_failure",
-        Pong: "on_pong",
-        FindCandidates: "on_find_candidates",
-        Providers: "on_providers",
-        CandidateSearchExpired: "on_search_expired",
-        ListPeers: "on_list_peers",
-        RecordPeerOutcome: "on_outcome",
-        PublishCapabilities: "on_publish",
-        RecordFacts: "on_record_facts",
-        SignedCapabilities: "on_record_signed",
-        InboundRequest: "on_inbound",
-        HandlerFailed: "on_handler_failed",
-    }
-
     def __init__(
         self,
         peer_id: str,
@@ -256,7 +239,8 @@ class DiscoveryActor(PlasmActor):
 
     # -- this node's record ------------------------------------------------------------
 
-    def on_publish(self, delivery: Delivery) -> None:
+    @handles(PublishCapabilities)
+    def on_publish(self, message: PublishCapabilities, delivery: Delivery) -> None:
         # The network starts after discovery: until it runs, sign a record (so inbound
         # requests get one) and look again soon, then announce with its addresses.
         # Nothing here blocks: the network's addresses and the ingress's load come back
@@ -284,17 +268,15 @@ class DiscoveryActor(PlasmActor):
         else:
             info.add_done_callback(lambda f: with_stats(_addresses_of(f)))
 
-    def on_record_facts(self, delivery: Delivery) -> None:
-        facts = delivery.message
-        assert isinstance(facts, RecordFacts)
+    @handles(RecordFacts)
+    def on_record_facts(self, facts: RecordFacts, delivery: Delivery) -> None:
         caps = self._own_capabilities(facts)
         signed = ask_async(self._signer, SignCapabilities(capabilities=encode_message(caps)))
         me = self.actor_ref
         signed.add_done_callback(lambda f: _tell_answer(me, f, "signing the capability record"))
 
-    def on_record_signed(self, delivery: Delivery) -> None:
-        signed = delivery.message
-        assert isinstance(signed, SignedCapabilities)
+    @handles(SignedCapabilities)
+    def on_record_signed(self, signed: SignedCapabilities, delivery: Delivery) -> None:
         self._record = signed.record
         if self._network.is_set:
             network = self._network.get()
@@ -318,9 +300,8 @@ class DiscoveryActor(PlasmActor):
             expires_at_ms=_now_ms() + self._record_ttl_ms,
         )
 
-    def on_inbound(self, delivery: Delivery) -> PeerResponse:
-        inbound = delivery.message
-        assert isinstance(inbound, InboundRequest)
+    @handles(InboundRequest)
+    def on_inbound(self, inbound: InboundRequest, delivery: Delivery) -> PeerResponse:
         try:
             request = decode_message(inbound.payload)
         except DecodeError as exc:
@@ -343,9 +324,8 @@ class DiscoveryActor(PlasmActor):
 
     # -- the peer table ----------------------------------------------------------------
 
-    def on_peer_event(self, delivery: Delivery) -> None:
-        event = delivery.message
-        assert isinstance(event, PeerEvent)
+    @handles(PeerEvent)
+    def on_peer_event(self, event: PeerEvent, delivery: Delivery) -> None:
         if event.peer_id == self._peer_id:
             return
         peer = self._peer(event.peer_id)
@@ -407,9 +387,8 @@ class DiscoveryActor(PlasmActor):
             return False
         return True
 
-    def on_caps_response(self, delivery: Delivery) -> None:
-        answer = delivery.message
-        assert isinstance(answer, PeerResponse)
+    @handles(PeerResponse)
+    def on_caps_response(self, answer: PeerResponse, delivery: Delivery) -> None:
         peer_id = answer.tag.removeprefix(_CAPS_TAG)
         if not answer.tag.startswith(_CAPS_TAG) or peer_id != answer.peer_id:
             return
@@ -445,9 +424,8 @@ class DiscoveryActor(PlasmActor):
             raise CapabilitiesError("key_mismatch", f"{peer_id} sent the record of {caps.peer_id}")
         return caps
 
-    def on_caps_failure(self, delivery: Delivery) -> None:
-        failure = delivery.message
-        assert isinstance(failure, PeerFailure)
+    @handles(PeerFailure)
+    def on_caps_failure(self, failure: PeerFailure, delivery: Delivery) -> None:
         if failure.tag.startswith(_CAPS_TAG):
             peer_id = failure.tag.removeprefix(_CAPS_TAG)
             self._search.fetching.discard(peer_id)
@@ -456,17 +434,15 @@ class DiscoveryActor(PlasmActor):
             )
             self._answer_ready_queries()
 
-    def on_pong(self, delivery: Delivery) -> None:
-        pong = delivery.message
-        assert isinstance(pong, Pong)
+    @handles(Pong)
+    def on_pong(self, pong: Pong, delivery: Delivery) -> None:
         peer = self._peers.get(pong.peer_id)
         if peer is not None:
             peer.latency_us = pong.rtt_us
             peer.last_seen_ms = _now_ms()
 
-    def on_outcome(self, delivery: Delivery) -> None:
-        outcome = delivery.message
-        assert isinstance(outcome, RecordPeerOutcome)
+    @handles(RecordPeerOutcome)
+    def on_outcome(self, outcome: RecordPeerOutcome, delivery: Delivery) -> None:
         peer = self._peer(outcome.peer_id)
         if outcome.outcome == "ran":
             peer.jobs_run += 1
@@ -475,23 +451,22 @@ class DiscoveryActor(PlasmActor):
         else:
             peer.failures += 1
 
-    def on_handler_failed(self, delivery: Delivery) -> None:
-        failed = delivery.message
-        assert isinstance(failed, HandlerFailed)
+    @handles(HandlerFailed)
+    def on_handler_failed(self, failed: HandlerFailed, delivery: Delivery) -> None:
         log.warning(
             "%s failed on discovery's request %s: %s", failed.actor, failed.tag, failed.message
         )
 
-    def on_list_peers(self, delivery: Delivery) -> PeerList:
+    @handles(ListPeers)
+    def on_list_peers(self, message: ListPeers, delivery: Delivery) -> PeerList:
         return PeerList(
             peers=tuple(p.info() for p in sorted(self._peers.values(), key=lambda p: p.peer_id))
         )
 
     # -- candidates --------------------------------------------------------------------
 
-    def on_find_candidates(self, delivery: Delivery) -> None:
-        request = delivery.message
-        assert isinstance(request, FindCandidates)
+    @handles(FindCandidates)
+    def on_find_candidates(self, request: FindCandidates, delivery: Delivery) -> None:
         # Answered now or later, by this actor: take the reply future out of the delivery.
         query = _Query(request, delivery.reply, delivery.reply_to)
         delivery.reply = None
@@ -512,9 +487,8 @@ class DiscoveryActor(PlasmActor):
                 )
             )
 
-    def on_providers(self, delivery: Delivery) -> None:
-        found = delivery.message
-        assert isinstance(found, Providers)
+    @handles(Providers)
+    def on_providers(self, found: Providers, delivery: Delivery) -> None:
         self._search.in_flight = False
         for provider in found.providers:
             if provider.peer_id == self._peer_id:
@@ -528,9 +502,8 @@ class DiscoveryActor(PlasmActor):
             query.searched = True
         self._answer_ready_queries()
 
-    def on_search_expired(self, delivery: Delivery) -> None:
-        expired = delivery.message
-        assert isinstance(expired, CandidateSearchExpired)
+    @handles(CandidateSearchExpired)
+    def on_search_expired(self, expired: CandidateSearchExpired, delivery: Delivery) -> None:
         self._search.in_flight = False  # a lost answer must not stop the next search
         query = self._queries.pop(expired.tag, None)
         if query is not None:
