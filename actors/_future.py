@@ -40,7 +40,8 @@ class Future(pykka.Future[T], Generic[T]):
         self._answered = False
         self._value: Any = None
         self._exc_info: Any = None
-        self._callbacks: list[Callable[[Future[T]], None]] | None = []  # None once answered
+        # Made on the first add_done_callback; `_answered` says whether it may still grow.
+        self._callbacks: list[Callable[[Future[T]], None]] | None = None
 
     # -- reading --------------------------------------------------------------------
 
@@ -92,7 +93,9 @@ class Future(pykka.Future[T], Generic[T]):
 
     def add_done_callback(self, callback: Callable[[Future[T]], None]) -> None:
         with self._guard:
-            if self._callbacks is not None:
+            if not self._answered:
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         _run(callback, self)
@@ -103,10 +106,11 @@ class Future(pykka.Future[T], Generic[T]):
                 return False
             self._value, self._exc_info = value, exc_info
             self._answered = True
-            callbacks, self._callbacks = self._callbacks or [], None
+            callbacks, self._callbacks = self._callbacks, None
         self._ready.release()
-        for callback in callbacks:
-            _run(callback, self)
+        if callbacks:
+            for callback in callbacks:
+                _run(callback, self)
         return True
 
 

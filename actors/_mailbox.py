@@ -240,8 +240,13 @@ class PlasmActor(pykka.ThreadingActor):
         if not isinstance(delivery, Delivery):
             log.error("%s got a %s, not a Delivery; dropped", self.name, type(delivery))
             return
+        message = delivery.message
+        handler = self._handler_table.get(type(message))
         try:
-            answer = self.handle(delivery)
+            if handler is None or _faults.armed:
+                answer = self.handle(delivery)
+            else:  # the hot path, without a call more per message
+                answer = handler(self, message, delivery)
         except Exception as exc:
             self._fail(delivery, exc)
             return

@@ -194,9 +194,12 @@ class IngressActor(PlasmActor):
 
     @handles(SubmitJob)
     def on_submit(self, request: SubmitJob, delivery: Delivery) -> JobAccepted | None:
-        job_id = request.job_id or new_job_id()
-        done = delivery.job.done if delivery.job is not None else Future()
-        ticket = JobTicket(job_id, done, supervisor=self.actor_ref)
+        ticket = delivery.job
+        if ticket is None or ticket.supervisor is not self.actor_ref:
+            # The submitter's ticket (Node.submit names this ingress already), supervised here.
+            done = ticket.done if ticket is not None else Future()
+            ticket = JobTicket(request.job_id or new_job_id(), done, supervisor=self.actor_ref)
+        done = ticket.done
         try:
             return self._admit(request, ticket, delivery)
         except Exception as exc:

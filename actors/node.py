@@ -350,7 +350,7 @@ class Node:
                 placement=placement or LOCAL,
                 job_id=job_id,
             ),
-            job=JobTicket(job_id, done),
+            job=JobTicket(job_id, done, supervisor=self.ingress),
         )
         submission = Submission(job_id, done, accepted)
         if confirm:
