@@ -52,7 +52,10 @@ class JournalActor(PlasmActor):
         super().__init__()
         self._path = path
         self._synchronous = synchronous
-        self._store: JournalStore | None = None
+        # Opened here, in the starting thread, so a journal that cannot be opened (damaged,
+        # read-only, not ours) raises its JournalError from `JournalActor.start` with one
+        # clear message, instead of stopping the actor and failing the first ask.
+        self._store: JournalStore | None = JournalStore(path, synchronous=synchronous)
         # Writes done in the open transaction, answered once it commits.
         self._pending: list[tuple[Delivery, Any, BaseException | None]] = []
 
@@ -126,9 +129,6 @@ class JournalActor(PlasmActor):
             envelope=None,
             error=error,
         )
-
-    def on_start(self) -> None:
-        self._store = JournalStore(self._path, synchronous=self._synchronous)
 
     def on_stop(self) -> None:
         if self._store is not None:

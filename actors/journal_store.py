@@ -69,6 +69,10 @@ class JournalSchemaError(JournalError):
     """The file is not a Plasm journal, or was written by a newer plasmd than this one."""
 
 
+class JournalDamagedError(JournalError):
+    """SQLite found the journal file damaged (its integrity check failed, or a read did)."""
+
+
 class DuplicateJobError(JournalError):
     """``add_job`` was given a job id that is already in the journal."""
 
@@ -453,6 +457,7 @@ class JournalStore:
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             self._identify(conn)
+            self._check_integrity(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -463,10 +468,28 @@ class JournalStore:
                 "holds it and that the file is writable by the plasmd user"
             ) from exc
         except sqlite3.DatabaseError as exc:
+            if _is_corrupt(exc):
+                raise self._damaged(str(exc)) from exc
             raise JournalSchemaError(
                 f"the journal at {self.path} cannot be read as SQLite ({exc}); move the file "
                 "away or point state_dir at another directory"
             ) from exc
+
+    def _check_integrity(self, conn: sqlite3.Connection) -> None:
+        """Refuse a damaged file at start rather than write more into it (quick_check reads
+        every page once: O(size), at start only)."""
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            detail = " ".join("; ".join(problems).split())  # one line, however SQLite says it
+            raise self._damaged(detail[:200])
+
+    def _damaged(self, detail: str) -> JournalDamagedError:
+        return JournalDamagedError(
+            f"the journal at {self.path} is damaged ({detail}); stop plasmd, move the file "
+            f"aside (mv {self.path} {self.path}.damaged) and start again with a new journal; "
+            f"its receipts may still be exported: sqlite3 {self.path}.damaged "
+            "'.dump receipts'"
+        )
 
     def _identify(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that is not ours, or that a newer plasmd wrote."""
@@ -533,6 +556,8 @@ class JournalStore:
             raise JournalError(f"reading the journal at {self.path} failed: {exc}") from exc
 
     def _write_failed(self, exc: sqlite3.Error) -> JournalError:
+        if _is_corrupt(exc):
+            return self._damaged(str(exc))
         return JournalError(
             f"writing the journal at {self.path} failed: {exc}; check free disk space and "
             "that the file is writable by the plasmd user"
@@ -550,6 +575,11 @@ class JournalStore:
         if finished_at_ms is not None:
             return JobStateError(f"cannot {action}: it already finished as {status}")
         return JobStateError(f"cannot {action}: it is {status}, not {' or '.join(allowed)}")
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc)
 
 
 def _count_tables(conn: sqlite3.Connection) -> int:

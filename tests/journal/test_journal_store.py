@@ -16,6 +16,7 @@ from plasm.actors.journal_store import (
     DuplicateJobError,
     JobNotFoundError,
     JobStateError,
+    JournalDamagedError,
     JournalError,
     JournalSchemaError,
     JournalStore,
@@ -423,6 +424,21 @@ def test_a_file_that_is_not_sqlite_is_refused(journal_path: Path) -> None:
 
     with pytest.raises(JournalSchemaError, match="cannot be read as SQLite"):
         JournalStore(journal_path)
+
+
+def test_a_damaged_journal_is_refused_naming_the_file_and_the_way_out(journal_path: Path) -> None:
+    with JournalStore(journal_path) as store:
+        for n in range(200):
+            store.add_job(f"{n:032x}", b"{}" * 200, "ab" * 32, n)
+    size = journal_path.stat().st_size
+    with open(journal_path, "r+b") as f:  # garble the middle pages, keep the header
+        f.seek(size // 2)
+        f.write(b"\xff" * 8192)
+
+    with pytest.raises(JournalDamagedError, match="is damaged") as refused:
+        JournalStore(journal_path)
+    assert str(journal_path) in str(refused.value)
+    assert "move the file aside" in str(refused.value)
 
 
 def test_synchronous_full_is_applied(journal_path: Path) -> None:
