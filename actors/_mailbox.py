@@ -43,8 +43,8 @@ import pykka
 
 from plasm.actors import _faults
 from plasm.actors._future import Future
+from plasm.actors.messages import HandlerFailed, JobCrashed, JobFinished
 from plasm.protocol.messages import JobExecuted, Message, roundtrip
-from plasm.protocol.node_messages import HandlerFailed, JobCrashed, JobFinished
 
 if TYPE_CHECKING:
     from plasm.runtime.sandbox import CancelToken

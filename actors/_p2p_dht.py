@@ -23,9 +23,9 @@ from libp2p.peer.id import ID
 from libp2p.records.validator import Validator
 
 from plasm.actors._p2p_errors import RecordError
+from plasm.actors.messages import ProviderInfo
 from plasm.protocol.capabilities import verify_capabilities
 from plasm.protocol.errors import CapabilitiesError
-from plasm.protocol.p2p_messages import ProviderInfo
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from plasm.actors._p2p_streams import (
     reset_quietly,
     write_frame,
 )
+from plasm.actors.messages import InboundRequest, PeerResponse
 from plasm.protocol.errors import FrameError
 from plasm.protocol.messages import Error, encode_message
-from plasm.protocol.p2p_messages import InboundRequest, PeerResponse
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from plasm.actors._p2p_host import (
 from plasm.actors._p2p_inbound import InboundServer
 from plasm.actors._p2p_mdns import LocalMdns
 from plasm.actors._p2p_streams import ExchangeFailed, exchange, frame_cap, reset_quietly
-from plasm.protocol.p2p_messages import (
+from plasm.actors.messages import (
     ConnectedPeer,
     Dialed,
     NetworkInfo,

@@ -34,39 +34,41 @@ import pykka
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._future import Future
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, handles, tell
-from plasm.protocol.capabilities import verify_capabilities
-from plasm.protocol.discovery_messages import (
+from plasm.actors.messages import (
     Candidates,
     CandidateSearchExpired,
     FindCandidates,
-    ListPeers,
-    PeerInfo,
-    PeerList,
-    PublishCapabilities,
-    RecordFacts,
-    RecordPeerOutcome,
-)
-from plasm.protocol.errors import CapabilitiesError, DecodeError
-from plasm.protocol.messages import Capabilities, Error, Message, decode_message, encode_message
-from plasm.protocol.node_messages import GetIngressStats, HandlerFailed, IngressStats
-from plasm.protocol.p2p_messages import (
-    PROTOCOL_CAPS,
-    CapabilitiesRequest,
     FindProviders,
+    GetIngressStats,
     GetNetworkInfo,
+    HandlerFailed,
     InboundRequest,
+    IngressStats,
+    ListPeers,
     NetworkInfo,
     PeerEvent,
     PeerFailure,
+    PeerInfo,
+    PeerList,
     PeerRequest,
     PeerResponse,
     Ping,
     Pong,
     Provide,
     Providers,
+    PublishCapabilities,
     PutRecord,
-    Requirements,
+    RecordFacts,
+    RecordPeerOutcome,
     SignCapabilities,
+)
+from plasm.protocol.capabilities import verify_capabilities
+from plasm.protocol.errors import CapabilitiesError, DecodeError
+from plasm.protocol.messages import Capabilities, Error, Message, decode_message, encode_message
+from plasm.protocol.p2p_messages import (
+    PROTOCOL_CAPS,
+    CapabilitiesRequest,
+    Requirements,
     SignedCapabilities,
 )
 from plasm.runtime.job import Limits

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import pykka
 
 from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
-from plasm.protocol.messages import ExecuteJob, JobExecuted, SignReceipt
+from plasm.actors.messages import SignReceipt
+from plasm.protocol.messages import ExecuteJob, JobExecuted
 from plasm.protocol.receipt import build_receipt
 from plasm.runtime.errors import InvalidModuleError
 from plasm.runtime.job import Outcome, OutcomeKind

@@ -50,8 +50,7 @@ from plasm.actors.errors import (
     UnknownModuleError,
     UnsupportedPlacementError,
 )
-from plasm.protocol.messages import ExecuteJob
-from plasm.protocol.node_messages import (
+from plasm.actors.messages import (
     CancelJob,
     Drain,
     FinishJob,
@@ -73,6 +72,7 @@ from plasm.protocol.node_messages import (
     RunRemote,
     SubmitJob,
 )
+from plasm.protocol.messages import ExecuteJob
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.result import job_result_to_json
 from plasm.runtime.job import Limits, OutcomeKind

@@ -22,7 +22,7 @@ import orjson
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobRecord, JournalStore
-from plasm.protocol.node_messages import (
+from plasm.actors.messages import (
     CountJobs,
     FinishJob,
     GetJob,

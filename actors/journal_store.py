@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from plasm.errors import PlasmError
-from plasm.protocol.node_messages import JOB_STATUSES
+from plasm.protocol.formats import JOB_STATUSES
 
 __all__ = [
     "ACTIVE_STATUSES",

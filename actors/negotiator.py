@@ -51,12 +51,23 @@ from plasm.actors.errors import (
     ShuttingDownError,
     UnknownModuleError,
 )
-from plasm.protocol.discovery_messages import (
+from plasm.actors.messages import (
     Candidates,
     FindCandidates,
+    GetModule,
+    HandlerFailed,
+    InboundRequest,
+    JobFinished,
+    ModuleFound,
     NegotiationDeadline,
+    PeerFailure,
+    PeerRequest,
+    PeerResponse,
     RecordPeerOutcome,
+    RemoteJobDone,
     RemoteJobSettled,
+    RunRemote,
+    SubmitJob,
 )
 from plasm.protocol.errors import DecodeError
 from plasm.protocol.messages import (
@@ -87,23 +98,10 @@ from plasm.protocol.negotiation import (
     admit_direct,
     evaluate_offer,
 )
-from plasm.protocol.node_messages import (
-    GetModule,
-    HandlerFailed,
-    JobFinished,
-    ModuleFound,
-    RemoteJobDone,
-    RunRemote,
-    SubmitJob,
-)
 from plasm.protocol.p2p_messages import (
     PROTOCOL_JOB,
     PROTOCOL_MODULE,
     PROTOCOL_NEGOTIATE,
-    InboundRequest,
-    PeerFailure,
-    PeerRequest,
-    PeerResponse,
     Placement,
     Requirements,
 )

@@ -35,8 +35,7 @@ from plasm.actors._p2p_errors import (
 from plasm.actors._p2p_node import NodeSettings, P2PNode
 from plasm.actors._p2p_runner import TrioThread
 from plasm.actors._p2p_streams import DEFAULT_FRAME_CAPS
-from plasm.protocol.messages import Message
-from plasm.protocol.p2p_messages import (
+from plasm.actors.messages import (
     Dial,
     FindProviders,
     GetNetworkInfo,
@@ -49,6 +48,7 @@ from plasm.protocol.p2p_messages import (
     Provide,
     PutRecord,
 )
+from plasm.protocol.messages import Message
 
 __all__ = [
     "BlockingCallError",

@@ -26,9 +26,7 @@ from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
-from plasm.actors.signer import SignerActor
-from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.node_messages import (
+from plasm.actors.messages import (
     CancelJob,
     CountJobs,
     Drain,
@@ -48,6 +46,8 @@ from plasm.protocol.node_messages import (
     RecoverJournal,
     SubmitJob,
 )
+from plasm.actors.signer import SignerActor
+from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import JobInput, Limits
@@ -395,7 +395,7 @@ class Node:
 
     def network_info(self) -> Any:
         """This node's addresses and reachability (a NetworkInfo message)."""
-        from plasm.protocol.p2p_messages import GetNetworkInfo, NetworkInfo
+        from plasm.actors.messages import GetNetworkInfo, NetworkInfo
 
         if self._network is None:
             raise RuntimeError("this node runs without the peer-to-peer network")
@@ -405,7 +405,7 @@ class Node:
 
     def peers(self) -> Any:
         """The discovery actor's peer table (a PeerList message)."""
-        from plasm.protocol.discovery_messages import ListPeers
+        from plasm.actors.messages import ListPeers
 
         if self._discovery is None:
             raise RuntimeError("this node runs without the peer-to-peer network")

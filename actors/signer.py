@@ -10,16 +10,11 @@ from nacl.signing import SigningKey
 
 from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
 from plasm.actors.errors import ActorLayerError
+from plasm.actors.messages import JobCompleted, ReceiptSigned, SignCapabilities, SignReceipt
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.messages import (
-    Capabilities,
-    ReceiptSigned,
-    SignReceipt,
-    decode_message,
-)
-from plasm.protocol.node_messages import JobCompleted
-from plasm.protocol.p2p_messages import SignCapabilities, SignedCapabilities
+from plasm.protocol.messages import Capabilities, decode_message
+from plasm.protocol.p2p_messages import SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
 
 

@@ -26,15 +26,10 @@ import pykka
 import trio
 
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, ask_async
+from plasm.actors.messages import Dial, InboundRequest, PeerRequest, PeerResponse
 from plasm.actors.network import start_network
 from plasm.protocol.framing import FrameDecoder, encode_frame
-from plasm.protocol.p2p_messages import (
-    PROTOCOL_CAPS,
-    Dial,
-    InboundRequest,
-    PeerRequest,
-    PeerResponse,
-)
+from plasm.protocol.p2p_messages import PROTOCOL_CAPS
 
 PAYLOAD = b"x" * 64
 

@@ -29,3 +29,12 @@ def check_nonce(nonce: object, what: str = "nonce") -> None:
 def check_non_negative(value: object, what: str) -> None:
     if type(value) is not int or value < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
+
+
+def check_status(status: str) -> None:
+    """A job status of the API and the journal (`JOB_STATUSES`), else ValueError."""
+    if status not in JOB_STATUSES:
+        raise ValueError(f"job status must be one of {JOB_STATUSES}, got {status!r}")

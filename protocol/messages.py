@@ -1,15 +1,21 @@
-"""The message catalogue: everything actors say to each other and peers say on the wire.
+"""The message catalogue and its codec: what peers say on the wire.
 
 Theory of operation: each message is a frozen, slotted dataclass with a ``TYPE`` tag and a
-``VERSION``, registered in ``MESSAGE_TYPES``. ``encode_message`` writes canonical CBOR
+``VERSION``, registered in ``MESSAGE_TYPES``. The wire catalogue (``WIRE_TYPES``) is what
+this module and ``p2p_messages`` define with ``register_message``; the actors register
+their internal messages (``plasm.actors.messages``) with ``register_local``, for the same
+codec but never for a peer: ``decode_message`` accepts only ``allowed`` types, the wire
+catalogue unless told otherwise. ``encode_message`` writes canonical CBOR
 ``{"t": TYPE, "v": VERSION, "b": {field: value}}``. ``decode_message`` reads it strictly,
 looks ``(t, v)`` up (``UnknownMessageError`` names what it did not know), then rebuilds the
 dataclass checking every field against its declared type, so a peer cannot smuggle an int where
 bytes belong. Constructors check formats (job IDs, hashes, nonces, reason codes) and raise
 ``ValueError``; on decode that becomes a ``DecodeError``.
 
-Local messages travel between actors as objects; ``roundtrip`` (decode after encode) lets a
-strict test mode prove each of them could cross the wire.
+``ExecuteJob`` and ``JobExecuted`` live here although no peer sends them: they are the job
+and its run as the negotiation state machine and the receipts know them. Local messages
+travel between actors as objects; ``roundtrip`` (decode after encode) lets a strict test
+mode prove each of them could cross a process boundary.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from typing import ClassVar, TypeVar
 from plasm.protocol import cbor, fields, formats
 from plasm.protocol.errors import DecodeError, PeerIdError, UnknownMessageError
 from plasm.protocol.identity import public_key_from_peer_id
-from plasm.protocol.receipt import Receipt
 from plasm.runtime.job import JobInput, Limits, Outcome
 
 MAX_MESSAGE_SIZE = 16 * 2**20
@@ -47,17 +52,30 @@ class Message:
 
 
 MESSAGE_TYPES: dict[tuple[str, int], type[Message]] = {}
+_WIRE: set[type[Message]] = set()
 
 M = TypeVar("M", bound=type[Message])
 
 
-def register_message(cls: M) -> M:
-    """Class decorator: add a message class to the catalogue (its ``(TYPE, VERSION)`` once)."""
+def register_local(cls: M) -> M:
+    """Class decorator: add a message to the codec's catalogue, not to the wire's."""
     key = (cls.TYPE, cls.VERSION)
     if key in MESSAGE_TYPES:
-        raise RuntimeError(f"message type {key} registered twice")
+        raise ValueError(f"message type {key} registered twice")
     MESSAGE_TYPES[key] = cls
     return cls
+
+
+def register_message(cls: M) -> M:
+    """Class decorator: add a message that peers may send one another (the wire catalogue)."""
+    register_local(cls)
+    _WIRE.add(cls)
+    return cls
+
+
+def wire_types() -> frozenset[type[Message]]:
+    """Every message class a peer may send: what ``decode_message`` accepts by default."""
+    return frozenset(_WIRE)
 
 
 _register = register_message
@@ -72,7 +90,7 @@ def _check_module(module: bytes | None, module_sha256: str) -> None:
 # --- local messages (between actors) -------------------------------------------------------
 
 
-@_register
+@register_local
 @dataclass(frozen=True, slots=True)
 class ExecuteJob(Message):
     """Ingress -> executor: run this module (``None``: take it from the module cache)."""
@@ -92,7 +110,7 @@ class ExecuteJob(Message):
         formats.check_nonce(self.nonce)
 
 
-@_register
+@register_local
 @dataclass(frozen=True, slots=True)
 class JobExecuted(Message):
     """Executor -> signer/ingress: the job ran (or failed to) with this outcome."""
@@ -123,24 +141,6 @@ class JobExecuted(Message):
             requester=job.requester,
             nonce=job.nonce,
         )
-
-
-@_register
-@dataclass(frozen=True, slots=True)
-class SignReceipt(Message):
-    """-> signer: sign this receipt with the node key."""
-
-    TYPE: ClassVar[str] = "sign_receipt"
-    receipt: Receipt
-
-
-@_register
-@dataclass(frozen=True, slots=True)
-class ReceiptSigned(Message):
-    """Signer ->: the signed envelope (``plasm.protocol.receipt.verify_envelope`` reads it)."""
-
-    TYPE: ClassVar[str] = "receipt_signed"
-    envelope: bytes
 
 
 # --- wire messages (between peers) ---------------------------------------------------------
@@ -300,15 +300,24 @@ def encode_message(msg: Message) -> bytes:
     return cbor.dumps({"t": cls.TYPE, "v": cls.VERSION, "b": fields.to_data(msg)})
 
 
-def decode_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
-    """Decode one message strictly; ``DecodeError`` (or ``UnknownMessageError``) otherwise."""
+def decode_message(
+    data: bytes,
+    *,
+    max_size: int = MAX_MESSAGE_SIZE,
+    allowed: frozenset[type[Message]] | None = None,
+) -> Message:
+    """Decode one message strictly; ``DecodeError`` (or ``UnknownMessageError``) otherwise.
+
+    Only ``allowed`` types are accepted (default: the wire catalogue): a peer naming an
+    actor-internal type gets ``UnknownMessageError``, as for a type that does not exist.
+    """
     raw = cbor.loads(data, max_size=max_size)
     if not isinstance(raw, dict) or set(raw) != _ENVELOPE_KEYS:
         raise DecodeError('a message is a map with exactly the keys "t", "v" and "b"')
     type_tag, version = raw["t"], raw["v"]
     known = isinstance(type_tag, str) and type(version) is int  # True must not pass for 1
     cls = MESSAGE_TYPES.get((type_tag, version)) if known else None
-    if cls is None:
+    if cls is None or cls not in (_WIRE if allowed is None else allowed):
         raise UnknownMessageError(type_tag, version)
     message: Message = fields.from_data(cls, raw["b"], cls.TYPE)
     return message
@@ -319,7 +328,7 @@ MsgT = TypeVar("MsgT", bound=Message)
 
 def roundtrip(msg: MsgT) -> MsgT:
     """``decode(encode(msg))``: what the receiver would get had ``msg`` crossed the wire."""
-    decoded = decode_message(encode_message(msg))
+    decoded = decode_message(encode_message(msg), allowed=frozenset({type(msg)}))
     if type(decoded) is not type(msg):  # cannot happen while TYPE tags are unique
         raise DecodeError(f"{type(msg).__name__} came back as {type(decoded).__name__}")
     return decoded

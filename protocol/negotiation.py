@@ -58,7 +58,6 @@ from plasm.protocol.messages import (
     JobResult,
     Message,
 )
-from plasm.protocol.node_messages import Attempt
 from plasm.protocol.receipt import Receipt, verify_envelope
 from plasm.runtime.job import JobInput, Limits, Outcome
 
@@ -67,6 +66,14 @@ OFFER_TIMEOUT_MS = 5_000
 OFFER_TTL_MS = 5_000
 _MS_PER_MINUTE = 60_000
 KNOWN_PAIRS = 4096  # (peer, module) pairs an executor remembers for direct requests
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One candidate tried for a remote job, and why it did not (or did) run it."""
+
+    peer_id: str
+    result: str  # "ran", a JobResponse reason code, or a PeerFailure/receipt reason
 
 
 class NegotiationError(ProtocolError):

@@ -21,13 +21,14 @@ from plasm.actors.errors import (
     UnknownModuleError,
     UnsupportedPlacementError,
 )
+from plasm.actors.messages import JobInfo
 from plasm.actors.node import Node
 from plasm.api.errors import ApiError
 from plasm.api.metrics import render_metrics
 from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
+from plasm.protocol.formats import JOB_STATUSES
 from plasm.protocol.manifest import parse_manifest
-from plasm.protocol.node_messages import JOB_STATUSES, JobInfo
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.verification import expectations_from_saved, verify_saved
 from plasm.runtime.job import Limits

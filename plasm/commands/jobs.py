@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from plasm.commands._options import add_socket, connect
-from plasm.protocol.node_messages import JOB_STATUSES
+from plasm.protocol.formats import JOB_STATUSES
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

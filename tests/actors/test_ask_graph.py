@@ -15,8 +15,8 @@ import pytest
 from nacl.signing import SigningKey
 
 from plasm.actors._mailbox import ASK_GRAPH, asks_seen
+from plasm.actors.messages import JobFinished
 from plasm.actors.node import NetworkSettings, Node, NodeSettings
-from plasm.protocol.node_messages import JobFinished
 from plasm.protocol.p2p_messages import Placement
 from plasm.runtime.job import JobInput, Limits
 from tests.conftest import example

@@ -20,9 +20,9 @@ from plasm.actors.errors import (
     UnknownModuleError,
 )
 from plasm.actors.ingress import SHORT_JOB_US
+from plasm.actors.messages import JobFinished
 from plasm.actors.node import Node, NodeSettings, result_json
 from plasm.protocol.errors import DecodeError
-from plasm.protocol.node_messages import JobFinished
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.schemas import validator
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
@@ -275,8 +275,8 @@ def test_a_failing_handler_answers_the_error_and_the_actor_keeps_serving(node: N
 
 def test_the_signer_refuses_a_receipt_that_names_another_executor(key: SigningKey) -> None:
     from plasm.actors._mailbox import ask
+    from plasm.actors.messages import SignReceipt
     from plasm.actors.signer import SignerActor, SignerError
-    from plasm.protocol.messages import SignReceipt
     from plasm.protocol.receipt import build_receipt
     from plasm.runtime.sandbox import Sandbox
 
@@ -336,9 +336,9 @@ def test_an_executor_refuses_bytes_that_are_not_the_module_the_job_names(
     from plasm.actors._future import Future
     from plasm.actors._mailbox import Delivery, JobTicket, PlasmActor, handles, tell
     from plasm.actors.executor import ExecutorActor
+    from plasm.actors.messages import JobCompleted
     from plasm.actors.signer import SignerActor
     from plasm.protocol.messages import ExecuteJob
-    from plasm.protocol.node_messages import JobCompleted
     from plasm.runtime.sandbox import Sandbox
 
     class Collector(PlasmActor):

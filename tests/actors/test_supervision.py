@@ -22,8 +22,8 @@ from plasm.actors import _faults
 from plasm.actors._future import Future
 from plasm.actors._mailbox import Delivery, PlasmActor, ask, ask_async, handles
 from plasm.actors.journal_store import JournalStore
+from plasm.actors.messages import JobFinished, Ok
 from plasm.actors.node import Node, NodeSettings
-from plasm.protocol.node_messages import JobFinished, Ok
 from plasm.runtime.job import JobInput, Limits
 from tests.conftest import example
 

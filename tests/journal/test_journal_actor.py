@@ -10,7 +10,7 @@ import pytest
 from plasm.actors._mailbox import ask_async
 from plasm.actors.journal import JournalActor
 from plasm.actors.journal_store import DuplicateJobError, JournalStore
-from plasm.protocol.node_messages import Ok, RecordJob
+from plasm.actors.messages import Ok, RecordJob
 
 
 def record(job_id: str) -> RecordJob:

@@ -34,33 +34,17 @@ from plasm.actors._mailbox import (
 from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import new_job_id
-from plasm.actors.negotiator import NegotiatorActor
-from plasm.actors.signer import SignerActor
-from plasm.protocol.messages import (
-    Capabilities,
-    ExecuteJob,
-    Message,
-    decode_message,
-    encode_message,
-)
-from plasm.protocol.negotiation import ExecutorPolicy
-from plasm.protocol.node_messages import (
+from plasm.actors.messages import (
+    FindProviders,
     GetIngressStats,
     GetModule,
+    GetNetworkInfo,
+    InboundRequest,
     IngressStats,
     JobAccepted,
     JobCompleted,
     JobFinished,
     ModuleFound,
-    RemoteJobDone,
-    SubmitJob,
-)
-from plasm.protocol.p2p_messages import (
-    PROTOCOL_CAPS,
-    PROTOCOLS,
-    FindProviders,
-    GetNetworkInfo,
-    InboundRequest,
     NetworkInfo,
     PeerFailure,
     PeerRequest,
@@ -71,7 +55,20 @@ from plasm.protocol.p2p_messages import (
     ProviderInfo,
     Providers,
     PutRecord,
+    RemoteJobDone,
+    SubmitJob,
 )
+from plasm.actors.negotiator import NegotiatorActor
+from plasm.actors.signer import SignerActor
+from plasm.protocol.messages import (
+    Capabilities,
+    ExecuteJob,
+    Message,
+    decode_message,
+    encode_message,
+)
+from plasm.protocol.negotiation import ExecutorPolicy
+from plasm.protocol.p2p_messages import PROTOCOL_CAPS, PROTOCOLS
 from plasm.runtime.job import Limits
 from plasm.runtime.sandbox import Sandbox
 from tests.negotiation.peers import key_of, peer_id_of

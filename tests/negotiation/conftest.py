@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from plasm.actors._mailbox import ask
-from plasm.protocol.discovery_messages import ListPeers, PeerList
+from plasm.actors.messages import ListPeers, PeerList
 from plasm.protocol.negotiation import ExecutorPolicy
 from plasm.runtime.sandbox import Sandbox
 from tests.negotiation.cluster import Switchboard, TestNode

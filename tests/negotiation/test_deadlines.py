@@ -10,7 +10,7 @@ import pytest
 
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, tell
-from plasm.protocol.node_messages import RemoteJobDone, RunRemote
+from plasm.actors.messages import RemoteJobDone, RunRemote
 from plasm.protocol.p2p_messages import PROTOCOL_NEGOTIATE, Placement
 from tests.negotiation.cluster import TestNode
 from tests.negotiation.conftest import WAIT_S, MakeNode

@@ -12,22 +12,22 @@ import pytest
 
 from plasm.actors._mailbox import ask, tell
 from plasm.actors.discovery import PROVIDER_KEY, rank_candidates
-from plasm.protocol.capabilities import sign_capabilities, verify_capabilities
-from plasm.protocol.discovery_messages import (
+from plasm.actors.messages import (
     Candidates,
     FindCandidates,
+    InboundRequest,
+    PeerEvent,
     PeerInfo,
+    PeerResponse,
+    Provide,
+    PutRecord,
     RecordPeerOutcome,
 )
+from plasm.protocol.capabilities import sign_capabilities, verify_capabilities
 from plasm.protocol.messages import Message, decode_message, encode_message
 from plasm.protocol.p2p_messages import (
     PROTOCOL_CAPS,
     CapabilitiesRequest,
-    InboundRequest,
-    PeerEvent,
-    PeerResponse,
-    Provide,
-    PutRecord,
     Requirements,
     SignedCapabilities,
 )

@@ -15,8 +15,15 @@ import pytest
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, ask, tell
 from plasm.actors.ingress import new_job_id
+from plasm.actors.messages import (
+    InboundRequest,
+    PeerEvent,
+    PeerList,
+    PeerResponse,
+    RemoteJobDone,
+    RunRemote,
+)
 from plasm.protocol.capabilities import sign_capabilities
-from plasm.protocol.discovery_messages import PeerList
 from plasm.protocol.messages import (
     Error,
     ExecuteJob,
@@ -31,15 +38,11 @@ from plasm.protocol.messages import (
     encode_message,
 )
 from plasm.protocol.negotiation import ExecutorPolicy
-from plasm.protocol.node_messages import RemoteJobDone, RunRemote
 from plasm.protocol.p2p_messages import (
     PROTOCOL_CAPS,
     PROTOCOL_JOB,
     PROTOCOL_MODULE,
     PROTOCOL_NEGOTIATE,
-    InboundRequest,
-    PeerEvent,
-    PeerResponse,
     Placement,
     SignedCapabilities,
 )

@@ -24,17 +24,17 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from plasm.actors._mailbox import Delivery, PlasmActor, ask
 from plasm.actors._p2p_host import build_host
-from plasm.actors.network import start_network
-from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.messages import Message
-from plasm.protocol.p2p_messages import (
-    PROTOCOLS,
+from plasm.actors.messages import (
     GetNetworkInfo,
     InboundRequest,
     NetworkInfo,
     PeerEvent,
     PeerResponse,
 )
+from plasm.actors.network import start_network
+from plasm.protocol.identity import peer_id_from_public_key
+from plasm.protocol.messages import Message
+from plasm.protocol.p2p_messages import PROTOCOLS
 
 LOOPBACK_TCP = "/ip4/127.0.0.1/tcp/0"
 LOOPBACK_QUIC = "/ip4/127.0.0.1/udp/0/quic-v1"

@@ -10,17 +10,10 @@ import nacl.signing
 import pytest
 
 from plasm.actors._mailbox import ask
+from plasm.actors.messages import FindProviders, GetRecord, Provide, Providers, PutRecord, Record
 from plasm.actors.network import RecordError
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.messages import Capabilities
-from plasm.protocol.p2p_messages import (
-    FindProviders,
-    GetRecord,
-    Provide,
-    Providers,
-    PutRecord,
-    Record,
-)
 from plasm.runtime.job import Limits
 from tests.network.conftest import Node, node_peer_id, wait_for
 

@@ -10,9 +10,10 @@ import pykka
 import pytest
 
 from plasm.actors._mailbox import PlasmActor, ask, tell
+from plasm.actors.messages import Dial, PeerRequest, PeerResponse
 from plasm.protocol.framing import FrameDecoder, encode_frame
 from plasm.protocol.messages import Error, decode_message
-from plasm.protocol.p2p_messages import PROTOCOLS, Dial, PeerRequest, PeerResponse
+from plasm.protocol.p2p_messages import PROTOCOLS
 from tests.network.conftest import (
     Collector,
     Node,

@@ -10,15 +10,8 @@ import pykka
 import pytest
 
 from plasm.actors._mailbox import PlasmActor, ask, tell
-from plasm.protocol.p2p_messages import (
-    PROTOCOL_CAPS,
-    PROTOCOL_JOB,
-    PeerFailure,
-    PeerRequest,
-    PeerResponse,
-    Ping,
-    Pong,
-)
+from plasm.actors.messages import PeerFailure, PeerRequest, PeerResponse, Ping, Pong
+from plasm.protocol.p2p_messages import PROTOCOL_CAPS, PROTOCOL_JOB
 from tests.network.conftest import (
     LOOPBACK_QUIC,
     Collector,
@@ -40,7 +33,7 @@ def request(node: Node, peer: Node | str, payload: bytes, timeout_ms: int = 5000
 
 def dialed(a: Node, b: Node) -> None:
     """Let `a` know `b`'s address (what bootstrap or discovery would do)."""
-    from plasm.protocol.p2p_messages import Dial
+    from plasm.actors.messages import Dial
 
     ask(a.ref, Dial(b.address), timeout=15)
 

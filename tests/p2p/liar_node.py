@@ -17,9 +17,9 @@ from typing import Any
 
 import plasm.actors.node as node_module
 from plasm.actors._mailbox import Delivery
+from plasm.actors.messages import SignReceipt
 from plasm.actors.signer import SignerActor
 from plasm.cli import main
-from plasm.protocol.messages import SignReceipt
 
 
 class ForgingSigner(SignerActor):

@@ -22,12 +22,12 @@ from plasm.protocol.messages import (
     Message,
     ModuleData,
     ModuleRequest,
-    ReceiptSigned,
-    SignReceipt,
     decode_message,
     encode_message,
     roundtrip,
+    wire_types,
 )
+from plasm.protocol.p2p_messages import CapabilitiesRequest, SignedCapabilities
 from plasm.protocol.receipt import Receipt
 from plasm.runtime.job import JobInput, Limits, Outcome
 
@@ -51,8 +51,6 @@ def samples(
         ExecuteJob(JOB_ID, MODULE, module_sha256, job_input, limits, requester_id, NONCE),
         ExecuteJob(JOB_ID, None, module_sha256, JobInput(), Limits(), requester_id, NONCE),
         JobExecuted(JOB_ID, outcome, module_sha256, job_input, limits, requester_id, NONCE),
-        SignReceipt(receipt),
-        ReceiptSigned(envelope),
         Capabilities(
             peer_id=executor_id,
             arch="x86_64",
@@ -80,9 +78,58 @@ def samples(
 
 
 def test_samples_cover_every_message_class_of_the_catalogue(samples: list[Message]) -> None:
-    # node-internal messages (plasm.protocol.node_messages) are tested with their actors
+    # the actors' internal messages (plasm.actors.messages) are tested with their actors
     catalogue = {c for c in MESSAGE_TYPES.values() if c.__module__ == "plasm.protocol.messages"}
     assert {type(msg) for msg in samples} == catalogue
+
+
+WIRE = {
+    Capabilities,
+    JobOffer,
+    JobResponse,
+    JobRequest,
+    JobResult,
+    ModuleRequest,
+    ModuleData,
+    Error,
+    CapabilitiesRequest,
+    SignedCapabilities,
+}
+# Not sent by peers, yet the protocol's: the job and its run, as the negotiation state
+# machine and receipts know them (registered for the codec, refused on the wire).
+PROTOCOL_VALUES = {ExecuteJob, JobExecuted}
+
+
+def test_the_wire_catalogue_is_the_peer_protocols_messages_and_nothing_else() -> None:
+    assert wire_types() == WIRE
+
+
+def test_protocol_defines_no_actor_internal_message() -> None:
+    import plasm.actors.messages  # noqa: F401 - registers the actors' messages too
+
+    in_protocol = {c for c in MESSAGE_TYPES.values() if c.__module__.startswith("plasm.protocol")}
+    assert in_protocol == WIRE | PROTOCOL_VALUES
+    internal = {c for c in MESSAGE_TYPES.values() if c.__module__ == "plasm.actors.messages"}
+    assert len(internal) > 40  # the catalogue the actors use is really registered
+
+
+def test_decode_refuses_every_message_type_that_is_not_on_the_wire() -> None:
+    import plasm.actors.messages  # noqa: F401
+
+    refused = [c for c in MESSAGE_TYPES.values() if c not in WIRE]
+    assert refused
+    for cls in refused:
+        frame = cbor.dumps({"t": cls.TYPE, "v": cls.VERSION, "b": {}})
+        with pytest.raises(UnknownMessageError):
+            decode_message(frame)
+    for cls in WIRE:  # the same frame with a wire type gets as far as its fields
+        frame = cbor.dumps({"t": cls.TYPE, "v": cls.VERSION, "b": {}})
+        try:
+            assert isinstance(decode_message(frame), cls)  # a message with no fields
+        except UnknownMessageError:
+            pytest.fail(f"{cls.__name__} was refused as unknown")
+        except DecodeError:
+            pass  # its fields are missing: refused for that, as it should be
 
 
 def test_every_message_round_trips_to_an_equal_message(samples: list[Message]) -> None:
@@ -199,7 +246,7 @@ def test_decode_rejects_an_unknown_outcome_kind(outcome: Outcome, job_input: Job
     raw = cbor.loads(encode_message(msg))
     raw["b"]["outcome"]["kind"] = "exploded"
     with pytest.raises(DecodeError, match="exploded"):
-        decode_message(cbor.dumps(raw))
+        decode_message(cbor.dumps(raw), allowed=frozenset({JobExecuted}))
 
 
 def test_decode_rejects_an_unsorted_env_from_a_peer(job_input: JobInput) -> None:
