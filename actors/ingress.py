@@ -311,7 +311,9 @@ class IngressActor(PlasmActor):
                     f"the module bytes hash to {sha256}, not the module_sha256 given"
                 )
             self._remember_module(sha256, request.module, store=True)
-            return request.module, sha256
+            # The cached object, not the request's copy: queued jobs of one module then
+            # share one bytes object, and each request's copy is freed with its message.
+            return self._modules[sha256], sha256
         sha256 = request.module_sha256 or ""
         cached = self._modules.get(sha256)
         if cached is not None:

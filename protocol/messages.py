@@ -328,7 +328,10 @@ MsgT = TypeVar("MsgT", bound=Message)
 
 def roundtrip(msg: MsgT) -> MsgT:
     """``decode(encode(msg))``: what the receiver would get had ``msg`` crossed the wire."""
-    decoded = decode_message(encode_message(msg), allowed=frozenset({type(msg)}))
+    encoded = encode_message(msg)  # not a frame: the wire's size cap does not apply
+    decoded = decode_message(
+        encoded, max_size=max(MAX_MESSAGE_SIZE, len(encoded)), allowed=frozenset({type(msg)})
+    )
     if type(decoded) is not type(msg):  # cannot happen while TYPE tags are unique
         raise DecodeError(f"{type(msg).__name__} came back as {type(decoded).__name__}")
     return decoded
