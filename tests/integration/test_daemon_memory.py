@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from daemon_checks import example_bytes, start_spinning_job, wait_for_status, write_config
 
