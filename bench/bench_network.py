@@ -25,7 +25,7 @@ from typing import Any
 import pykka
 import trio
 
-from plasm.actors._mailbox import Delivery, PlasmActor, ask, ask_async
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, ask_async, handles
 from plasm.actors.messages import Dial, InboundRequest, PeerRequest, PeerResponse
 from plasm.actors.network import start_network
 from plasm.protocol.framing import FrameDecoder, encode_frame
@@ -35,10 +35,8 @@ PAYLOAD = b"x" * 64
 
 
 class Echo(PlasmActor):
-    handlers = {InboundRequest: "on_request"}
-
-    def on_request(self, delivery: Delivery) -> PeerResponse:
-        request: InboundRequest = delivery.message
+    @handles(InboundRequest)
+    def on_request(self, request: InboundRequest, delivery: Delivery) -> PeerResponse:
         return PeerResponse(request.peer_id, request.payload)
 
 

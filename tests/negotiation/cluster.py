@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import nacl.signing
 import pykka
@@ -168,24 +168,15 @@ class Wire:
 
 
 class SwitchboardNetwork(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        PeerRequest: "on_request",
-        Ping: "on_ping",
-        FindProviders: "on_find_providers",
-        Provide: "on_announce",
-        PutRecord: "on_announce",
-        GetNetworkInfo: "on_info",
-    }
-
     def __init__(self, own_peer_id: str, board: Switchboard, wire: Wire) -> None:
         super().__init__()
         self._own = own_peer_id
         self._board = board
         self._wire = wire
 
-    def on_request(self, delivery: Delivery) -> None:
-        request = delivery.message
-        assert isinstance(request, PeerRequest) and delivery.reply_to is not None
+    @handles(PeerRequest)
+    def on_request(self, request: PeerRequest, delivery: Delivery) -> None:
+        assert delivery.reply_to is not None
         self._wire.sent.append(request)
         reply_to, key = delivery.reply_to, (request.peer_id, request.protocol)
         if key in self._wire.silent:
@@ -217,15 +208,15 @@ class SwitchboardNetwork(PlasmActor):
             reply_to, PeerResponse(peer_id=request.peer_id, payload=answer.payload, tag=request.tag)
         )
 
-    def on_ping(self, delivery: Delivery) -> None:
-        ping = delivery.message
-        assert isinstance(ping, Ping) and delivery.reply_to is not None
+    @handles(Ping)
+    def on_ping(self, ping: Ping, delivery: Delivery) -> None:
+        assert delivery.reply_to is not None
         rtt = self._board.latency_us.get(ping.peer_id, 1_000)
         tell(delivery.reply_to, Pong(peer_id=ping.peer_id, rtt_us=rtt))
 
-    def on_find_providers(self, delivery: Delivery) -> None:
-        find = delivery.message
-        assert isinstance(find, FindProviders) and delivery.reply_to is not None
+    @handles(FindProviders)
+    def on_find_providers(self, find: FindProviders, delivery: Delivery) -> None:
+        assert delivery.reply_to is not None
         providers = tuple(
             ProviderInfo(peer_id=p, addresses=(f"/ip4/127.0.0.1/tcp/1/p2p/{p}",))
             for p in self._board.routes
@@ -233,10 +224,12 @@ class SwitchboardNetwork(PlasmActor):
         )
         tell(delivery.reply_to, Providers(key=find.key, providers=providers))
 
-    def on_announce(self, delivery: Delivery) -> None:
-        self._wire.announced.append(delivery.message)
+    @handles(Provide, PutRecord)
+    def on_announce(self, message: Provide | PutRecord, delivery: Delivery) -> None:
+        self._wire.announced.append(message)
 
-    def on_info(self, delivery: Delivery) -> NetworkInfo:
+    @handles(GetNetworkInfo)
+    def on_info(self, message: GetNetworkInfo, delivery: Delivery) -> NetworkInfo:
         return NetworkInfo(
             peer_id=self._own,
             listen_addresses=(f"/ip4/127.0.0.1/tcp/4001/p2p/{self._own}",),
@@ -249,15 +242,12 @@ class SwitchboardNetwork(PlasmActor):
 class Responder(PlasmActor):
     """A peer that answers each protocol with whatever `answers[protocol]` makes."""
 
-    handlers: ClassVar[dict[type[Message], str]] = {InboundRequest: "on_inbound"}
-
     def __init__(self, answers: dict[str, Callable[[Message], Message]]) -> None:
         super().__init__()
         self._answers = answers
 
-    def on_inbound(self, delivery: Delivery) -> PeerResponse:
-        inbound = delivery.message
-        assert isinstance(inbound, InboundRequest)
+    @handles(InboundRequest)
+    def on_inbound(self, inbound: InboundRequest, delivery: Delivery) -> PeerResponse:
         answer = self._answers[inbound.protocol](decode_message(inbound.payload))
         return PeerResponse(peer_id=inbound.peer_id, payload=encode_message(answer))
 
