@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobRecord, JournalStore
@@ -40,11 +41,13 @@ from plasm.actors.messages import (
     PutModule,
     RecordJob,
     RecoverJournal,
+    RetryJournalWrites,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+RETRY_S = 1.0
 
 
 class JournalActor(PlasmActor):
@@ -58,12 +61,19 @@ class JournalActor(PlasmActor):
         self._store: JournalStore | None = JournalStore(path, synchronous=synchronous)
         # Writes done in the open transaction, answered once it commits.
         self._pending: list[tuple[Delivery, Any, BaseException | None]] = []
+        # Jobs whose end could not be written (a full disk): job id -> (finished at, error
+        # JSON). Retried on a timer and before every batch until they are recorded, so no
+        # job the client was told is over stays `running` in the journal.
+        self._unrecorded: dict[str, tuple[int, bytes]] = {}
+        self._timers = Timers()
 
     def on_receive(self, delivery: Any) -> None:
         if not isinstance(delivery, Delivery) or type(delivery.message) not in _WRITES:
             self._flush()
             super().on_receive(delivery)
             return
+        if self._unrecorded and not self._pending:
+            self._record_unrecorded()  # space may be back: older ends first
         try:
             self.store.begin_batch()
             self._pending.append((delivery, self.handle(delivery), None))
@@ -109,18 +119,8 @@ class JournalActor(PlasmActor):
     def _record_failure(self, finish: FinishJob, reason: str) -> JobFinished:
         message = f"the journal could not record how the job ended ({reason})"
         error = orjson.dumps({"code": "internal_error", "message": f"JournalActor: {message}"})
-        try:
-            self.store.finish_job(
-                finish.job_id,
-                "failed",
-                finished_at_ms=finish.finished_at_ms,
-                outcome=None,
-                result=None,
-                envelope=None,
-                error=error,
-            )
-        except Exception as exc:  # the restart's recovery marks it interrupted
-            log.error("journal could not record job %s as failed either: %s", finish.job_id, exc)
+        self._unrecorded[finish.job_id] = (finish.finished_at_ms, error)
+        self._record_unrecorded()
         return JobFinished(
             job_id=finish.job_id,
             status="failed",
@@ -130,7 +130,31 @@ class JournalActor(PlasmActor):
             error=error,
         )
 
+    def _record_unrecorded(self) -> None:
+        for job_id, (finished_at_ms, error) in list(self._unrecorded.items()):
+            try:
+                self.store.finish_job(
+                    job_id,
+                    "failed",
+                    finished_at_ms=finished_at_ms,
+                    outcome=None,
+                    result=None,
+                    envelope=None,
+                    error=error,
+                )
+            except Exception as exc:
+                log.warning("journal still cannot record the end of job %s: %s", job_id, exc)
+                self._timers.after("retry", RETRY_S, self.actor_ref, RetryJournalWrites())
+                return
+            del self._unrecorded[job_id]
+            log.info("journal recorded job %s failed, as its client was told", job_id)
+
+    @handles(RetryJournalWrites)
+    def on_retry(self, m: RetryJournalWrites, delivery: Delivery) -> None:
+        self._record_unrecorded()
+
     def on_stop(self) -> None:
+        self._timers.cancel_all()
         if self._store is not None:
             self._flush()
             self._store.close()

@@ -69,6 +69,10 @@ class JournalSchemaError(JournalError):
     """The file is not a Plasm journal, or was written by a newer plasmd than this one."""
 
 
+class JournalFullError(JournalError):
+    """The disk (or quota) holding the journal is full: nothing more can be written."""
+
+
 class JournalDamagedError(JournalError):
     """SQLite found the journal file damaged (its integrity check failed, or a read did)."""
 
@@ -558,6 +562,12 @@ class JournalStore:
     def _write_failed(self, exc: sqlite3.Error) -> JournalError:
         if _is_corrupt(exc):
             return self._damaged(str(exc))
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc):
+            return JournalFullError(
+                f"the disk holding the journal ({self.path.parent}) is full; free space "
+                "there (or move state_dir to a larger disk) — plasmd takes jobs again by "
+                "itself once it can write"
+            )
         return JournalError(
             f"writing the journal at {self.path} failed: {exc}; check free disk space and "
             "that the file is writable by the plasmd user"

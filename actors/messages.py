@@ -688,3 +688,11 @@ class ReceiptSigned(Message):
     TYPE: ClassVar[str] = "receipt_signed"
     envelope: bytes
 
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class RetryJournalWrites(Message):
+    """Journal -> itself (a timer): try again to record the jobs whose end it could not write."""
+
+    TYPE: ClassVar[str] = "retry_journal_writes"

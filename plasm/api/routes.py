@@ -21,6 +21,7 @@ from plasm.actors.errors import (
     UnknownModuleError,
     UnsupportedPlacementError,
 )
+from plasm.actors.journal_store import JournalFullError
 from plasm.actors.messages import JobInfo
 from plasm.actors.node import Node
 from plasm.api.errors import ApiError
@@ -97,6 +98,8 @@ class ApiRoutes:
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
         except QueueFullError as exc:
             raise ApiError(429, "queue_full", str(exc)) from exc
+        except JournalFullError as exc:
+            raise ApiError(507, "disk_full", str(exc)) from exc
         except ShuttingDownError as exc:
             raise ApiError(503, "shutting_down", str(exc)) from exc
         except LimitsExceededError as exc:
