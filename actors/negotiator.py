@@ -43,7 +43,6 @@ import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask, checked, tell
-from plasm.actors._p2p_future import CallbackFuture
 from plasm.actors.errors import (
     ActorLayerError,
     LimitsExceededError,
@@ -51,6 +50,7 @@ from plasm.actors.errors import (
     ShuttingDownError,
     UnknownModuleError,
 )
+from plasm.actors.network import CallbackFuture
 from plasm.protocol.discovery_messages import (
     Candidates,
     FindCandidates,

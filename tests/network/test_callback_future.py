@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from plasm.actors._p2p_future import CallbackFuture
+from plasm.actors.network import CallbackFuture
 
 
 def test_a_callback_added_before_the_answer_runs_in_the_answering_thread() -> None:

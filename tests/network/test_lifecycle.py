@@ -13,13 +13,9 @@ import pytest
 import trio
 
 from plasm.actors._mailbox import PlasmActor, ask
-from plasm.actors._p2p_runner import TrioThread
-from plasm.actors.network import (
-    BlockingCallError,
-    NetworkActor,
-    NetworkStartError,
-    start_network,
-)
+from plasm.actors.network import BlockingCallError, NetworkStartError, start_network
+from plasm.actors.network._actor import NetworkActor
+from plasm.actors.network._runner import TrioThread
 from plasm.protocol.p2p_messages import Dial, GetNetworkInfo, PeerEvent
 from tests.network.conftest import Collector, Node, collected, event_kinds, wait_for
 

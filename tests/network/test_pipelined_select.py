@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from libp2p.utils.varint import encode_delim
 
-from plasm.actors._p2p_select import (
+from plasm.actors.network._select import (
     MAX_MESSAGE,
     ProtocolUnsupported,
     SelectFailed,

@@ -32,17 +32,17 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 
-from plasm.actors import _p2p_dht as dht_ops
-from plasm.actors._p2p_errors import DialError, NetworkStartError
-from plasm.actors._p2p_host import (
+from plasm.actors.network import _dht as dht_ops
+from plasm.actors.network._errors import DialError, NetworkStartError
+from plasm.actors.network._host import (
     build_host,
     check_listening,
     check_ports_free,
     parse_multiaddrs,
 )
-from plasm.actors._p2p_inbound import InboundServer
-from plasm.actors._p2p_mdns import LocalMdns
-from plasm.actors._p2p_streams import ExchangeFailed, exchange, frame_cap, reset_quietly
+from plasm.actors.network._inbound import InboundServer
+from plasm.actors.network._mdns import LocalMdns
+from plasm.actors.network._streams import ExchangeFailed, exchange, frame_cap, reset_quietly
 from plasm.protocol.p2p_messages import (
     ConnectedPeer,
     Dialed,

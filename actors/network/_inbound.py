@@ -27,8 +27,8 @@ import trio
 from libp2p.abc import INetStream
 
 from plasm.actors._mailbox import tell
-from plasm.actors._p2p_future import CallbackFuture
-from plasm.actors._p2p_streams import (
+from plasm.actors.network._future import CallbackFuture
+from plasm.actors.network._streams import (
     READ_CHUNK,
     FrameTooLarge,
     StreamEnded,
