@@ -25,7 +25,7 @@ import pykka
 
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, tell
 from plasm.actors.network._errors import NetworkError, NetworkStartError, NetworkStoppedError
-from plasm.actors.network._node import NodeSettings, P2PNode
+from plasm.actors.network._node import P2PNode, P2PNodeSettings
 from plasm.actors.network._runner import TrioThread
 from plasm.actors.network._streams import DEFAULT_FRAME_CAPS
 from plasm.protocol.messages import Message
@@ -89,7 +89,7 @@ class NetworkActor(PlasmActor):
         self._start_timeout = start_timeout_s
         self._start_error: NetworkStartError | None = None
         self._node = P2PNode(
-            NodeSettings(
+            P2PNodeSettings(
                 seed=bytes(seed),
                 listen=tuple(listen),
                 bootstrap=tuple(bootstrap),

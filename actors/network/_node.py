@@ -62,7 +62,7 @@ PING_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True)
-class NodeSettings:
+class P2PNodeSettings:
     seed: bytes
     listen: tuple[str, ...]
     bootstrap: tuple[str, ...]
@@ -101,7 +101,7 @@ class _ConnectionEvents(INotifee):
 
 
 class P2PNode:
-    def __init__(self, settings: NodeSettings, emit: Callable[[PeerEvent], None]) -> None:
+    def __init__(self, settings: P2PNodeSettings, emit: Callable[[PeerEvent], None]) -> None:
         self._settings = settings
         self._emit = emit
         self._listen = parse_multiaddrs(settings.listen, "listen")
