@@ -21,10 +21,12 @@ timeout, whichever comes first; the answer never blocks this actor's thread.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import platform
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,6 +230,7 @@ class DiscoveryActor(PlasmActor):
         self._ping_peers = ping_peers
         self._peers: dict[str, _Peer] = {}
         self._record: bytes | None = None
+        self._awaiting_record: list[tuple[str, pykka.Future[Any]]] = []
         self._queries: dict[str, _Query] = {}
         self._query_ids = itertools.count(1)
         self._search = _Search()
@@ -280,6 +283,10 @@ class DiscoveryActor(PlasmActor):
     @handles(SignedCapabilities)
     def on_record_signed(self, signed: SignedCapabilities, delivery: Delivery) -> None:
         self._record = signed.record
+        waiting, self._awaiting_record = self._awaiting_record, []
+        for peer_id, reply in waiting:
+            with contextlib.suppress(queue.Full):  # the stream gave up meanwhile
+                reply.set(checked(self._respond(peer_id, signed)))
         if self._network.is_set:
             network = self._network.get()
             tell(network, Provide(key=PROVIDER_KEY))
@@ -303,7 +310,7 @@ class DiscoveryActor(PlasmActor):
         )
 
     @handles(InboundRequest)
-    def on_inbound(self, inbound: InboundRequest, delivery: Delivery) -> PeerResponse:
+    def on_inbound(self, inbound: InboundRequest, delivery: Delivery) -> PeerResponse | None:
         try:
             request = decode_message(inbound.payload)
         except DecodeError as exc:
@@ -314,10 +321,12 @@ class DiscoveryActor(PlasmActor):
                 Error(code="malformed", message=f"discovery answers only {PROTOCOL_CAPS}"),
             )
         if self._record is None:
-            return self._respond(
-                inbound.peer_id,
-                Error(code="not_ready", message="this node has not signed its record yet; retry"),
-            )
+            # Signing the first record is under way (messages, not a blocking ask): answer
+            # when it is signed, within the stream's own answer deadline.
+            reply = delivery.defer()
+            if reply is not None:
+                self._awaiting_record.append((inbound.peer_id, reply))
+            return None
         return self._respond(inbound.peer_id, SignedCapabilities(record=self._record))
 
     @staticmethod

@@ -257,7 +257,7 @@ class ConsoleCommands:
         self.out.print(job_table(job))
         if job.get("result"):
             print_output(self.out, job["result"])
-            verdict = verify_result(job["result"])
+            verdict = saved_result_verdict(job["result"])
             self.out.print(result_summary(job["result"], verdict, self._own_peer_id()))
             return bool(verdict["valid"])
         return True
@@ -269,7 +269,7 @@ class ConsoleCommands:
         if not result or not result.get("receipt"):
             raise UsageError(f"job {job_id} is {job['status']}: it has no receipt"
                              + ("" if job["status"] in FINISHED else " yet"))
-        verdict = verify_result(result)
+        verdict = saved_result_verdict(result)
         self.out.print(receipt_table(verdict, f"receipt of job {job_id}"))
         return bool(verdict["valid"])
 
@@ -361,7 +361,7 @@ class ConsoleCommands:
                 self.err.print(escape(line), soft_wrap=True)
             return False
         print_output(self.out, result)
-        verdict = verify_result(result)
+        verdict = saved_result_verdict(result)
         self.out.print(result_summary(result, verdict, self._own_peer_id()))
         return bool(verdict["valid"])
 
@@ -397,7 +397,7 @@ class ConsoleCommands:
         raise UsageError(f"{text!r} starts {len(matches)} job ids: type more of it")
 
 
-def verify_result(result: dict[str, Any]) -> dict[str, Any]:
+def saved_result_verdict(result: dict[str, Any]) -> dict[str, Any]:
     """The offline verdict on a job result's receipt, against the output it carries."""
     from plasm.protocol.errors import ProtocolError
     from plasm.protocol.verification import expectations_from_saved, verify_saved

@@ -64,3 +64,14 @@ class ManifestError(ProtocolError):
         super().__init__(f"invalid manifest at {path}: {message}")
         self.path = path
         self.detail = message
+
+
+class MultistreamError(DecodeError):
+    """A peer's multistream-select bytes were refused: a length prefix over two bytes, a
+    message over ``plasm.protocol.multistream.MAX_LINE``, no closing newline, or an answer
+    other than the one the dialer expects. The stream's negotiation is lost: reset it."""
+
+
+class ProtocolUnsupported(ProtocolError):
+    """The listener answered ``na``: it speaks multistream-select but has no handler for
+    the protocol proposed. Unlike a ``MultistreamError`` the peer did nothing wrong."""

@@ -118,3 +118,17 @@ def test_try_set_answers_only_an_unanswered_future() -> None:
     assert not future.try_set_exception(KeyError("late"))
     assert future.get(timeout=0) == 1
     assert future.exception() is None
+
+
+def test_an_exception_answers_the_callbacks_and_get_raises_it() -> None:
+    future = Latch()
+    seen: list[object] = []
+    future.add_done_callback(seen.append)
+    try:
+        raise ValueError("the job failed")
+    except ValueError as exc:
+        future.set_exception((type(exc), exc, exc.__traceback__))
+    assert seen == [future]
+    assert isinstance(future.exception(), ValueError)
+    with pytest.raises(ValueError, match="the job failed"):
+        future.get(timeout=0)

@@ -23,7 +23,6 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from plasm.actors._mailbox import Delivery, PlasmActor, ask
-from plasm.actors._p2p_host import build_host
 from plasm.actors.messages import (
     GetNetworkInfo,
     InboundRequest,
@@ -32,6 +31,7 @@ from plasm.actors.messages import (
     PeerResponse,
 )
 from plasm.actors.network import start_network
+from plasm.actors.network._host import build_host
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Message
 from plasm.protocol.p2p_messages import PROTOCOLS

@@ -13,14 +13,10 @@ import pytest
 import trio
 
 from plasm.actors._mailbox import PlasmActor, ask
-from plasm.actors._p2p_runner import TrioThread
 from plasm.actors.messages import Dial, GetNetworkInfo, PeerEvent
-from plasm.actors.network import (
-    BlockingCallError,
-    NetworkActor,
-    NetworkStartError,
-    start_network,
-)
+from plasm.actors.network import BlockingCallError, NetworkStartError, start_network
+from plasm.actors.network._actor import NetworkActor
+from plasm.actors.network._runner import TrioThread
 from tests.network.conftest import Collector, Node, collected, event_kinds, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -22,7 +22,7 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
-from plasm.actors._p2p_errors import NetworkStartError
+from plasm.actors.network._errors import NetworkStartError
 from plasm.protocol.identity import peer_id_from_public_key
 
 SEED_SIZE = 32

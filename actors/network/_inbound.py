@@ -6,12 +6,12 @@ that stream and is logged. Per stream: take a slot of the peer's concurrency bud
 (none left: answer ``Error(busy)``); read one frame under the read deadline and the
 protocol's cap (garbage, oversize or stalled: answer an ``Error`` frame where the stream
 still works, then reset); tell the protocol's handler actor an ``InboundRequest`` in a
-``Delivery`` whose ``reply`` future wakes this stream's task when the actor answers it
-(``_WakingFuture``: no thread per request; the trio thread never blocks). The answer is
-a ``PeerResponse`` or a pykka future that will hold one (a job): a ``CallbackFuture``
-wakes the task the same way; any other future is waited on by a worker thread (a
-``CapacityLimiter`` bounds those threads). All under one overall answer deadline. The
-peer is the one Noise authenticated: ``stream.muxed_conn.peer_id``.
+``Delivery`` whose ``reply`` future (``plasm.actors._future.Future``) wakes this stream's
+task through its done callback when the actor answers it: no thread per request, and
+the trio thread never blocks. The answer is a ``PeerResponse`` or a future that will hold
+one (a job), which wakes the task the same way; any other pykka future is waited on by a
+worker thread (a ``CapacityLimiter`` bounds those threads). All under one overall answer
+deadline. The peer is the one Noise authenticated: ``stream.muxed_conn.peer_id``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import pykka
 import trio
 from libp2p.abc import INetStream
 
+from plasm.actors._future import Future
 from plasm.actors._mailbox import tell
-from plasm.actors._p2p_future import CallbackFuture
-from plasm.actors._p2p_streams import (
+from plasm.actors.messages import InboundRequest, PeerResponse
+from plasm.actors.network._streams import (
     READ_CHUNK,
     FrameTooLarge,
     StreamEnded,
@@ -37,7 +38,6 @@ from plasm.actors._p2p_streams import (
     reset_quietly,
     write_frame,
 )
-from plasm.actors.messages import InboundRequest, PeerResponse
 from plasm.protocol.errors import FrameError
 from plasm.protocol.messages import Error, encode_message
 
@@ -139,13 +139,13 @@ class InboundServer:
             await stream.close()
 
     async def _ask(self, protocol: str, peer: str, payload: bytes) -> bytes:
-        reply = _WakingFuture()
+        reply: Future[Any] = Future()
         try:
             tell(self._handlers[protocol], InboundRequest(peer, protocol, payload), reply=reply)
         except pykka.ActorDeadError as exc:
             raise HandlerFailed(f"the handler actor is not running: {exc}") from exc
-        answer = await reply.answer()
-        if isinstance(answer, CallbackFuture):  # a job: its result comes later
+        answer = await _answered(reply)
+        if isinstance(answer, Future):  # a job: its result comes later
             answer = await _answered(answer)
         elif isinstance(answer, pykka.Future):  # a future that only a blocked get resolves
             answer = await self._wait(answer)
@@ -180,41 +180,11 @@ class InboundServer:
         await reset_quietly(stream)
 
 
-class _WakingFuture(pykka.ThreadingFuture[Any]):
-    """A reply future made in the trio thread that wakes its waiting task when answered.
-
-    The actor answers with ``set`` / ``set_exception`` from its own thread; that also
-    schedules the trio ``Event`` through the run's token, so ``answer`` needs no worker
-    thread. Cancelling ``answer`` (the answer deadline) leaves nothing behind.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._token = trio.lowlevel.current_trio_token()
-        self._answered = trio.Event()
-
-    def set(self, value: Any | None = None) -> None:
-        super().set(value)
-        self._wake()
-
-    def set_exception(self, exc_info: Any | None = None) -> None:
-        super().set_exception(exc_info)
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(trio.RunFinishedError):  # the network stopped meanwhile
-            self._token.run_sync_soon(self._answered.set)
-
-    async def answer(self) -> Any:
-        await self._answered.wait()
-        return _get(self, 0)
-
-
-async def _answered(future: CallbackFuture) -> Any:
+async def _answered(future: Future[Any]) -> Any:
     """What ``future`` holds, once its callback woke this task (no worker thread)."""
     token, answered = trio.lowlevel.current_trio_token(), trio.Event()
 
-    def wake(_: CallbackFuture) -> None:
+    def wake(_: Future[Any]) -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the network stopped meanwhile
             token.run_sync_soon(answered.set)
 

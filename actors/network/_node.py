@@ -32,17 +32,6 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 
-from plasm.actors import _p2p_dht as dht_ops
-from plasm.actors._p2p_errors import DialError, NetworkStartError
-from plasm.actors._p2p_host import (
-    build_host,
-    check_listening,
-    check_ports_free,
-    parse_multiaddrs,
-)
-from plasm.actors._p2p_inbound import InboundServer
-from plasm.actors._p2p_mdns import LocalMdns
-from plasm.actors._p2p_streams import ExchangeFailed, exchange, frame_cap, reset_quietly
 from plasm.actors.messages import (
     ConnectedPeer,
     Dialed,
@@ -55,6 +44,17 @@ from plasm.actors.messages import (
     Providers,
     Record,
 )
+from plasm.actors.network import _dht as dht_ops
+from plasm.actors.network._errors import DialError, NetworkStartError
+from plasm.actors.network._host import (
+    build_host,
+    check_listening,
+    check_ports_free,
+    parse_multiaddrs,
+)
+from plasm.actors.network._inbound import InboundServer
+from plasm.actors.network._mdns import LocalMdns
+from plasm.actors.network._streams import ExchangeFailed, exchange, frame_cap, reset_quietly
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ PING_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True)
-class NodeSettings:
+class P2PNodeSettings:
     seed: bytes
     listen: tuple[str, ...]
     bootstrap: tuple[str, ...]
@@ -101,7 +101,7 @@ class _ConnectionEvents(INotifee):
 
 
 class P2PNode:
-    def __init__(self, settings: NodeSettings, emit: Callable[[PeerEvent], None]) -> None:
+    def __init__(self, settings: P2PNodeSettings, emit: Callable[[PeerEvent], None]) -> None:
         self._settings = settings
         self._emit = emit
         self._listen = parse_multiaddrs(settings.listen, "listen")

@@ -6,7 +6,7 @@ no read deadlines and ``stream.read(n)`` returns whatever arrived, so ``read_fra
 a ``FrameDecoder`` until it yields one frame; the caller wraps it in ``trio.fail_after``.
 An oversize length is refused from the header alone. ``exchange`` is the requester side:
 connect if needed, open a stream, propose the protocol and write the request in one go
-(``_p2p_select``: pipelined multistream-select saves two round trips per stream), check
+(``plasm.protocol.multistream``: pipelined selection saves two round trips per stream), check
 the peer's protocol answer, read the answer frame, and turn every way it can fail into
 an ``ExchangeFailed`` whose ``reason`` is one of ``PEER_FAILURES``. A connection whose
 muxer limits concurrent negotiations (QUIC in py-libp2p) takes py-libp2p's own path.
@@ -21,9 +21,9 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from plasm.actors._p2p_select import ProtocolUnsupported, SelectFailed, SelectReply, proposal
-from plasm.protocol.errors import FrameError
+from plasm.protocol.errors import FrameError, MultistreamError, ProtocolUnsupported
 from plasm.protocol.framing import FrameDecoder, encode_frame
+from plasm.protocol.multistream import SelectReply, proposal
 from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_MODULE
 
 BIG_FRAME_CAP = 16 * 2**20
@@ -162,7 +162,7 @@ async def _open(
     except ProtocolUnsupported as exc:
         await reset_quietly(stream)
         raise ExchangeFailed("unreachable", f"{peer} has no {protocol} handler: {exc}") from exc
-    except SelectFailed as exc:
+    except MultistreamError as exc:
         await reset_quietly(stream)
         raise ExchangeFailed("malformed", f"{peer} broke protocol negotiation: {exc}") from exc
     except Exception as exc:  # the stream ended or broke before the protocol was agreed

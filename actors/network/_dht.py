@@ -22,8 +22,8 @@ from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.records.validator import Validator
 
-from plasm.actors._p2p_errors import RecordError
 from plasm.actors.messages import ProviderInfo
+from plasm.actors.network._errors import RecordError
 from plasm.protocol.capabilities import verify_capabilities
 from plasm.protocol.errors import CapabilitiesError
 

@@ -1,17 +1,17 @@
 """The network actor: the node's libp2p host, behind catalogue messages.
 
 Theory of operation: the actor owns a thread that runs ``trio.run`` with the host
-(``_p2p_runner.TrioThread``; the host and everything around it is ``_p2p_node.P2PNode``).
+(``_runner.TrioThread``; the host and everything around it is ``_node.P2PNode``).
 ``on_start`` starts that thread and waits, bounded, until every listen address listens;
 if it cannot, the actor stays up but answers every message with the ``NetworkStartError``
-(``start_network`` raises it at once), so the daemon reports why instead of an
+(``_start.start_network`` raises it at once), so the daemon reports why instead of an
 ``ActorDeadError``. Each message handler schedules the work as a trio task and returns
 at once; the task answers the delivery's ``reply`` future, or tells ``reply_to`` (a
 non-blocking asker such as the negotiator), so one slow peer never holds up the actor.
 ``on_stop`` cancels the trio run and joins the thread.
 
-Importing this module imports trio and libp2p (~1.5 s): only the daemon's networking
-imports it, never ``plasmd execute-job`` or ``plasmd verify``.
+Importing this module imports trio and libp2p (~1.5 s): only ``start_network`` imports
+it, so ``plasmd execute-job`` and ``plasmd verify`` never pay for them.
 """
 
 from __future__ import annotations
@@ -23,18 +23,7 @@ from typing import Any, ClassVar
 
 import pykka
 
-from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, tell
-from plasm.actors._p2p_errors import (
-    BlockingCallError,
-    DialError,
-    NetworkError,
-    NetworkStartError,
-    NetworkStoppedError,
-    RecordError,
-)
-from plasm.actors._p2p_node import NodeSettings, P2PNode
-from plasm.actors._p2p_runner import TrioThread
-from plasm.actors._p2p_streams import DEFAULT_FRAME_CAPS
+from plasm.actors._mailbox import Delivery, PlasmActor, checked, tell
 from plasm.actors.messages import (
     Dial,
     FindProviders,
@@ -48,18 +37,13 @@ from plasm.actors.messages import (
     Provide,
     PutRecord,
 )
+from plasm.actors.network._errors import NetworkError, NetworkStartError, NetworkStoppedError
+from plasm.actors.network._node import P2PNode, P2PNodeSettings
+from plasm.actors.network._runner import TrioThread
+from plasm.actors.network._streams import DEFAULT_FRAME_CAPS
 from plasm.protocol.messages import Message
 
-__all__ = [
-    "BlockingCallError",
-    "DialError",
-    "NetworkActor",
-    "NetworkError",
-    "NetworkStartError",
-    "NetworkStoppedError",
-    "RecordError",
-    "start_network",
-]
+__all__ = ["NetworkActor"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +89,7 @@ class NetworkActor(PlasmActor):
         self._start_timeout = start_timeout_s
         self._start_error: NetworkStartError | None = None
         self._node = P2PNode(
-            NodeSettings(
+            P2PNodeSettings(
                 seed=bytes(seed),
                 listen=tuple(listen),
                 bootstrap=tuple(bootstrap),
@@ -250,16 +234,3 @@ class NetworkActor(PlasmActor):
             except pykka.ActorDeadError:
                 log.debug("dropped the answer to %s: the asker stopped", type(delivery.message))
 
-
-def start_network(timeout: float = 30.0, **kwargs: Any) -> tuple[pykka.ActorRef[Any], NetworkInfo]:
-    """Start a ``NetworkActor`` (arguments as its constructor) and wait until it listens.
-
-    Raises ``NetworkStartError`` (after stopping the actor) if the host cannot start.
-    """
-    ref = NetworkActor.start(**kwargs)
-    try:
-        info: NetworkInfo = ask(ref, GetNetworkInfo(), timeout=timeout)
-    except BaseException:
-        ref.stop(block=True, timeout=10)
-        raise
-    return ref, info

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from plasm.actors._p2p_errors import BlockingCallError, NetworkStartError, NetworkStoppedError
+from plasm.actors.network._errors import BlockingCallError, NetworkStartError, NetworkStoppedError
 
 log = logging.getLogger(__name__)
 
