@@ -89,7 +89,8 @@ class NodeSettings:
     module_cache_dir: Path | None = None
     strict_messages: bool = False
     network: NetworkSettings | None = None
-    # Where the node's threads run (runtime/cpus.py); None: CpuPlan.choose("auto") at start.
+    # Where the node's threads run (runtime/cpus.py); None: unpinned (CpuPlan.choose("off")).
+    # `plasmd run` passes the plan of executor.cpu_affinity.
     cpus: CpuPlan | None = None
 
 
@@ -125,7 +126,7 @@ class Node:
         self.peer_id = peer_id_from_public_key(self.public_key)
         self._key = signing_key
         self.sandbox: Sandbox | None = None
-        self.cpus = self.settings.cpus or CpuPlan.choose("auto")
+        self.cpus = self.settings.cpus or CpuPlan.choose("off")
         self._started: list[pykka.ActorRef[Any]] = []
         self._ingress: pykka.ActorRef[Any] | None = None
         self._journal: pykka.ActorRef[Any] | None = None

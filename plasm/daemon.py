@@ -59,7 +59,8 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         identity = load_or_create_key(cfg.state_dir)
         # Pin this thread before it starts any other: the API's threads inherit the home CPU
-        # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU.
+        # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU;
+        # "auto" claims its CPU (a lock held for the process's life) so no other node takes it.
         cpus = CpuPlan.choose(cfg.executor.cpu_affinity)
         if not cpus.pin_here():
             cpus = CpuPlan.choose("off")  # refused (logged): no guest spreading either

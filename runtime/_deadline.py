@@ -18,7 +18,6 @@ timeout from a cancellation, never the error text.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import threading
@@ -26,8 +25,8 @@ import time
 from typing import Any
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
+from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._cancel import CancelToken
 
 TIMEOUT = "timeout"
@@ -87,17 +86,8 @@ _WATCHES: dict[int, Watch] = {}
 _WATCH_IDS = itertools.count(1)
 _UPDATE_DEADLINE_CONTINUE = 0
 
-_DeadlineCallback = ctypes.CFUNCTYPE(
-    ctypes.c_size_t,
-    ctypes.POINTER(ffi.wasmtime_context_t),
-    ctypes.c_void_p,
-    ctypes.POINTER(ctypes.c_uint64),
-    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
-)
-_Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
-
-def _on_epoch_deadline(_context: Any, data: int | None, delta: Any, kind: Any) -> int:
+def _on_epoch_deadline(_context: Any, data: int | None, delta: Any, kind: Any) -> int | None:
     watch = _WATCHES.get(data or 0)
     reason = watch.expired() if watch is not None else None
     if watch is None or reason is None:
@@ -105,10 +95,9 @@ def _on_epoch_deadline(_context: Any, data: int | None, delta: Any, kind: Any) -
             watch.spread()
         delta[0] = 1
         kind[0] = _UPDATE_DEADLINE_CONTINUE
-        return 0
+        return None  # NULL: no error, go on
     watch.reason = reason
-    error = ffi.wasmtime_error_new(f"job stopped: {reason}".encode())
-    return ctypes.cast(error, ctypes.c_void_p).value or 0
+    return private.new_error(f"job stopped: {reason}")  # a wasmtime_error_t *
 
 
 def _forget(data: int | None) -> None:
@@ -116,8 +105,8 @@ def _forget(data: int | None) -> None:
 
 
 # Module-level so the C function pointers outlive every store that holds them.
-_CALLBACK = _DeadlineCallback(_on_epoch_deadline)
-_FINALIZER = _Finalizer(_forget)
+_CALLBACK = private.DeadlineCallback(_on_epoch_deadline)
+_FINALIZER = private.Finalizer(_forget)
 
 
 def watch_store(store: wasmtime.Store, watch: Watch) -> None:
@@ -126,7 +115,7 @@ def watch_store(store: wasmtime.Store, watch: Watch) -> None:
     _WATCHES[watch_id] = watch
     store.set_epoch_deadline(1)
     # The finalizer runs when the store is dropped and forgets the watch.
-    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _CALLBACK, watch_id, _FINALIZER)
+    private.set_epoch_deadline_callback(store, _CALLBACK, watch_id, _FINALIZER)
 
 
 class EpochTicker:

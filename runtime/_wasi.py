@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
+from plasm.runtime import _wasmtime_private as private
 from plasm.runtime.job import JobInput
 
 # WASI preview1 errno values (wasi_snapshot_preview1 `errno`), not the host's.
@@ -134,15 +134,6 @@ def define_fd_write(linker: wasmtime.Linker) -> None:
     )
 
 
-def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
-    # wasmtime-py 50 has no setter for this; the C API copies the bytes into a new vec that
-    # the config then owns (FINDINGS.md: no leak over 20k jobs).
-    vec = ffi.wasm_byte_vec_t()
-    source = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ffi.wasm_byte_t))
-    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), source)
-    ffi.wasi_config_set_stdin_bytes(config.ptr(), ctypes.byref(vec))
-
-
 def wasi_config(job_input: JobInput) -> wasmtime.WasiConfig:
     """A fresh WasiConfig for one job (it is consumed by ``Store.set_wasi``).
 
@@ -152,5 +143,5 @@ def wasi_config(job_input: JobInput) -> wasmtime.WasiConfig:
     config.argv = [job_input.module_name, *job_input.args]
     if job_input.env:
         config.env = job_input.env
-    _set_stdin_bytes(config, job_input.stdin)
+    private.set_stdin_bytes(config, job_input.stdin)  # wasmtime-py 50 has no setter
     return config

@@ -19,23 +19,29 @@ What runs without the GIL is guest code. So a job whose guest runs past one epoc
 (runtime/_deadline.py) widens its own thread to every allowed CPU for the rest of its run, and
 the sandbox puts the thread back afterwards: long jobs still run in parallel.
 
-``CpuPlan.choose("auto")`` picks the allowed CPU that the fewest threads on the machine are
-pinned to alone (so that two nodes on one machine, as in the demo and the tests, take a CPU
-each: measured with two daemons, a remote job's median 13.4 ms sharing one CPU, 10.4 ms on
-two), ties going to the CPU the calling thread is on; a number picks that CPU; ``"off"``
-leaves the scheduler alone, and so does a process allowed only one CPU. Threads inherit the
-affinity of the thread that starts them, so ``pinned()`` around starting a node's actors pins
-all of them.
+``CpuPlan.choose("auto")`` CLAIMS a CPU, so that two nodes on one machine never share one: it
+takes an exclusive, non-blocking ``flock`` on ``cpu<N>.lock`` in the claim directory
+(``claim_dir``: ``$PLASM_CPU_CLAIM_DIR``, else ``/run/plasm-cpus`` where this process may
+write it, else ``<temp dir>/plasm-cpus-<uid>``), held until the process exits (the lock goes
+with the file descriptor, so a crash releases it too). Among the unclaimed allowed CPUs it
+takes the one the fewest threads on the machine are pinned to alone, ties going to the CPU
+the calling thread is on. When every allowed CPU is claimed it runs unpinned, with one
+warning. A number picks that CPU and claims nothing; ``"off"`` leaves the scheduler alone (no
+/proc scan), and so does a process allowed only one CPU. Threads inherit the affinity of the
+thread that starts them, so ``pinned()`` around starting a node's actors pins all of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 AFFINITY_MODES = ("auto", "off")
 
@@ -46,19 +52,33 @@ log = logging.getLogger(__name__)
 class CpuPlan:
     home: int | None  # the CPU the node's Python threads share; None: no pinning
     allowed: frozenset[int]  # every CPU this process may use (where long guest runs go)
+    # The claim on ``home`` ("auto" only); holding it keeps other nodes off that CPU.
+    claim: CpuClaim | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def choose(cls, affinity: str | int) -> CpuPlan:
-        """The plan for ``affinity``: "auto", "off", or a CPU number (ValueError if not allowed)."""
+    def choose(cls, affinity: str | int, claims: Path | None = None) -> CpuPlan:
+        """The plan for ``affinity``: "auto", "off", or a CPU number (ValueError if not
+        allowed). "auto" claims its CPU in ``claims`` (default: ``claim_dir()``)."""
         allowed = check_affinity(affinity)
         if isinstance(affinity, int):
             return cls(affinity, allowed)
         if affinity == "off" or len(allowed) < 2:
             return cls(None, allowed)
+        directory = claims if claims is not None else claim_dir()
         pinned = _threads_pinned_alone()
         current = _current_cpu()
-        home = min(allowed, key=lambda cpu: (pinned.get(cpu, 0), cpu != current, cpu))
-        return cls(home, allowed)
+        for home in sorted(allowed, key=lambda cpu: (pinned.get(cpu, 0), cpu != current, cpu)):
+            claim = CpuClaim.take(directory, home) if directory is not None else None
+            if claim is not None:
+                return cls(home, allowed, claim)
+        log.warning(
+            "every CPU this process may use (%s) is claimed by another plasm node (%s); "
+            "running the node's threads unpinned",
+            sorted(allowed),
+            directory if directory is not None else "no claim directory is writable",
+            extra={"event": "cpu_affinity_all_claimed"},
+        )
+        return cls(None, allowed)
 
     @property
     def spread_cpus(self) -> frozenset[int] | None:
@@ -99,6 +119,71 @@ class CpuPlan:
             if pinned:
                 os.sched_setaffinity(0, saved_cpus)
                 _set_policy(saved_policy)
+
+
+class CpuClaim:
+    """An exclusive ``flock`` on ``<directory>/cpu<N>.lock``, held while the fd is open."""
+
+    __slots__ = ("cpu", "fd", "path")
+
+    def __init__(self, cpu: int, fd: int, path: Path) -> None:
+        self.cpu, self.fd, self.path = cpu, fd, path
+
+    @classmethod
+    def take(cls, directory: Path, cpu: int) -> CpuClaim | None:
+        """Claim ``cpu``, or None when another holder has it (or the lock cannot be made)."""
+        path = directory / f"cpu{cpu}.lock"
+        try:
+            # Read-only and without O_CREAT when it exists: in a sticky shared directory
+            # (fs.protected_regular), O_CREAT on another user's file is refused.
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444)
+            except OSError:
+                return None
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return cls(cpu, fd, path)
+
+    def release(self) -> None:
+        """Give the CPU back (exiting does it as well)."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+CLAIM_DIR_ENV = "PLASM_CPU_CLAIM_DIR"
+_RUN_CLAIM_DIR = Path("/run/plasm-cpus")
+
+
+def claim_dir() -> Path | None:
+    """Where "auto" claims CPUs: ``$PLASM_CPU_CLAIM_DIR``, else ``/run/plasm-cpus`` (made
+    mode 1777 like /tmp, so nodes of every user see each other), else a per-user
+    ``plasm-cpus-<uid>`` in the temp dir; None when none can be made."""
+    configured = os.environ.get(CLAIM_DIR_ENV)
+    candidates = [Path(configured)] if configured else [_RUN_CLAIM_DIR]
+    if not configured:
+        candidates.append(Path(tempfile.gettempdir()) / f"plasm-cpus-{os.getuid()}")
+    for directory in candidates:
+        shared = directory == _RUN_CLAIM_DIR
+        try:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            if shared and directory.stat().st_uid == os.getuid():
+                os.chmod(directory, 0o1777)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK | os.X_OK):
+            return directory
+    return None
 
 
 def check_affinity(affinity: object) -> frozenset[int]:

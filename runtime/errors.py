@@ -16,3 +16,8 @@ class SandboxError(PlasmError):
 class InvalidModuleError(SandboxError):
     """The bytes are not a runnable WASI command module: not wasm, invalid wasm, no ``_start``
     function, or imports the sandbox does not provide. Fix the module, not the sandbox."""
+
+
+class UnsupportedWasmtimeError(SandboxError):
+    """The installed wasmtime lacks a (private) API the sandbox relies on, or changed its
+    shape (runtime/_wasmtime_private.py names which); install the supported version."""

@@ -20,17 +20,16 @@ at once far below the limit and fails is reported as the trap or exit it produce
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import importlib.metadata
 import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
+from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
@@ -40,11 +39,11 @@ from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 
 __all__ = ["CancelToken", "CompiledModule", "Sandbox"]
 
-_ENGINE_SETTINGS: dict[str, object] = {
+# Settings of wasmtime.Config, set as its attributes (all change compiled code).
+_CONFIG_SETTINGS: dict[str, object] = {
     "consume_fuel": True,
     "epoch_interruption": True,
     "cranelift_opt_level": "speed",
-    "allocator": "pooling",
 }
 _WASM_MAGIC = b"\x00asm"
 _MAX_MODULES_IN_MEMORY = 256
@@ -59,6 +58,42 @@ _TABLE_ELEMENTS = 100_000
 _POOL_MIN_SLOTS = 16
 _POOL_MAX_MEMORY_BYTES = 4 * 2**30
 _POOL_KEEP_RESIDENT_BYTES = 2**20
+
+
+def engine_settings(slots: int) -> dict[str, dict[str, Any]]:
+    """Every engine setting, the one source of both the Config and its fingerprint."""
+    return {
+        "config": dict(_CONFIG_SETTINGS),
+        # Names of the C API's wasmtime_pooling_allocation_config_<name>_set.
+        "pool": {
+            "total_core_instances": slots,
+            "total_memories": slots,
+            "total_tables": slots,
+            "total_stacks": slots,
+            "max_memory_size": _POOL_MAX_MEMORY_BYTES,
+            "table_elements": _TABLE_ELEMENTS,
+            "linear_memory_keep_resident": _POOL_KEEP_RESIDENT_BYTES,
+            "table_keep_resident": _POOL_KEEP_RESIDENT_BYTES,
+        },
+    }
+
+
+def engine_config(slots: int) -> tuple[wasmtime.Config, str]:
+    """The engine's Config and its fingerprint (the disk cache's key), both from
+    ``engine_settings``. The fingerprint covers every setting, the pool's included (slot
+    counts change no code, but a superset only costs a recompile per distinct count, where
+    a missing setting could load code compiled for another configuration)."""
+    private.require()
+    settings = engine_settings(slots)
+    config = wasmtime.Config()
+    for name, value in settings["config"].items():
+        if not isinstance(getattr(wasmtime.Config, name, None), property):
+            raise private.error_for(f"wasmtime.Config.{name}")
+        setattr(config, name, value)
+    private.use_pooling_allocator(config, settings["pool"])
+    return config, engine_fingerprint(private.VERSION, settings)
+
+
 _WASI_ERRNO_NOTSUP = 58
 _START = b"_start"
 
@@ -113,15 +148,10 @@ class Sandbox:
         if type(slots) is not int or slots < 0:
             raise ValueError(f"slots must be a non-negative integer, got {slots!r}")
         self.slots = slots or max(_POOL_MIN_SLOTS, 2 * (os.cpu_count() or 1))
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        config.cranelift_opt_level = "speed"
-        _use_pooling_allocator(config, self.slots)
+        config, self.fingerprint = engine_config(self.slots)
         self._engine = wasmtime.Engine(config)
         self._free_slots = threading.BoundedSemaphore(self.slots)
-        self.engine_version: str = importlib.metadata.version("wasmtime")
-        self.fingerprint: str = engine_fingerprint(self.engine_version, _ENGINE_SETTINGS)
+        self.engine_version: str = private.VERSION
         self._linker = _wasi_linker(self._engine)
         self._disk = DiskCache(Path(cache_dir), self.fingerprint) if cache_dir else None
         self._modules: dict[str, CompiledModule] = {}
@@ -367,13 +397,10 @@ def _cause(exc: BaseException) -> str:
 def _start_func(store: wasmtime.Store, instance: wasmtime.Instance) -> wasmtime.Func:
     # One lookup by name: Instance.exports() wraps every export, a per-job cost that grows
     # with the module's export count.
-    item = ffi.wasmtime_extern_t()
-    found = ffi.wasmtime_instance_export_get(
-        store._context(), ctypes.byref(instance._instance), _START, len(_START), ctypes.byref(item)
-    )
-    if not found or item.kind != ffi.WASMTIME_EXTERN_FUNC.value:
+    start = private.export_func(store, instance, _START)
+    if start is None:
         raise SandboxError("instance lost its '_start' export; this is a bug in the sandbox")
-    return wasmtime.Func._from_raw(item.of.func)
+    return start
 
 
 def _require_start(module: wasmtime.Module) -> None:
@@ -386,32 +413,6 @@ def _require_start(module: wasmtime.Module) -> None:
     raise InvalidModuleError(
         "module has no '_start' function of type () -> (); build it as a WASI command"
     )
-
-
-def _use_pooling_allocator(config: wasmtime.Config, slots: int) -> None:
-    # wasmtime-py 50 wraps none of this; the C API copies the pooling config into `config`.
-    pool = ffi.wasmtime_pooling_allocation_config_new()
-    try:
-        for setter, value in (
-            (ffi.wasmtime_pooling_allocation_config_total_core_instances_set, slots),
-            (ffi.wasmtime_pooling_allocation_config_total_memories_set, slots),
-            (ffi.wasmtime_pooling_allocation_config_total_tables_set, slots),
-            (ffi.wasmtime_pooling_allocation_config_total_stacks_set, slots),
-            (ffi.wasmtime_pooling_allocation_config_max_memory_size_set, _POOL_MAX_MEMORY_BYTES),
-            (ffi.wasmtime_pooling_allocation_config_table_elements_set, _TABLE_ELEMENTS),
-            (
-                ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set,
-                _POOL_KEEP_RESIDENT_BYTES,
-            ),
-            (
-                ffi.wasmtime_pooling_allocation_config_table_keep_resident_set,
-                _POOL_KEEP_RESIDENT_BYTES,
-            ),
-        ):
-            setter(pool, value)
-        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
-    finally:
-        ffi.wasmtime_pooling_allocation_config_delete(pool)
 
 
 def _wasi_linker(engine: wasmtime.Engine) -> wasmtime.Linker:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from daemon_checks import example_bytes, write_config
+from daemon_checks import example, example_bytes, write_config
 
 ALLOWED = frozenset(os.sched_getaffinity(0))
 pytestmark = [
@@ -15,6 +17,15 @@ pytestmark = [
     pytest.mark.timeout(60),
     pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process allowed two CPUs"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CPU claim directory (runtime/cpus.py) of this test's own: daemons it starts inherit
+    it, so nodes elsewhere on the machine (other test runs) hold no claim they could see."""
+    directory = tmp_path / "cpu-claims"
+    monkeypatch.setenv("PLASM_CPU_CLAIM_DIR", str(directory))
+    return directory
 
 
 def thread_cpus(pid: int) -> dict[str, frozenset[int]]:
@@ -57,13 +68,36 @@ def test_auto_pins_every_thread_to_one_cpu_and_a_long_job_spreads(daemon_factory
     assert set(thread_cpus(daemon.proc.pid).values()) == {home}
 
 
-def test_two_daemons_on_one_machine_take_a_cpu_each(daemon_factory) -> None:
+def test_two_daemons_on_one_machine_take_a_cpu_each(daemon_factory, claims: Path) -> None:
     homes = []
     for daemon in (daemon_factory(), daemon_factory()):
         assert daemon.proc is not None
         homes.append(set(thread_cpus(daemon.proc.pid).values()))
     assert all(len(home) == 1 for home in homes), homes
     assert homes[0] != homes[1]
+    claimed = {f"cpu{cpu}.lock" for home in homes for cpus in home for cpu in cpus}
+    assert {p.name for p in claims.iterdir()} == claimed
+
+
+def test_execute_job_pins_nothing(tmp_path: Path, claims: Path) -> None:
+    command = [
+        sys.executable, "-m", "plasm.cli", "execute-job", str(example("loop")),
+        "--state-dir", str(tmp_path / "state"), "--timeout", "3", "--fuel", str(10**11),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen: dict[str, frozenset[int]] = {}
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen.update(thread_cpus(proc.pid))
+            time.sleep(0.02)
+        assert len(seen) > 3, seen  # the node ran: its actors had started
+        assert set(seen.values()) == {ALLOWED}, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert not claims.exists()
 
 
 def thread_policies(pid: int) -> dict[str, int]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,90 @@ from plasm.runtime.sandbox import Sandbox
 EXAMPLES = Path(__file__).resolve().parents[2] / "wasm-examples"
 ALLOWED = frozenset(os.sched_getaffinity(0))
 multi_cpu = pytest.mark.skipif(len(ALLOWED) < 2, reason="needs a process allowed two CPUs")
+
+
+@pytest.fixture(autouse=True)
+def claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A claim directory of this test's own, so nodes elsewhere on the machine claim none."""
+    directory = tmp_path / "cpu-claims"
+    monkeypatch.setenv(cpus.CLAIM_DIR_ENV, str(directory))
+    yield directory
+
+
+@multi_cpu
+def test_two_plans_in_one_process_claim_different_cpus(claims: Path) -> None:
+    first, second = CpuPlan.choose("auto"), CpuPlan.choose("auto")
+    assert first.home is not None and second.home is not None
+    assert first.home != second.home
+    assert {p.name for p in claims.iterdir()} >= {f"cpu{first.home}.lock", f"cpu{second.home}.lock"}
+
+
+@multi_cpu
+def test_when_every_cpu_is_claimed_auto_runs_unpinned_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held = [CpuPlan.choose("auto") for _ in ALLOWED]
+    assert {plan.home for plan in held} == ALLOWED
+    with caplog.at_level(logging.WARNING, logger="plasm.runtime.cpus"):
+        spare = CpuPlan.choose("auto")
+    assert spare.home is None and spare.spread_cpus is None
+    assert [r.getMessage() for r in caplog.records if "claimed" in r.getMessage()] != []
+    assert len(caplog.records) == 1
+    held[0].claim.release()  # type: ignore[union-attr]
+    assert CpuPlan.choose("auto").home == held[0].home  # the released CPU is free again
+
+
+@multi_cpu
+def test_a_claim_is_released_when_its_process_exits(claims: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from plasm.runtime.cpus import CpuPlan; plan = CpuPlan.choose('auto');"
+            "print(plan.home, flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        taken = int(holder.stdout.readline())
+        mine = CpuPlan.choose("auto")
+        assert mine.home is not None and mine.home != taken  # another process holds `taken`
+        assert mine.claim is not None
+        mine.claim.release()
+        assert cpus.CpuClaim.take(claims, taken) is None
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    again = cpus.CpuClaim.take(claims, taken)  # the lock went with the holder's fd
+    assert again is not None
+    again.release()
+
+
+def test_a_number_or_off_claims_nothing(claims: Path) -> None:
+    assert CpuPlan.choose("off").claim is None
+    assert CpuPlan.choose(min(ALLOWED)).claim is None
+    assert not claims.exists()
+
+
+def test_off_does_not_scan_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scan() -> dict[int, int]:
+        raise AssertionError("choose('off') scanned /proc")
+
+    monkeypatch.setattr(cpus, "_threads_pinned_alone", scan)
+    assert CpuPlan.choose("off").home is None
+
+
+def test_the_claim_dir_falls_back_to_a_per_user_temp_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(cpus.CLAIM_DIR_ENV)
+    monkeypatch.setattr(cpus, "_RUN_CLAIM_DIR", tmp_path / "absent" / "plasm-cpus")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    assert cpus.claim_dir() == tmp_path / f"plasm-cpus-{os.getuid()}"
 
 
 def test_off_pins_nothing() -> None:
