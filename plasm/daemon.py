@@ -30,6 +30,7 @@ from plasm.config import Config, LimitValues
 from plasm.keystore import load_or_create_key
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import Limits
+from plasm.state_lock import hold_state_dir
 
 log = logging.getLogger("plasm.daemon")
 
@@ -56,7 +57,9 @@ class Daemon:
 
     def run(self) -> int:
         cfg = self.config
-        cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        # Before the key or the journal: one daemon per state dir (plasm/state_lock.py).
+        # The fd stays open for the life of the process; the kernel releases it on exit.
+        self._state_lock_fd = hold_state_dir(cfg.state_dir)
         identity = load_or_create_key(cfg.state_dir)
         # Pin this thread before it starts any other: the API's threads inherit the home CPU
         # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU;

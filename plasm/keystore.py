@@ -44,31 +44,66 @@ def key_path(state_dir: Path) -> Path:
     return state_dir / KEY_FILE_NAME
 
 
-def create_key(state_dir: Path) -> NodeIdentity:
-    """Write a new random seed; refuses to replace an existing key."""
-    path = key_path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    seed = os.urandom(SEED_SIZE)
+def ensure_state_dir(state_dir: Path) -> None:
+    """Make the state dir (mode 0750) if it is missing; one clear error if it cannot be."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise KeyStoreError(f"state dir {state_dir} is not a directory; pass a directory")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:
+        raise KeyStoreError(f"cannot make the state dir {state_dir}: {exc.strerror}") from exc
+
+
+def create_key(state_dir: Path) -> NodeIdentity:
+    """Write a new random seed; refuses to replace an existing key.
+
+    The seed goes to a temporary file that is then hard-linked into place, so a
+    concurrent reader sees no key or the whole key, never a short one.
+    """
+    path = key_path(state_dir)
+    ensure_state_dir(state_dir)
+    if path.exists() or path.is_symlink():
+        raise _exists(path)
+    seed = os.urandom(SEED_SIZE)
+    tmp = state_dir / f".{KEY_FILE_NAME}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(seed)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, path)
     except FileExistsError as exc:
-        raise KeyStoreError(
-            f"{path} already exists; a node key is an identity, so it is never overwritten "
-            "(move it away first if you really want a new identity)"
-        ) from exc
-    with os.fdopen(fd, "wb") as out:
-        out.write(seed)
-        out.flush()
-        os.fsync(out.fileno())
+        raise _exists(path) from exc
+    except OSError as exc:
+        raise KeyStoreError(f"cannot write the node key {path}: {exc.strerror}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return NodeIdentity.from_seed(seed, path)
 
 
+def _exists(path: Path) -> KeyStoreError:
+    return KeyStoreError(
+        f"{path} already exists; a node key is an identity, so it is never overwritten "
+        "(move it away first if you really want a new identity)"
+    )
+
+
+def no_identity(state_dir: Path) -> KeyStoreError:
+    return KeyStoreError(
+        f"no node identity in {state_dir}; make one with `plasmd keygen --state-dir {state_dir}`"
+    )
+
+
 def load_key(state_dir: Path) -> NodeIdentity:
+    """The existing node key; never makes one (nor the state dir)."""
     path = key_path(state_dir)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise KeyStoreError(f"state dir {state_dir} is not a directory; pass a directory")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError as exc:
-        raise KeyStoreError(f"no node key at {path}; run `plasmd keygen` to make one") from exc
+        raise no_identity(state_dir) from exc
     except OSError as exc:
         raise KeyStoreError(f"cannot read the node key {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "rb") as key_file:
@@ -88,7 +123,8 @@ def load_key(state_dir: Path) -> NodeIdentity:
 
 
 def load_or_create_key(state_dir: Path) -> NodeIdentity:
-    """The node key, made on first use."""
+    """The node key, made on first use (with the state dir)."""
+    ensure_state_dir(state_dir)
     try:
         return load_key(state_dir)
     except KeyStoreError:

@@ -15,7 +15,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from plasm.keystore import create_key, load_or_create_key
+    from plasm.keystore import create_key, load_key
 
     directory = state_dir(args)
     if args._identity_command == "keygen":
@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"made a new node key at {identity.path}")
         print(f"peer ID     {identity.peer_id}")
         return 0
-    identity = load_or_create_key(directory)
+    identity = load_key(directory)
     if args.json:
         import orjson
 

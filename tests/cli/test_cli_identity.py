@@ -15,6 +15,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_id_is_the_same_on_every_run(tmp_path: Path) -> None:
+    assert plasmd("keygen", "--state-dir", tmp_path).returncode == 0
     first = plasmd("id", "--state-dir", tmp_path)
     second = plasmd("id", "--state-dir", tmp_path)
     assert first.returncode == 0, first.stderr
@@ -23,6 +24,7 @@ def test_id_is_the_same_on_every_run(tmp_path: Path) -> None:
 
 
 def test_id_json_gives_a_peer_id_that_names_the_public_key(tmp_path: Path) -> None:
+    assert plasmd("keygen", "--state-dir", tmp_path).returncode == 0
     answer = orjson.loads(plasmd("id", "--state-dir", tmp_path, "--json").stdout)
     assert answer["peer_id"] == peer_id_from_public_key(bytes.fromhex(answer["public_key"]))
 

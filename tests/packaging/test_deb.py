@@ -13,6 +13,8 @@ share one build and one installation (module-scoped fixtures).
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import grp
 import hashlib
 import json
@@ -20,6 +22,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -66,6 +69,7 @@ TOOLS = (
     "runuser",
 )
 NOBODY = 65534
+DEFAULT_P2P_PORT = 7601  # network.listen of the installed config
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -265,15 +269,34 @@ def test_venv_is_byte_compiled_at_install(installed: list[Path]) -> None:
 def daemon(
     installed: list[Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningDaemon]:
-    """The installed daemon started as its unit starts it; stopped when the class ends."""
-    service = read_service_start(UNIT_PATH)
+    """The installed daemon started as its unit starts it; stopped when the class ends.
+
+    The installed config listens for peers on 0.0.0.0:7601, which any other plasmd on this
+    machine may hold; here the daemon listens on a loopback port the kernel picks instead,
+    and the test holds 7601 itself (when free) so that a daemon still binding it fails.
+    """
+    unit = read_service_start(UNIT_PATH)
+    service = dataclasses.replace(
+        unit, exec_start=(*unit.exec_start, "--listen", "/ip4/127.0.0.1/tcp/0")
+    )
     log = tmp_path_factory.mktemp("daemon") / "plasmd.log"
-    running = start_like_unit(service, log, ready_timeout=60)
+    with _holding_default_port():
+        running = start_like_unit(service, log, ready_timeout=60)
     try:
         yield running
     finally:
         running.stop()
         remove_runtime_directory(service)
+
+
+@contextlib.contextmanager
+def _holding_default_port() -> Iterator[None]:
+    """Listen on 0.0.0.0:7601 meanwhile, unless another process already holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        with contextlib.suppress(OSError):  # in use already: the same condition
+            held.bind(("0.0.0.0", DEFAULT_P2P_PORT))
+            held.listen()
+        yield
 
 
 class TestDaemonStartedAsTheUnit:
