@@ -135,6 +135,14 @@ class RemoteJobSettled(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class SweepRemoteJobs(Message):
+    """Negotiator's timer: free the slots of remote jobs that ended without settling."""
+
+    TYPE: ClassVar[str] = "sweep_remote_jobs"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class RecordFacts(Message):
     """Discovery -> itself: what its next capability record says (gathered without blocking)."""
 

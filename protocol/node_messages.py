@@ -161,6 +161,25 @@ class RemoteJobDone(Message):
     error_message: str | None
     attempts: tuple[Attempt, ...]
 
+    @classmethod
+    def succeeded(
+        cls,
+        job_id: str,
+        executor: str,
+        executed: JobExecuted,
+        envelope: bytes,
+        attempts: tuple[Attempt, ...],
+    ) -> RemoteJobDone:
+        """The verified result `executor` returned."""
+        return cls(job_id, executor, executed, envelope, None, None, attempts)
+
+    @classmethod
+    def failed(
+        cls, job_id: str, code: str, message: str, attempts: tuple[Attempt, ...] = ()
+    ) -> RemoteJobDone:
+        """Why there is no result, with every candidate tried."""
+        return cls(job_id, None, None, None, code, message, attempts)
+
 
 @_register
 @dataclass(frozen=True, slots=True)
