@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import orjson
@@ -42,6 +43,10 @@ def test_a_failure_in_discovery_on_the_jobs_search_ends_the_job_with_internal_er
     make_node: MakeNode,
 ) -> None:
     alice, bob = make_node("alice"), make_node("bob")
+    deadline = time.monotonic() + WAIT_S
+    while not bob.wire.announced:  # bob signed its record: it answers alice's fetch of it
+        assert time.monotonic() < deadline, "bob never announced its record"
+        time.sleep(0.01)
     connect(alice, bob)
     _faults.arm("DiscoveryActor.FindCandidates=1")
     done = run_remote_future(alice, ANY, job=hello_job(alice)).get(timeout=WAIT_S)
