@@ -86,7 +86,7 @@ class NegotiatorActor(PlasmActor):
         discovery: pykka.ActorRef[DiscoveryActor],
         ingress: LateRef,
         policy: ExecutorPolicy,
-        modules: pykka.ActorRef[JournalActor] | pykka.ActorRef[Any] | None,
+        modules: pykka.ActorRef[JournalActor] | None,  # answers GetModule; a stand-in in tests
         *,
         offer_timeout_ms: int = OFFER_TIMEOUT_MS,
     ) -> None:
