@@ -160,6 +160,25 @@ class RemoteJobDone(Message):
     error_message: str | None
     attempts: tuple[Attempt, ...]
 
+    @classmethod
+    def succeeded(
+        cls,
+        job_id: str,
+        executor: str,
+        executed: JobExecuted,
+        envelope: bytes,
+        attempts: tuple[Attempt, ...],
+    ) -> RemoteJobDone:
+        """The verified result `executor` returned."""
+        return cls(job_id, executor, executed, envelope, None, None, attempts)
+
+    @classmethod
+    def failed(
+        cls, job_id: str, code: str, message: str, attempts: tuple[Attempt, ...] = ()
+    ) -> RemoteJobDone:
+        """Why there is no result, with every candidate tried."""
+        return cls(job_id, None, None, None, code, message, attempts)
+
 
 @_register
 @dataclass(frozen=True, slots=True)
@@ -463,6 +482,14 @@ class RemoteJobSettled(Message):
     TYPE: ClassVar[str] = "remote_job_settled"
     peer_id: str
     job_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SweepRemoteJobs(Message):
+    """Negotiator's timer: free the slots of remote jobs that ended without settling."""
+
+    TYPE: ClassVar[str] = "sweep_remote_jobs"
 
 
 @_register

@@ -70,13 +70,14 @@ def hello_job(requester: TestNode, stdin: bytes = b"Hello, World") -> ExecuteJob
     )
 
 
-def run_remote(
+def run_remote_future(
     requester: TestNode,
     placement: Placement,
     deadline_s: float = 20.0,
     job: ExecuteJob | None = None,
-) -> RemoteJobDone:
-    done: pykka.Future[RemoteJobDone] = Future()
+) -> pykka.Future[Any]:
+    """Tell the requester's negotiator `RunRemote`; the future of the job's `done`."""
+    done: pykka.Future[Any] = Future()
     deadline_ms = time.time_ns() // 1_000_000 + int(deadline_s * 1000)
     run = RunRemote(job=job or hello_job(requester), placement=placement, deadline_ms=deadline_ms)
     tell(
@@ -85,7 +86,16 @@ def run_remote(
         job=JobTicket(run.job.job_id, done),
         reply_to=requester.ingress,
     )
-    finished = done.get(timeout=WAIT_S)
+    return done
+
+
+def run_remote(
+    requester: TestNode,
+    placement: Placement,
+    deadline_s: float = 20.0,
+    job: ExecuteJob | None = None,
+) -> RemoteJobDone:
+    finished = run_remote_future(requester, placement, deadline_s, job).get(timeout=WAIT_S)
     assert isinstance(finished, RemoteJobDone)
     return finished
 

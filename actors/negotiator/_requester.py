@@ -1,0 +1,327 @@
+"""The requester side: run a job of ours on a peer (`RunRemote` -> `RemoteJobDone`).
+
+One `RemoteJob` state machine (`plasm.protocol.negotiation`) per job in flight; this
+controller carries out its actions (offers and job requests told to the network actor,
+outcomes told to discovery) and feeds it the answers, the failures and the deadline.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from plasm.actors._deferred import Timers
+from plasm.actors._mailbox import JobTicket, LateRef, checked, tell
+from plasm.actors.negotiator._shared import ModuleLookup, NegotiatorError, log, now_ms
+from plasm.actors.messages import Candidates, FindCandidates, NegotiationDeadline, RecordPeerOutcome
+from plasm.protocol.errors import DecodeError
+from plasm.protocol.messages import ExecuteJob, Message, decode_message, encode_message
+from plasm.protocol.negotiation import (
+    Action,
+    Fail,
+    RemoteJob,
+    RemoteProtocolError,
+    ReportPeer,
+    SendJob,
+    SendOffer,
+    Succeed,
+)
+from plasm.actors.messages import HandlerFailed, RemoteJobDone, RunRemote
+from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_NEGOTIATE, Placement, Requirements
+from plasm.actors.messages import PeerFailure, PeerRequest, PeerResponse
+
+if TYPE_CHECKING:
+    from plasm.actors.discovery import DiscoveryActor
+    from plasm.actors.ingress import IngressActor
+    from plasm.actors.negotiator import NegotiatorActor
+
+WARM_MODULES = 256
+
+
+@dataclass(slots=True)
+class _Requested:
+    machine: RemoteJob
+    placement: Placement
+    ticket: JobTicket | None
+    reply_to: pykka.ActorRef[IngressActor] | None
+
+
+class Requester:
+    """The remote jobs this node asked peers to run, each with its machine."""
+
+    def __init__(
+        self,
+        actor: pykka.ActorRef[NegotiatorActor],
+        peer_id: str,
+        network: LateRef,
+        discovery: pykka.ActorRef[DiscoveryActor],
+        modules: ModuleLookup,
+        timers: Timers,
+        offer_timeout_ms: int,
+    ) -> None:
+        self._actor = actor
+        self._peer_id = peer_id
+        self._network = network
+        self._discovery = discovery
+        self._modules = modules
+        self._timers = timers
+        self._offer_timeout_ms = offer_timeout_ms
+        self._requested: dict[str, _Requested] = {}
+        self._deadlines: list[tuple[int, str]] = []  # heap of (deadline ms, job id)
+        self._deadline_armed_ms: int | None = None  # when the deadline timer fires
+        self._warm: OrderedDict[str, set[str]] = OrderedDict()  # module sha -> peers
+
+    def stop(self) -> None:
+        for job_id in list(self._requested):
+            self._finish_failed(job_id, "shutting_down", "the node is stopping")
+
+    # -- supervision ----------------------------------------------------------------
+
+    def ticket_for_tag(self, tag: str) -> JobTicket | None:
+        """The job a tagged answer belongs to, if it is still in flight."""
+        entry = self._entry_for_tag(tag) if tag else None
+        return entry.ticket if entry is not None else None
+
+    def forget(self, job_id: str) -> None:
+        """The job is over (ended by supervision), whatever its peers still answer."""
+        self._requested.pop(job_id, None)
+
+    def handler_failed(self, failed: HandlerFailed) -> None:
+        """An actor this side asked (discovery, the network) failed on a job's request."""
+        if self._entry_for_tag(failed.tag) is None:
+            return
+        job_id = failed.tag.partition("/")[0]
+        self._finish_failed(
+            job_id,
+            "internal_error",
+            f"{failed.actor} failed while it held the job: {failed.message}",
+        )
+
+    # -- the job's steps ------------------------------------------------------------
+
+    def run_remote(
+        self,
+        request: RunRemote,
+        done: JobTicket | None,
+        reply_to: pykka.ActorRef[IngressActor] | None,
+    ) -> None:
+        job, placement = request.job, request.placement
+        if placement.mode == "local":
+            reason = "a job placed locally does not go through the negotiator"
+            _answer(RemoteJobDone.failed(job.job_id, "invalid_placement", reason), done, reply_to)
+            return
+        if job.job_id in self._requested:
+            raise NegotiatorError(f"remote job {job.job_id} is already being negotiated")
+        if job.module is None:
+            module = self._modules.get(job.module_sha256)
+            if module is None:
+                reason = f"module {job.module_sha256} is not stored on this node"
+                failed = RemoteJobDone.failed(job.job_id, "module_unavailable", reason)
+                _answer(failed, done, reply_to)
+                return
+            job = replace(job, module=module)
+        machine = RemoteJob(
+            job,
+            request.deadline_ms,
+            offer_timeout_ms=self._offer_timeout_ms,
+            warm=frozenset(self._warm.get(job.module_sha256, ())),
+        )
+        self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
+        heapq.heappush(self._deadlines, (request.deadline_ms, job.job_id))
+        self._arm_deadline()
+        if placement.mode == "peer":
+            assert placement.peer_id is not None
+            self._perform(job.job_id, machine.start((placement.peer_id,), now_ms()))
+            return
+        exclude = (self._peer_id,) if placement.exclude_self else ()
+        find = FindCandidates(
+            requirements=_fit_to_limits(placement.requirements, job),
+            exclude=exclude,
+            tag=job.job_id,
+        )
+        tell(self._discovery, find, reply_to=self._actor)
+
+    def candidates(self, found: Candidates) -> None:
+        entry = self._requested.get(found.tag)
+        if entry is None:
+            return  # the job ended (deadline) before discovery answered
+        peers = found.peer_ids
+        if entry.placement.exclude_self:
+            peers = tuple(p for p in peers if p != self._peer_id)
+        self._perform(found.tag, entry.machine.start(peers, now_ms()))
+
+    def peer_response(self, answer: PeerResponse) -> None:
+        entry = self._entry_for_tag(answer.tag)
+        if entry is None:
+            return
+        try:
+            message = decode_message(answer.payload)
+        except DecodeError as exc:
+            detail = str(exc)
+            self._feed(
+                entry,
+                lambda m: m.on_failure(answer.tag, answer.peer_id, "malformed", detail, now_ms()),
+            )
+            return
+        self._feed(entry, lambda m: m.on_answer(answer.tag, answer.peer_id, message, now_ms()))
+
+    def peer_failure(self, failure: PeerFailure) -> None:
+        entry = self._entry_for_tag(failure.tag)
+        if entry is None:
+            return
+        log.info(
+            "peer %s failed job step %s: %s (%s)",
+            failure.peer_id,
+            failure.tag,
+            failure.reason,
+            failure.message,
+        )
+        self._feed(
+            entry,
+            lambda m: m.on_failure(
+                failure.tag, failure.peer_id, failure.reason, failure.message, now_ms()
+            ),
+        )
+
+    def deadline(self) -> None:
+        """The deadline timer fired: fail every job whose deadline has passed, re-arm."""
+        self._deadline_armed_ms = None
+        now = now_ms()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(self._deadlines)
+            entry = self._requested.get(job_id)
+            # a job id seen again later has its own, later entry: check the machine's
+            if entry is not None and entry.machine.deadline_ms <= now:
+                self._perform(job_id, entry.machine.on_deadline(now))
+        self._arm_deadline()
+
+    # -- internals ------------------------------------------------------------------
+
+    def _arm_deadline(self) -> None:
+        """Keep one timer set for the earliest deadline of a job still in flight."""
+        while self._deadlines and self._deadlines[0][1] not in self._requested:
+            heapq.heappop(self._deadlines)  # that job already ended
+        if not self._deadlines:
+            return
+        first_ms, job_id = self._deadlines[0]
+        if self._deadline_armed_ms is not None and self._deadline_armed_ms <= first_ms:
+            return  # the timer fires first; it re-arms then
+        self._deadline_armed_ms = first_ms
+        delay_s = (first_ms - now_ms()) / 1000
+        self._timers.after("deadline", delay_s, self._actor, NegotiationDeadline(job_id))
+
+    def _entry_for_tag(self, tag: str) -> _Requested | None:
+        return self._requested.get(tag.partition("/")[0])
+
+    def _feed(self, entry: _Requested, step: Callable[[RemoteJob], list[Action]]) -> None:
+        try:
+            actions = step(entry.machine)
+        except RemoteProtocolError as exc:
+            log.warning("ignored an answer the negotiation does not allow: %s", exc)
+            return
+        self._perform(entry.machine.job.job_id, actions)
+
+    def _perform(self, job_id: str, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendOffer):
+                self._send(
+                    action.peer_id, PROTOCOL_NEGOTIATE, action.offer, action.timeout_ms, action.tag
+                )
+            elif isinstance(action, SendJob):
+                log.info(
+                    "sending job %s to %s (%s)",
+                    job_id,
+                    action.peer_id,
+                    "with the module" if action.request.module is not None else "module cached",
+                    extra={
+                        "event": "job_sent",
+                        "job_id": job_id,
+                        "peer_id": action.peer_id,
+                        "module_sent": action.request.module is not None,
+                    },
+                )
+                self._send(
+                    action.peer_id, PROTOCOL_JOB, action.request, action.timeout_ms, action.tag
+                )
+            elif isinstance(action, ReportPeer):
+                tell(self._discovery, RecordPeerOutcome(action.peer_id, action.outcome))
+            elif isinstance(action, Succeed):
+                entry = self._requested[job_id]
+                self._remember_warm(entry.machine.job.module_sha256, action.executor)
+                log.info("remote job %s ran on %s", job_id, action.executor)
+                done = RemoteJobDone.succeeded(
+                    job_id, action.executor, action.executed, action.envelope, action.attempts
+                )
+                self._finish(job_id, done)
+            elif isinstance(action, Fail):
+                log.info("remote job %s failed: %s", job_id, action.message)
+                failed = RemoteJobDone.failed(job_id, action.code, action.message, action.attempts)
+                self._finish(job_id, failed)
+
+    def _send(
+        self, peer_id: str, protocol: str, message: Message, timeout_ms: int, tag: str
+    ) -> None:
+        request = PeerRequest(
+            peer_id=peer_id,
+            protocol=protocol,
+            payload=encode_message(message),
+            timeout_ms=timeout_ms,
+            tag=tag,
+        )
+        try:
+            tell(self._network.get(), request, reply_to=self._actor)
+        except (RuntimeError, pykka.ActorDeadError) as exc:
+            # Answered as a message, never by recursion: the machine sees an ordinary failure.
+            tell(
+                self._actor,
+                PeerFailure(
+                    peer_id=peer_id,
+                    reason="refused",
+                    message=f"the network is not running: {exc}",
+                    tag=tag,
+                ),
+            )
+
+    def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
+        self._warm.setdefault(module_sha256, set()).add(peer_id)
+        self._warm.move_to_end(module_sha256)
+        while len(self._warm) > WARM_MODULES:
+            self._warm.popitem(last=False)
+
+    def _finish(self, job_id: str, done: RemoteJobDone) -> None:
+        entry = self._requested.pop(job_id)
+        _answer(done, entry.ticket, entry.reply_to)
+
+    def _finish_failed(self, job_id: str, code: str, message: str) -> None:
+        attempts = self._requested[job_id].machine.attempts
+        self._finish(job_id, RemoteJobDone.failed(job_id, code, message, attempts))
+
+
+def _answer(
+    done: RemoteJobDone,
+    ticket: JobTicket | None,
+    reply_to: pykka.ActorRef[Any] | None,
+) -> None:
+    """Tell the ingress how the remote job ended (or, without one, complete its future)."""
+    if reply_to is not None:
+        try:
+            tell(reply_to, done, job=ticket)
+        except pykka.ActorDeadError:
+            log.warning("remote job %s finished after its ingress stopped", done.job_id)
+    elif ticket is not None:
+        ticket.done.try_set(checked(done))
+
+
+def _fit_to_limits(requirements: Requirements, job: ExecuteJob) -> Requirements:
+    """The requirements a peer must meet to run `job` with its limits."""
+    return replace(
+        requirements,
+        min_fuel=max(requirements.min_fuel, job.limits.fuel),
+        min_memory_bytes=max(requirements.min_memory_bytes, job.limits.memory_bytes),
+        min_timeout_ms=max(requirements.min_timeout_ms, job.limits.timeout_ms),
+    )

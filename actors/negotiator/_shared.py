@@ -1,0 +1,82 @@
+"""What both sides of the negotiator use: the clock, module lookups, refusal codes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+import pykka
+
+from plasm.actors._mailbox import ask
+from plasm.actors.errors import (
+    ActorLayerError,
+    LimitsExceededError,
+    QueueFullError,
+    ShuttingDownError,
+    UnknownModuleError,
+)
+from plasm.actors.messages import GetModule, ModuleFound
+
+log = logging.getLogger("plasm.actors.negotiator")
+
+LOOKUP_TIMEOUT_S = 5.0
+MODULE_CACHE_ENTRIES = 32
+
+
+class NegotiatorError(ActorLayerError):
+    """The negotiator could not take a remote job (for example an invalid placement)."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def error_code(exc: BaseException) -> str:
+    """The `Error.code` a requester gets when the ingress refused its job."""
+    codes: list[tuple[type[BaseException], str]] = [
+        (QueueFullError, "busy"),
+        (LimitsExceededError, "limits_exceeded"),
+        (ShuttingDownError, "shutting_down"),
+        (UnknownModuleError, "module_unavailable"),
+    ]
+    for cls, code in codes:
+        if isinstance(exc, cls):
+            return code
+    return "internal"
+
+
+class ModuleLookup:
+    """Module bytes by hash: a small LRU cache in front of the node's module store.
+
+    `store` (the journal, or in tests an ingress) answers `GetModule` from its own state
+    and never asks back, so the blocking ask on a cache miss cannot deadlock.
+    """
+
+    def __init__(self, store: pykka.ActorRef[Any] | None) -> None:
+        self._store = store
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, sha256: str) -> bytes | None:
+        cached = self._cache.get(sha256)
+        if cached is not None:
+            self._cache.move_to_end(sha256)
+            return cached
+        if self._store is None:
+            return None
+        try:
+            found = ask(self._store, GetModule(module_sha256=sha256), timeout=LOOKUP_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("module lookup of %s failed: %s", sha256, exc)
+            return None
+        if not isinstance(found, ModuleFound) or found.data is None:
+            return None
+        self.remember(sha256, found.data)
+        return found.data
+
+    def remember(self, sha256: str, data: bytes) -> None:
+        self._cache[sha256] = data
+        self._cache.move_to_end(sha256)
+        while len(self._cache) > MODULE_CACHE_ENTRIES:
+            self._cache.popitem(last=False)
