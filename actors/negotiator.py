@@ -35,7 +35,6 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -107,6 +106,7 @@ from plasm.protocol.p2p_messages import (
     Placement,
     Requirements,
 )
+from plasm.runtime.lru import BoundedLRU
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,8 @@ class NegotiatorActor(PlasmActor):
         self._state = ExecutorState()
         self._running: dict[tuple[str, str], _Running] = {}
         self._sweep_armed = False
-        self._module_cache: OrderedDict[str, bytes] = OrderedDict()
-        self._warm: OrderedDict[str, set[str]] = OrderedDict()  # module sha -> peers
+        self._module_cache: BoundedLRU[str, bytes] = BoundedLRU(MODULE_CACHE_ENTRIES)
+        self._warm: BoundedLRU[str, set[str]] = BoundedLRU(WARM_MODULES)  # module sha -> peers
 
     def on_stop(self) -> None:
         self._timers.cancel_all()
@@ -250,7 +250,7 @@ class NegotiatorActor(PlasmActor):
             job,
             request.deadline_ms,
             offer_timeout_ms=self._offer_timeout_ms,
-            warm=frozenset(self._warm.get(job.module_sha256, ())),
+            warm=frozenset(self._warm.peek(job.module_sha256) or ()),
         )
         self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
         heapq.heappush(self._deadlines, (request.deadline_ms, job.job_id))
@@ -435,10 +435,7 @@ class NegotiatorActor(PlasmActor):
             )
 
     def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
-        self._warm.setdefault(module_sha256, set()).add(peer_id)
-        self._warm.move_to_end(module_sha256)
-        while len(self._warm) > WARM_MODULES:
-            self._warm.popitem(last=False)
+        self._warm.setdefault(module_sha256, set).add(peer_id)
 
     def _finish(self, job_id: str, done_message: RemoteJobDone, entry: _Requested) -> None:
         del self._requested[job_id]
@@ -615,7 +612,7 @@ class NegotiatorActor(PlasmActor):
 
     def _on_module_request(self, peer: str, request: ModuleRequest) -> Message:
         policy = self._policy
-        if peer in policy.deny or (policy.allow is not None and peer not in policy.allow):
+        if not policy.admits(peer):
             return Error(code="not_allowed", message="this node does not serve modules to you")
         data = self._lookup_module(request.module_sha256)
         if data is None:
@@ -630,7 +627,6 @@ class NegotiatorActor(PlasmActor):
     def _lookup_module(self, sha256: str) -> bytes | None:
         cached = self._module_cache.get(sha256)
         if cached is not None:
-            self._module_cache.move_to_end(sha256)
             return cached
         if self._modules is None:
             return None
@@ -646,10 +642,7 @@ class NegotiatorActor(PlasmActor):
         return found.data
 
     def _remember_module(self, sha256: str, data: bytes) -> None:
-        self._module_cache[sha256] = data
-        self._module_cache.move_to_end(sha256)
-        while len(self._module_cache) > MODULE_CACHE_ENTRIES:
-            self._module_cache.popitem(last=False)
+        self._module_cache.put(sha256, data)
 
 
 def _fit_to_limits(requirements: Requirements, job: ExecuteJob) -> Requirements:
@@ -672,12 +665,7 @@ def _manifest(request: JobRequest) -> bytes:
             "stdin": base64.b64encode(job_input.stdin).decode("ascii"),
             "args": list(job_input.args),
             "env": dict(job_input.env),
-            "limits": {
-                "fuel": limits.fuel,
-                "memory_bytes": limits.memory_bytes,
-                "timeout_ms": limits.timeout_ms,
-                "max_output_bytes": limits.max_output_bytes,
-            },
+            "limits": limits.to_json(),
             "placement": {"mode": "local"},
         },
         sort_keys=True,

@@ -50,7 +50,7 @@ from plasm.protocol.node_messages import (
 )
 from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
-from plasm.runtime.job import JobInput, Limits
+from plasm.runtime.job import DEFAULT_MAX_LIMITS, JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,6 @@ ASK_TIMEOUT_S = 30.0
 CANCEL_GRACE_S = 1.0
 INTERRUPT_S = 0.5
 ACTOR_STOP_S = 2.5
-DEFAULT_MAX_LIMITS = Limits(
-    fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
-)
 
 
 @dataclass(frozen=True, slots=True)

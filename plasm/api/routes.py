@@ -210,8 +210,8 @@ class ApiRoutes:
             "version": __version__,
             "capabilities": self.capabilities(),
             "limits": {
-                "default": _limits_json(self.default_limits),
-                "max": _limits_json(self.max_limits),
+                "default": self.default_limits.to_json(),
+                "max": self.max_limits.to_json(),
             },
             "addresses": network.get("addresses", []),
             "reachability": network.get("reachability", "none"),
@@ -276,11 +276,3 @@ def _journal_manifest(body: Any, module_sha256: str) -> bytes:
     kept["module_sha256"] = module_sha256
     return orjson.dumps(kept)
 
-
-def _limits_json(limits: Limits) -> dict[str, int]:
-    return {
-        "fuel": limits.fuel,
-        "memory_bytes": limits.memory_bytes,
-        "timeout_ms": limits.timeout_ms,
-        "max_output_bytes": limits.max_output_bytes,
-    }
