@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plasm.errors import PlasmError
+from plasm.actors.errors import ActorLayerError
 from plasm.protocol.node_messages import JOB_STATUSES
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class JournalError(PlasmError):
+class JournalError(ActorLayerError):
     """The journal could not read or write its SQLite file, or was asked something invalid."""
 
 

@@ -45,10 +45,7 @@ from plasm.actors._future import Future
 from plasm.actors._mailbox import Delivery, JobTicket, LateRef, PlasmActor, ask, checked, tell
 from plasm.actors.errors import (
     ActorLayerError,
-    LimitsExceededError,
-    QueueFullError,
-    ShuttingDownError,
-    UnknownModuleError,
+    wire_code,
 )
 from plasm.protocol.discovery_messages import (
     Candidates,
@@ -122,20 +119,6 @@ class NegotiatorError(ActorLayerError):
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _error_code(exc: BaseException) -> str:
-    """The `Error.code` a requester gets when the ingress refused its job."""
-    codes: list[tuple[type[BaseException], str]] = [
-        (QueueFullError, "busy"),
-        (LimitsExceededError, "limits_exceeded"),
-        (ShuttingDownError, "shutting_down"),
-        (UnknownModuleError, "module_unavailable"),
-    ]
-    for cls, code in codes:
-        if isinstance(exc, cls):
-            return code
-    return "internal"
 
 
 @dataclass(slots=True)
@@ -711,7 +694,7 @@ def _answer_future(
         try:
             future.get(timeout=0)
         except Exception as exc:
-            error = Error(code=_error_code(exc), message=str(exc))
+            error = Error(code=wire_code(exc), message=str(exc))
             settle_with(PeerResponse(peer_id=peer, payload=encode_message(error)))
 
     def on_done(future: Future[Any]) -> None:

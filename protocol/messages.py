@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from plasm.protocol import cbor, fields, formats
-from plasm.protocol.errors import DecodeError, PeerIdError, UnknownMessageError
+from plasm.protocol.errors import (
+    DecodeError,
+    DuplicateMessageTypeError,
+    PeerIdError,
+    UnknownMessageError,
+)
 from plasm.protocol.identity import public_key_from_peer_id
 from plasm.protocol.receipt import Receipt
 from plasm.runtime.job import JobInput, Limits, Outcome
@@ -55,7 +60,9 @@ def register_message(cls: M) -> M:
     """Class decorator: add a message class to the catalogue (its ``(TYPE, VERSION)`` once)."""
     key = (cls.TYPE, cls.VERSION)
     if key in MESSAGE_TYPES:
-        raise RuntimeError(f"message type {key} registered twice")
+        raise DuplicateMessageTypeError(
+            f"message type {key} registered twice; give {cls.__name__} its own TYPE or VERSION"
+        )
     MESSAGE_TYPES[key] = cls
     return cls
 

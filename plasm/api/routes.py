@@ -14,12 +14,10 @@ import orjson
 
 from plasm._version import __version__
 from plasm.actors.errors import (
-    LimitsExceededError,
-    QueueFullError,
+    ActorLayerError,
     ShuttingDownError,
     UnknownJobError,
-    UnknownModuleError,
-    UnsupportedPlacementError,
+    error_code,
 )
 from plasm.actors.node import Node
 from plasm.api.errors import ApiError
@@ -94,18 +92,11 @@ class ApiRoutes:
             else:
                 raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
-        except QueueFullError as exc:
-            raise ApiError(429, "queue_full", str(exc)) from exc
-        except ShuttingDownError as exc:
-            raise ApiError(503, "shutting_down", str(exc)) from exc
-        except LimitsExceededError as exc:
-            raise ApiError(400, "limits_exceeded", str(exc)) from exc
-        except UnknownModuleError as exc:
-            raise ApiError(404, "unknown_module", str(exc)) from exc
-        except UnknownJobError as exc:
-            raise ApiError(404, "unknown_job", str(exc)) from exc
-        except UnsupportedPlacementError as exc:
-            raise ApiError(400, "unsupported_placement", str(exc)) from exc
+        except ActorLayerError as exc:
+            code = error_code(exc)  # the one table: plasm.actors.errors.ERROR_CODES
+            if code is None:
+                raise
+            raise ApiError(code.status, code.code, str(exc)) from exc
 
     # -- jobs --------------------------------------------------------------------------
 
