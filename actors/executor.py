@@ -88,17 +88,4 @@ class ExecutorActor(PlasmActor):
 
 
 def _not_run(message: str) -> Outcome:
-    now_ms = time.time_ns() // 1_000_000
-    return Outcome(
-        kind=OutcomeKind.INVALID_MODULE,
-        exit_code=None,
-        message=message,
-        stdout=b"",
-        stderr=b"",
-        stdout_truncated=False,
-        stderr_truncated=False,
-        fuel_consumed=0,
-        wall_time_us=0,
-        started_at_ms=now_ms,
-        finished_at_ms=now_ms,
-    )
+    return Outcome.not_run(OutcomeKind.INVALID_MODULE, message, time.time_ns() // 1_000_000)

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,7 @@ from plasm.protocol.messages import ExecuteJob
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.result import job_result_to_json
 from plasm.runtime.job import Limits, OutcomeKind
+from plasm.runtime.lru import BoundedLRU
 from plasm.runtime.sandbox import CancelToken
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class IngressActor(PlasmActor):
         self._journal = journal
         self._queue: deque[_Queued] = deque()
         self._running: dict[str, tuple[_Queued, int]] = {}
-        self._modules: OrderedDict[str, bytes] = OrderedDict()
+        self._modules: BoundedLRU[str, bytes] = BoundedLRU(MODULE_CACHE_ENTRIES)
         self._stopping = False
         self._outcomes: dict[str, int] = {}
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
@@ -296,12 +297,9 @@ class IngressActor(PlasmActor):
             self._dispatch()
 
     def _check_limits(self, limits: Limits) -> None:
-        for name in ("fuel", "memory_bytes", "timeout_ms", "max_output_bytes"):
-            asked, allowed = getattr(limits, name), getattr(self._max, name)
-            if asked > allowed:
-                raise LimitsExceededError(
-                    f"limits.{name} = {asked} is above this node's maximum {allowed}"
-                )
+        above = limits.exceeds(self._max)
+        if above is not None:
+            raise LimitsExceededError(above)
 
     def _resolve_module(self, request: SubmitJob) -> tuple[bytes, str]:
         if request.module is not None:
@@ -317,7 +315,6 @@ class IngressActor(PlasmActor):
         sha256 = request.module_sha256 or ""
         cached = self._modules.get(sha256)
         if cached is not None:
-            self._modules.move_to_end(sha256)
             return cached, sha256
         data = None
         if self._journal is not None:
@@ -333,15 +330,12 @@ class IngressActor(PlasmActor):
         return data, sha256
 
     def _remember_module(self, sha256: str, data: bytes, *, store: bool) -> None:
-        if sha256 in self._modules:
-            self._modules.move_to_end(sha256)
+        if self._modules.touch(sha256):
             return
         if store and self._journal is not None:
             # Told, not asked: the journal writes it before the job record that follows.
             tell(self._journal, PutModule(data=data))
-        self._modules[sha256] = data
-        while len(self._modules) > MODULE_CACHE_ENTRIES:
-            self._modules.popitem(last=False)
+        self._modules.put(sha256, data)
 
     @handles(PutModule)
     def on_put_module(self, request: PutModule, delivery: Delivery) -> ModuleStored | None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plasm.errors import PlasmError
+from plasm.actors.errors import JournalError, JournalFullError
 from plasm.protocol.formats import JOB_STATUSES
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "JobRecord",
     "JobStateError",
     "JournalError",
+    "JournalFullError",
     "JournalSchemaError",
     "JournalStore",
     "ModuleHashError",
@@ -61,16 +62,8 @@ __all__ = [
 ]
 
 
-class JournalError(PlasmError):
-    """The journal could not read or write its SQLite file, or was asked something invalid."""
-
-
 class JournalSchemaError(JournalError):
     """The file is not a Plasm journal, or was written by a newer plasmd than this one."""
-
-
-class JournalFullError(JournalError):
-    """The disk (or quota) holding the journal is full: nothing more can be written."""
 
 
 class JournalDamagedError(JournalError):

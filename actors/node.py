@@ -23,6 +23,7 @@ from nacl.signing import SigningKey
 from plasm.actors import _mailbox
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
+from plasm.actors.errors import NodeFeatureError, NodeNotStartedError
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
@@ -50,20 +51,18 @@ from plasm.actors.signer import SignerActor
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
-from plasm.runtime.job import JobInput, Limits
+from plasm.runtime.job import DEFAULT_MAX_LIMITS, JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S = 30.0
+NO_NETWORK = "this node runs without the peer-to-peer network; set NodeSettings.network"
 # Node.stop, past the grace: how long cancelled jobs get to end, and all actors together
 # to stop. Grace + these + the interrupt ask stay under grace + 5 s (systemd's margin).
 CANCEL_GRACE_S = 1.0
 INTERRUPT_S = 0.5
 ACTOR_STOP_S = 2.5
-DEFAULT_MAX_LIMITS = Limits(
-    fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +317,7 @@ class Node:
     @property
     def ingress(self) -> pykka.ActorRef[Any]:
         if self._ingress is None:
-            raise RuntimeError("the node is not started; call start() first")
+            raise NodeNotStartedError("the node is not started; call Node.start() first")
         return self._ingress
 
     def submit(
@@ -377,7 +376,9 @@ class Node:
     @property
     def journal(self) -> pykka.ActorRef[Any]:
         if self._journal is None:
-            raise RuntimeError("this node runs without a journal")
+            raise NodeFeatureError(
+                "this node runs without a journal; set NodeSettings.journal_path"
+            )
         return self._journal
 
     def job(self, job_id: str) -> JobInfo:
@@ -399,7 +400,7 @@ class Node:
         from plasm.actors.messages import GetNetworkInfo, NetworkInfo
 
         if self._network is None:
-            raise RuntimeError("this node runs without the peer-to-peer network")
+            raise NodeFeatureError(NO_NETWORK)
         info = ask(self._network, GetNetworkInfo(), timeout=ASK_TIMEOUT_S)
         assert isinstance(info, NetworkInfo)
         return info
@@ -409,7 +410,7 @@ class Node:
         from plasm.actors.messages import ListPeers
 
         if self._discovery is None:
-            raise RuntimeError("this node runs without the peer-to-peer network")
+            raise NodeFeatureError(NO_NETWORK)
         return ask(self._discovery, ListPeers(), timeout=ASK_TIMEOUT_S)
 
     def job_counts(self) -> dict[str, int]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from plasm.errors import PlasmError
 from plasm.runtime.cpus import check_affinity
+from plasm.runtime.job import DEFAULT_MAX_LIMITS, Limits
 from plasm.units import UnitError, parse_duration_ms, parse_size
 
 __all__ = [
@@ -307,7 +308,10 @@ def _list_of(check: Callable[[str, str], str]) -> _Parse:
 
 # -- the key table ----------------------------------------------------------------------------
 
-# Defaults are written as they would be in the file and go through the same checks.
+# Defaults are values the file could hold and go through the same checks; the limits are
+# the job layer's (plasm.runtime.job), so they are defined once.
+_DEFAULT_LIMITS = Limits()
+
 # state_dir and api.socket have computed defaults (see load_config).
 _KEYS: dict[str, tuple[_Parse, Any]] = {
     "state_dir": (_path(allow_empty=False), None),
@@ -319,14 +323,14 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "executor.count": (_int(0), 0),
     "executor.queue_length": (_int(1), 1024),
     "executor.cpu_affinity": (_cpu_affinity, "auto"),
-    "limits.default.fuel": (_int(1), 1_000_000_000),
-    "limits.default.memory_bytes": (_size, "64MiB"),
-    "limits.default.timeout_ms": (_duration(1), "10s"),
-    "limits.default.max_output_bytes": (_size, "1MiB"),
-    "limits.max.fuel": (_int(1), 100_000_000_000),
-    "limits.max.memory_bytes": (_size, "1GiB"),
-    "limits.max.timeout_ms": (_duration(1), "5m"),
-    "limits.max.max_output_bytes": (_size, "16MiB"),
+    "limits.default.fuel": (_int(1), _DEFAULT_LIMITS.fuel),
+    "limits.default.memory_bytes": (_size, _DEFAULT_LIMITS.memory_bytes),
+    "limits.default.timeout_ms": (_duration(1), _DEFAULT_LIMITS.timeout_ms),
+    "limits.default.max_output_bytes": (_size, _DEFAULT_LIMITS.max_output_bytes),
+    "limits.max.fuel": (_int(1), DEFAULT_MAX_LIMITS.fuel),
+    "limits.max.memory_bytes": (_size, DEFAULT_MAX_LIMITS.memory_bytes),
+    "limits.max.timeout_ms": (_duration(1), DEFAULT_MAX_LIMITS.timeout_ms),
+    "limits.max.max_output_bytes": (_size, DEFAULT_MAX_LIMITS.max_output_bytes),
     "journal.synchronous": (_choice("normal", "full"), "normal"),
     "log.format": (_choice("auto", "json", "rich"), "auto"),
     "log.level": (_choice("debug", "info", "warning", "error"), "info"),

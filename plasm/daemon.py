@@ -10,6 +10,7 @@ SIGUSR1 writes every thread's traceback to the log.
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import logging
 import os
@@ -38,12 +39,7 @@ SIGNAL_POLL_S = 0.2
 
 
 def limits_of(values: LimitValues) -> Limits:
-    return Limits(
-        fuel=values.fuel,
-        memory_bytes=values.memory_bytes,
-        timeout_ms=values.timeout_ms,
-        max_output_bytes=values.max_output_bytes,
-    )
+    return Limits.from_json(dataclasses.asdict(values))
 
 
 class Daemon:

@@ -31,6 +31,11 @@ class UnknownMessageError(DecodeError):
         self.version = version
 
 
+class DuplicateMessageTypeError(ProtocolError):
+    """Two message classes claim the same ``(TYPE, VERSION)``: a programming error in
+    plasm.protocol; give the new class its own TYPE or a higher VERSION."""
+
+
 class FrameError(ProtocolError):
     """A length-prefixed frame was refused (too large, empty, or the stream is unusable)."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +104,6 @@ def _base64(obj: dict[str, Any], key: str) -> bytes:
 
 def _limits(given: dict[str, int], defaults: Limits) -> Limits:
     try:
-        return dataclasses.replace(defaults, **given)
+        return Limits.from_json(given, defaults)
     except ValueError as exc:
         raise ManifestError("$.limits", str(exc)) from exc

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from plasm.protocol import cbor, fields, formats
-from plasm.protocol.errors import DecodeError, PeerIdError, UnknownMessageError
+from plasm.protocol.errors import (
+    DecodeError,
+    DuplicateMessageTypeError,
+    PeerIdError,
+    UnknownMessageError,
+)
 from plasm.protocol.identity import public_key_from_peer_id
 from plasm.runtime.job import JobInput, Limits, Outcome
 
@@ -61,7 +66,9 @@ def register_local(cls: M) -> M:
     """Class decorator: add a message to the codec's catalogue, not to the wire's."""
     key = (cls.TYPE, cls.VERSION)
     if key in MESSAGE_TYPES:
-        raise ValueError(f"message type {key} registered twice")
+        raise DuplicateMessageTypeError(
+            f"message type {key} registered twice; give {cls.__name__} its own TYPE or VERSION"
+        )
     MESSAGE_TYPES[key] = cls
     return cls
 

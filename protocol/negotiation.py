@@ -42,7 +42,6 @@ job (and remembers that peer and module: later requests of it may come direct), 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -60,6 +59,7 @@ from plasm.protocol.messages import (
 )
 from plasm.protocol.receipt import Receipt, verify_envelope
 from plasm.runtime.job import JobInput, Limits, Outcome
+from plasm.runtime.lru import BoundedLRU
 
 OFFER_RUNTIME = "wasi-preview1"  # what every version-1 JobOffer asks for
 OFFER_TIMEOUT_MS = 5_000
@@ -518,6 +518,10 @@ class ExecutorPolicy:
     runtimes: tuple[str, ...] = (OFFER_RUNTIME,)
     offer_ttl_ms: int = OFFER_TTL_MS
 
+    def admits(self, peer_id: str) -> bool:
+        """Whether `peer_id` may be served at all: not denied, and allowed if a list is set."""
+        return peer_id not in self.deny and (self.allow is None or peer_id in self.allow)
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -540,13 +544,12 @@ class ExecutorState:
     pending: dict[tuple[str, str], AcceptedOffer] = field(default_factory=dict)
     running: set[tuple[str, str]] = field(default_factory=set)
     # (peer, module sha256) of offers taken: that peer may send that module's jobs direct
-    known: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    known: BoundedLRU[tuple[str, str], None] = field(
+        default_factory=lambda: BoundedLRU(KNOWN_PAIRS)
+    )
 
     def remember(self, peer_id: str, module_sha256: str) -> None:
-        self.known[(peer_id, module_sha256)] = None
-        self.known.move_to_end((peer_id, module_sha256))
-        while len(self.known) > KNOWN_PAIRS:
-            self.known.popitem(last=False)
+        self.known.put((peer_id, module_sha256), None)
 
     def reserved(self) -> int:
         return len(self.pending) + len(self.running)
@@ -664,15 +667,14 @@ def admit_direct(
 def _rejection(
     offer: JobOffer, peer_id: str, now_ms: int, policy: ExecutorPolicy, state: ExecutorState
 ) -> str | None:
-    if peer_id in policy.deny or (policy.allow is not None and peer_id not in policy.allow):
+    if not policy.admits(peer_id):
         return "not_allowed"
     if not _take_token(peer_id, now_ms, policy, state):
         return "rate_limited"  # checked before the rest: every offer spends a token
     if OFFER_RUNTIME not in policy.runtimes:
         return "unsupported_runtime"
-    for name in ("fuel", "memory_bytes", "timeout_ms", "max_output_bytes"):
-        if getattr(offer.limits, name) > getattr(policy.max_limits, name):
-            return "limits_exceeded"
+    if offer.limits.exceeds(policy.max_limits) is not None:
+        return "limits_exceeded"
     if offer.module_size > policy.max_module_bytes:
         return "module_too_large"
     repeat = (peer_id, offer.job_id) in state.pending  # a re-offer keeps its reservation

@@ -7,8 +7,9 @@ these types in messages and receipts. ``plasm.runtime.sandbox`` turns a ``JobInp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from typing import Any
 
 
 class OutcomeKind(StrEnum):
@@ -42,8 +43,38 @@ class Limits:
     max_output_bytes: int = 2**20  # cap for stdout and for stderr, each
 
     def __post_init__(self) -> None:
-        for name in ("fuel", "memory_bytes", "timeout_ms", "max_output_bytes"):
+        for name in LIMIT_FIELDS:
             _require_positive_int("limits", name, getattr(self, name))
+
+    def exceeds(self, other: Limits) -> str | None:
+        """The first field above ``other``'s, as a message naming both values; else None."""
+        for name in LIMIT_FIELDS:
+            asked, allowed = getattr(self, name), getattr(other, name)
+            if asked > allowed:
+                return f"limits.{name} = {asked} is above this node's maximum {allowed}"
+        return None
+
+    def to_json(self) -> dict[str, int]:
+        """The JSON form (manifests, API answers, journaled manifests): field name -> int."""
+        return {name: getattr(self, name) for name in LIMIT_FIELDS}
+
+    @classmethod
+    def from_json(cls, given: dict[str, Any], defaults: Limits | None = None) -> Limits:
+        """``defaults`` (else ``Limits()``) with the fields ``given`` sets; ``ValueError`` for
+        an unknown field or a value out of range."""
+        unknown = sorted(set(given) - set(LIMIT_FIELDS))
+        if unknown:
+            known = ", ".join(LIMIT_FIELDS)
+            raise ValueError(f"unknown limit {unknown[0]!r}; the limits are {known}")
+        return replace(defaults if defaults is not None else cls(), **given)
+
+
+LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
+
+# The most a node lets one job ask for unless its configuration says otherwise.
+DEFAULT_MAX_LIMITS = Limits(
+    fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
+)
 
 
 def _check_text(what: str, value: object) -> None:
@@ -114,3 +145,20 @@ class Outcome:
     wall_time_us: int
     started_at_ms: int  # unix ms
     finished_at_ms: int
+
+    @classmethod
+    def not_run(cls, kind: OutcomeKind, message: str, now_ms: int) -> Outcome:
+        """The outcome of a job that never started (for example its module did not match)."""
+        return cls(
+            kind=kind,
+            exit_code=None,
+            message=message,
+            stdout=b"",
+            stderr=b"",
+            stdout_truncated=False,
+            stderr_truncated=False,
+            fuel_consumed=0,
+            wall_time_us=0,
+            started_at_ms=now_ms,
+            finished_at_ms=now_ms,
+        )

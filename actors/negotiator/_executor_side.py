@@ -18,7 +18,8 @@ import pykka
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, tell
-from plasm.actors.negotiator._shared import ModuleLookup, error_code, log, now_ms
+from plasm.actors.errors import wire_code
+from plasm.actors.negotiator._shared import ModuleLookup, log, now_ms
 from plasm.actors.messages import SweepRemoteJobs
 from plasm.actors.messages import RemoteJobSettled
 from plasm.protocol.errors import DecodeError
@@ -205,7 +206,7 @@ class ExecutorSide:
 
     def _on_module_request(self, peer: str, request: ModuleRequest) -> Message:
         policy = self._policy
-        if peer in policy.deny or (policy.allow is not None and peer not in policy.allow):
+        if not policy.admits(peer):
             return Error(code="not_allowed", message="this node does not serve modules to you")
         data = self._modules.get(request.module_sha256)
         if data is None:
@@ -230,12 +231,7 @@ def _manifest(request: JobRequest) -> bytes:
             "stdin": base64.b64encode(job_input.stdin).decode("ascii"),
             "args": list(job_input.args),
             "env": dict(job_input.env),
-            "limits": {
-                "fuel": limits.fuel,
-                "memory_bytes": limits.memory_bytes,
-                "timeout_ms": limits.timeout_ms,
-                "max_output_bytes": limits.max_output_bytes,
-            },
+            "limits": limits.to_json(),
             "placement": {"mode": "local"},
         },
         sort_keys=True,
@@ -281,7 +277,7 @@ def _answer_future(
         try:
             future.get(timeout=0)
         except Exception as exc:
-            error = Error(code=error_code(exc), message=str(exc))
+            error = Error(code=wire_code(exc), message=str(exc))
             settle_with(PeerResponse(peer_id=peer, payload=encode_message(error)))
 
     def on_done(future: Future[Any]) -> None:

@@ -8,7 +8,6 @@ outcomes told to discovery) and feeds it the answers, the failures and the deadl
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ import pykka
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import JobTicket, LateRef, checked, tell
+from plasm.runtime.lru import BoundedLRU
 from plasm.actors.negotiator._shared import ModuleLookup, NegotiatorError, log, now_ms
 from plasm.actors.messages import Candidates, FindCandidates, NegotiationDeadline, RecordPeerOutcome
 from plasm.protocol.errors import DecodeError
@@ -74,7 +74,7 @@ class Requester:
         self._requested: dict[str, _Requested] = {}
         self._deadlines: list[tuple[int, str]] = []  # heap of (deadline ms, job id)
         self._deadline_armed_ms: int | None = None  # when the deadline timer fires
-        self._warm: OrderedDict[str, set[str]] = OrderedDict()  # module sha -> peers
+        self._warm: BoundedLRU[str, set[str]] = BoundedLRU(WARM_MODULES)  # module sha -> peers
 
     def stop(self) -> None:
         for job_id in list(self._requested):
@@ -129,7 +129,7 @@ class Requester:
             job,
             request.deadline_ms,
             offer_timeout_ms=self._offer_timeout_ms,
-            warm=frozenset(self._warm.get(job.module_sha256, ())),
+            warm=frozenset(self._warm.peek(job.module_sha256) or ()),
         )
         self._requested[job.job_id] = _Requested(machine, placement, done, reply_to)
         heapq.heappush(self._deadlines, (request.deadline_ms, job.job_id))
@@ -288,10 +288,7 @@ class Requester:
             )
 
     def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
-        self._warm.setdefault(module_sha256, set()).add(peer_id)
-        self._warm.move_to_end(module_sha256)
-        while len(self._warm) > WARM_MODULES:
-            self._warm.popitem(last=False)
+        self._warm.setdefault(module_sha256, set).add(peer_id)
 
     def _finish(self, job_id: str, done: RemoteJobDone) -> None:
         entry = self._requested.pop(job_id)

@@ -1,23 +1,17 @@
-"""What both sides of the negotiator use: the clock, module lookups, refusal codes."""
+"""What both sides of the negotiator use: the clock and module lookups."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from typing import Any
 
 import pykka
 
 from plasm.actors._mailbox import ask
-from plasm.actors.errors import (
-    ActorLayerError,
-    LimitsExceededError,
-    QueueFullError,
-    ShuttingDownError,
-    UnknownModuleError,
-)
+from plasm.actors.errors import ActorLayerError
 from plasm.actors.messages import GetModule, ModuleFound
+from plasm.runtime.lru import BoundedLRU
 
 log = logging.getLogger("plasm.actors.negotiator")
 
@@ -33,20 +27,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def error_code(exc: BaseException) -> str:
-    """The `Error.code` a requester gets when the ingress refused its job."""
-    codes: list[tuple[type[BaseException], str]] = [
-        (QueueFullError, "busy"),
-        (LimitsExceededError, "limits_exceeded"),
-        (ShuttingDownError, "shutting_down"),
-        (UnknownModuleError, "module_unavailable"),
-    ]
-    for cls, code in codes:
-        if isinstance(exc, cls):
-            return code
-    return "internal"
-
-
 class ModuleLookup:
     """Module bytes by hash: a small LRU cache in front of the node's module store.
 
@@ -56,12 +36,11 @@ class ModuleLookup:
 
     def __init__(self, store: pykka.ActorRef[Any] | None) -> None:
         self._store = store
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache: BoundedLRU[str, bytes] = BoundedLRU(MODULE_CACHE_ENTRIES)
 
     def get(self, sha256: str) -> bytes | None:
         cached = self._cache.get(sha256)
         if cached is not None:
-            self._cache.move_to_end(sha256)
             return cached
         if self._store is None:
             return None
@@ -76,7 +55,4 @@ class ModuleLookup:
         return found.data
 
     def remember(self, sha256: str, data: bytes) -> None:
-        self._cache[sha256] = data
-        self._cache.move_to_end(sha256)
-        while len(self._cache) > MODULE_CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        self._cache.put(sha256, data)

@@ -14,14 +14,11 @@ import orjson
 
 from plasm._version import __version__
 from plasm.actors.errors import (
-    LimitsExceededError,
-    QueueFullError,
+    ActorLayerError,
     ShuttingDownError,
     UnknownJobError,
-    UnknownModuleError,
-    UnsupportedPlacementError,
+    error_code,
 )
-from plasm.actors.journal_store import JournalFullError
 from plasm.actors.messages import JobInfo
 from plasm.actors.node import Node
 from plasm.api.errors import ApiError
@@ -96,20 +93,11 @@ class ApiRoutes:
             else:
                 raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
-        except QueueFullError as exc:
-            raise ApiError(429, "queue_full", str(exc)) from exc
-        except JournalFullError as exc:
-            raise ApiError(507, "disk_full", str(exc)) from exc
-        except ShuttingDownError as exc:
-            raise ApiError(503, "shutting_down", str(exc)) from exc
-        except LimitsExceededError as exc:
-            raise ApiError(400, "limits_exceeded", str(exc)) from exc
-        except UnknownModuleError as exc:
-            raise ApiError(404, "unknown_module", str(exc)) from exc
-        except UnknownJobError as exc:
-            raise ApiError(404, "unknown_job", str(exc)) from exc
-        except UnsupportedPlacementError as exc:
-            raise ApiError(400, "unsupported_placement", str(exc)) from exc
+        except ActorLayerError as exc:
+            code = error_code(exc)  # the one table: plasm.actors.errors.ERROR_CODES
+            if code is None:
+                raise
+            raise ApiError(code.status, code.code, str(exc)) from exc
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -214,8 +202,8 @@ class ApiRoutes:
             "version": __version__,
             "capabilities": self.capabilities(),
             "limits": {
-                "default": _limits_json(self.default_limits),
-                "max": _limits_json(self.max_limits),
+                "default": self.default_limits.to_json(),
+                "max": self.max_limits.to_json(),
             },
             "addresses": network.get("addresses", []),
             "reachability": network.get("reachability", "none"),
@@ -280,11 +268,3 @@ def _journal_manifest(body: Any, module_sha256: str) -> bytes:
     kept["module_sha256"] = module_sha256
     return orjson.dumps(kept)
 
-
-def _limits_json(limits: Limits) -> dict[str, int]:
-    return {
-        "fuel": limits.fuel,
-        "memory_bytes": limits.memory_bytes,
-        "timeout_ms": limits.timeout_ms,
-        "max_output_bytes": limits.max_output_bytes,
-    }

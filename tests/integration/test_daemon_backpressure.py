@@ -46,7 +46,7 @@ def test_a_full_queue_answers_429_and_keeps_every_accepted_job(daemon_factory, t
                 refusal = exc
                 break
         assert refusal is not None, "20 spinning jobs were all accepted by a queue of 2"
-        assert (refusal.status, refusal.code) == (429, "queue_full")
+        assert (refusal.status, refusal.code) == (429, "busy")
         assert "retry" in refusal.message
         # Still full: a second try is refused too, and nothing was journaled for it.
         with pytest.raises(ApiRequestError) as again:
@@ -54,7 +54,7 @@ def test_a_full_queue_answers_429_and_keeps_every_accepted_job(daemon_factory, t
         assert again.value.status == 429
         with pytest.raises(ApiRequestError) as waiting:  # ?wait: an unconfirmed submit
             client.submit(module=example_bytes("hello"), wait=5)
-        assert (waiting.value.status, waiting.value.code) == (429, "queue_full")
+        assert (waiting.value.status, waiting.value.code) == (429, "busy")
         assert len(client.jobs(limit=1000)) == len(accepted)
         for job_id in accepted:
             client.cancel(job_id)

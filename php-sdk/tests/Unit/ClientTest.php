@@ -172,7 +172,7 @@ final class ClientTest extends TestCase
     {
         $client = $this->unixClient([
             self::error(429, 'rate_limited'),
-            self::error(503, 'queue_full'),
+            self::error(503, 'busy'),
             self::json(200, ['status' => 'ok']),
         ], new RetryPolicy(4, 0.01, 0.02));
 
@@ -182,13 +182,13 @@ final class ClientTest extends TestCase
 
     public function test_gives_up_after_the_last_attempt_with_the_nodes_error_code(): void
     {
-        $client = $this->unixClient(array_fill(0, 5, self::error(503, 'queue_full')), new RetryPolicy(3, 0.01, 0.02));
+        $client = $this->unixClient(array_fill(0, 5, self::error(503, 'busy')), new RetryPolicy(3, 0.01, 0.02));
 
         try {
             $client->health();
             self::fail('expected an ApiException');
         } catch (ApiException $e) {
-            self::assertSame('queue_full', $e->getErrorCode());
+            self::assertSame('busy', $e->getErrorCode());
             self::assertSame(503, $e->getHttpStatus());
         }
         self::assertCount(3, $this->server->requests());
