@@ -46,6 +46,17 @@ import pykka
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import Delivery, JobTicket, LateRef, PlasmActor, handles
+from plasm.actors.messages import (
+    Candidates,
+    HandlerFailed,
+    InboundRequest,
+    NegotiationDeadline,
+    PeerFailure,
+    PeerResponse,
+    RemoteJobSettled,
+    RunRemote,
+    SweepRemoteJobs,
+)
 from plasm.actors.negotiator._executor_side import SWEEP_INTERVAL_S, ExecutorSide
 from plasm.actors.negotiator._requester import WARM_MODULES, Requester
 from plasm.actors.negotiator._shared import (
@@ -54,11 +65,7 @@ from plasm.actors.negotiator._shared import (
     ModuleLookup,
     NegotiatorError,
 )
-from plasm.actors.messages import SweepRemoteJobs
-from plasm.actors.messages import Candidates, NegotiationDeadline, RemoteJobSettled
 from plasm.protocol.negotiation import OFFER_TIMEOUT_MS, ExecutorPolicy
-from plasm.actors.messages import HandlerFailed, RunRemote
-from plasm.actors.messages import InboundRequest, PeerFailure, PeerResponse
 
 if TYPE_CHECKING:
     from plasm.actors.discovery import DiscoveryActor

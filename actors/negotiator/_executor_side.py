@@ -19,9 +19,15 @@ from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, tell
 from plasm.actors.errors import wire_code
+from plasm.actors.messages import (
+    InboundRequest,
+    JobFinished,
+    PeerResponse,
+    RemoteJobSettled,
+    SubmitJob,
+    SweepRemoteJobs,
+)
 from plasm.actors.negotiator._shared import ModuleLookup, log, now_ms
-from plasm.actors.messages import SweepRemoteJobs
-from plasm.actors.messages import RemoteJobSettled
 from plasm.protocol.errors import DecodeError
 from plasm.protocol.messages import (
     Error,
@@ -41,9 +47,7 @@ from plasm.protocol.negotiation import (
     admit_direct,
     evaluate_offer,
 )
-from plasm.actors.messages import JobFinished, SubmitJob
 from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_NEGOTIATE, Placement
-from plasm.actors.messages import InboundRequest, PeerResponse
 
 if TYPE_CHECKING:
     from plasm.actors.negotiator import NegotiatorActor

@@ -16,9 +16,19 @@ import pykka
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import JobTicket, LateRef, checked, tell
-from plasm.runtime.lru import BoundedLRU
+from plasm.actors.messages import (
+    Candidates,
+    FindCandidates,
+    HandlerFailed,
+    NegotiationDeadline,
+    PeerFailure,
+    PeerRequest,
+    PeerResponse,
+    RecordPeerOutcome,
+    RemoteJobDone,
+    RunRemote,
+)
 from plasm.actors.negotiator._shared import ModuleLookup, NegotiatorError, log, now_ms
-from plasm.actors.messages import Candidates, FindCandidates, NegotiationDeadline, RecordPeerOutcome
 from plasm.protocol.errors import DecodeError
 from plasm.protocol.messages import ExecuteJob, Message, decode_message, encode_message
 from plasm.protocol.negotiation import (
@@ -31,9 +41,8 @@ from plasm.protocol.negotiation import (
     SendOffer,
     Succeed,
 )
-from plasm.actors.messages import HandlerFailed, RemoteJobDone, RunRemote
 from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_NEGOTIATE, Placement, Requirements
-from plasm.actors.messages import PeerFailure, PeerRequest, PeerResponse
+from plasm.runtime.lru import BoundedLRU
 
 if TYPE_CHECKING:
     from plasm.actors.discovery import DiscoveryActor
