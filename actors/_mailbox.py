@@ -216,9 +216,6 @@ class PlasmActor(pykka.ThreadingActor):
                 for message_type in getattr(attribute, "__plasm_handles__", ()):
                     names[message_type] = name
         table: dict[type[Message], Handler] = {t: getattr(cls, n) for t, n in names.items()}
-        for message_type, name in getattr(cls, "handlers", {}).items():  # TODO(merge): drop
-            method = getattr(cls, name)
-            table[message_type] = lambda self, _m, d, _f=method: _f(self, d)  # type: ignore[misc]
         cls._handler_table = table
 
     @staticmethod

@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import pykka
 
-from plasm.actors._mailbox import Delivery, PlasmActor, checked, tell
+from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, tell
 from plasm.actors.messages import (
     Dial,
     FindProviders,
@@ -51,16 +51,6 @@ Work = Callable[[], Awaitable[Message | None]]
 
 
 class NetworkActor(PlasmActor):
-    handlers: ClassVar[dict[type[Message], str]] = {
-        PeerRequest: "_on_peer_request",
-        Dial: "_on_dial",
-        Ping: "_on_ping",
-        Provide: "_on_provide",
-        FindProviders: "_on_find_providers",
-        PutRecord: "_on_put_record",
-        GetRecord: "_on_get_record",
-        GetNetworkInfo: "_on_get_network_info",
-    }
 
     def __init__(
         self,
@@ -135,8 +125,8 @@ class NetworkActor(PlasmActor):
 
     # --- handlers ----------------------------------------------------------------------
 
-    def _on_peer_request(self, delivery: Delivery) -> None:
-        request: PeerRequest = delivery.message
+    @handles(PeerRequest)
+    def _on_peer_request(self, request: PeerRequest, delivery: Delivery) -> None:
 
         async def work() -> Message:
             answer = await self._node.request(
@@ -150,31 +140,32 @@ class NetworkActor(PlasmActor):
             refusal = PeerFailure(request.peer_id, "refused", str(exc), tag=request.tag)
             self._settle_now(delivery, refusal)
 
-    def _on_dial(self, delivery: Delivery) -> None:
-        message: Dial = delivery.message
+    @handles(Dial)
+    def _on_dial(self, message: Dial, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.dial(message.multiaddr))
 
-    def _on_ping(self, delivery: Delivery) -> None:
-        message: Ping = delivery.message
+    @handles(Ping)
+    def _on_ping(self, message: Ping, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.ping(message.peer_id, self._ping_timeout))
 
-    def _on_provide(self, delivery: Delivery) -> None:
-        message: Provide = delivery.message
+    @handles(Provide)
+    def _on_provide(self, message: Provide, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.provide(message.key))
 
-    def _on_find_providers(self, delivery: Delivery) -> None:
-        m: FindProviders = delivery.message
+    @handles(FindProviders)
+    def _on_find_providers(self, m: FindProviders, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.find_providers(m.key, m.limit, m.timeout_ms))
 
-    def _on_put_record(self, delivery: Delivery) -> None:
-        message: PutRecord = delivery.message
+    @handles(PutRecord)
+    def _on_put_record(self, message: PutRecord, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.put_record(message.key, message.value))
 
-    def _on_get_record(self, delivery: Delivery) -> None:
-        message: GetRecord = delivery.message
+    @handles(GetRecord)
+    def _on_get_record(self, message: GetRecord, delivery: Delivery) -> None:
         self._later(delivery, lambda: self._node.get_record(message.key, message.timeout_ms))
 
-    def _on_get_network_info(self, delivery: Delivery) -> NetworkInfo:
+    @handles(GetNetworkInfo)
+    def _on_get_network_info(self, message: GetNetworkInfo, delivery: Delivery) -> NetworkInfo:
         self._check_running()
         info: NetworkInfo = self._runner.call(self._node.network_info)
         return info

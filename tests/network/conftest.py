@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import multiaddr
 import nacl.signing
@@ -22,7 +22,7 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from plasm.actors._mailbox import Delivery, PlasmActor, ask
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, handles
 from plasm.actors.messages import (
     GetNetworkInfo,
     InboundRequest,
@@ -33,7 +33,6 @@ from plasm.actors.messages import (
 from plasm.actors.network import start_network
 from plasm.actors.network._host import build_host
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.messages import Message
 from plasm.protocol.p2p_messages import PROTOCOLS
 
 LOOPBACK_TCP = "/ip4/127.0.0.1/tcp/0"
@@ -43,10 +42,8 @@ LOOPBACK_QUIC = "/ip4/127.0.0.1/udp/0/quic-v1"
 class Echo(PlasmActor):
     """Answers `<authenticated peer id>|<payload>`; sleeps first if the payload says so."""
 
-    handlers = {InboundRequest: "on_request"}
-
-    def on_request(self, delivery: Delivery) -> PeerResponse:
-        request: InboundRequest = delivery.message
+    @handles(InboundRequest)
+    def on_request(self, request: InboundRequest, delivery: Delivery) -> PeerResponse:
         if request.payload.startswith(b"sleep:"):
             time.sleep(float(request.payload[6:]))
         if request.payload == b"raise":
@@ -57,10 +54,8 @@ class Echo(PlasmActor):
 class Later(PlasmActor):
     """Answers with a future that another thread resolves, like a long job."""
 
-    handlers = {InboundRequest: "on_request"}
-
-    def on_request(self, delivery: Delivery) -> pykka.Future[Any]:
-        request: InboundRequest = delivery.message
+    @handles(InboundRequest)
+    def on_request(self, request: InboundRequest, delivery: Delivery) -> pykka.Future[Any]:
         done: pykka.Future[Any] = pykka.ThreadingFuture()
         answer = PeerResponse(request.peer_id, b"later|" + request.payload)
         threading.Timer(0.2, done.set, args=(answer,)).start()
@@ -69,8 +64,6 @@ class Later(PlasmActor):
 
 class Collector(PlasmActor):
     """Keeps every message told to it (PeerEvents, answers sent with reply_to)."""
-
-    handlers: ClassVar[dict[type[Message], str]] = {}
 
     def __init__(self) -> None:
         super().__init__()
