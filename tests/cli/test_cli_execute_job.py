@@ -167,3 +167,8 @@ def test_sha256sum_without_input_exits_1_with_its_reason(state: Path) -> None:
     result = execute(state, "sha256sum")
     assert (result["outcome"]["kind"], result["outcome"]["exit_code"]) == ("exit", 1)
     assert base64.b64decode(result["stderr"]).startswith(b"sha256sum: cannot open /input: ")
+
+
+def test_hello_takes_its_text_as_an_argument(state: Path) -> None:
+    result = execute(state, "hello", "--arg", "Hello, World", "--stdin", "unread")
+    assert result["stdout_text"] == "dlroW ,olleH\n"
