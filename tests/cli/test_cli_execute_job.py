@@ -148,3 +148,27 @@ def test_a_bad_flag_value_is_exit_2_with_an_error_naming_it(
 ) -> None:
     run = plasmd("execute-job", example("hello"), "--state-dir", state, *flags)
     assert named in one_line_error(run)
+
+
+@pytest.mark.parametrize(("name", "flags", "stdin", "stdout"), [
+    ("primes", ("--arg", "1000"), b"", b"168\n"),
+    ("primes", ("--arg", "100000"), b"", b"9592\n"),
+    ("wc", ("--stdin-file", "-"), b"a b\nc\n", b"2 3 6\n"),
+], ids=["primes-1000", "primes-100000", "wc"])
+def test_c_examples_run_with_a_valid_receipt(
+    state: Path, name: str, flags: tuple[str, ...], stdin: bytes, stdout: bytes
+) -> None:
+    result = execute(state, name, *flags, stdin=stdin)
+    assert result["outcome"]["kind"] == "ok"
+    assert base64.b64decode(result["stdout"]) == stdout
+
+
+def test_sha256sum_without_input_exits_1_with_its_reason(state: Path) -> None:
+    result = execute(state, "sha256sum")
+    assert (result["outcome"]["kind"], result["outcome"]["exit_code"]) == ("exit", 1)
+    assert base64.b64decode(result["stderr"]).startswith(b"sha256sum: cannot open /input: ")
+
+
+def test_hello_takes_its_text_as_an_argument(state: Path) -> None:
+    result = execute(state, "hello", "--arg", "Hello, World", "--stdin", "unread")
+    assert result["stdout_text"] == "dlroW ,olleH\n"
