@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from nacl.signing import SigningKey
 
-from plasm.actors._p2p_errors import NetworkError
 from plasm.actors.errors import (
     ActorLayerError,
     LimitsExceededError,
@@ -20,6 +19,7 @@ from plasm.actors.errors import (
     wire_code,
 )
 from plasm.actors.journal_store import DuplicateJobError, JournalError
+from plasm.actors.network import NetworkError
 from plasm.actors.node import Node, NodeSettings
 from plasm.actors.signer import SignerError
 
