@@ -160,6 +160,7 @@ class _Admitting:
     placement: Placement
     recorded: Future[Any]
     reply: Future[Any] | None
+    crashed: JobFinished | None = None  # an actor failed on it meanwhile: end it so
 
 
 class IngressActor(PlasmActor):
@@ -284,6 +285,9 @@ class IngressActor(PlasmActor):
             return
         if admitting.reply is not None:
             admitting.reply.try_set(checked(JobAccepted(job_id=message.job_id, status="queued")))
+        if admitting.crashed is not None:
+            self._finish(admitting.crashed, admitting.queued.ticket)
+            return
         if self._stopping:
             self._finish(self._cancelled(message.job_id), admitting.queued.ticket)
             return
@@ -311,7 +315,7 @@ class IngressActor(PlasmActor):
             self._remember_module(sha256, request.module, store=True)
             # The cached object, not the request's copy: queued jobs of one module then
             # share one bytes object, and each request's copy is freed with its message.
-            return self._modules[sha256], sha256
+            return self._modules.peek(sha256) or request.module, sha256
         sha256 = request.module_sha256 or ""
         cached = self._modules.get(sha256)
         if cached is not None:
@@ -507,21 +511,33 @@ class IngressActor(PlasmActor):
     @handles(JobCrashed)
     def on_crashed(self, crashed: JobCrashed, delivery: Delivery) -> None:
         """An actor failed while it held a job: end it `failed` and free what it held."""
-        ticket = self._forget(crashed.job_id) or delivery.job
-        if ticket is None:
-            return
-        self._finish(internal_error(crashed.job_id, crashed.actor, crashed.message), ticket)
-        self._dispatch()
+        self._end_crashed(crashed.job_id, crashed.actor, crashed.message, delivery.job)
 
     def end_job(self, job: JobTicket, reason: str) -> None:
         # The ingress is the supervisor: a job it fails on is ended here, directly.
         try:
-            self._forget(job.job_id)
-            self._finish(internal_error(job.job_id, self.name, reason), job)
-            self._dispatch()
+            self._end_crashed(job.job_id, self.name, reason, job)
         except Exception as exc:
             log.error("ingress could not end job %s cleanly: %s", job.job_id, exc)
             job.done.try_set(checked(internal_error(job.job_id, self.name, reason)))
+
+    def _end_crashed(
+        self, job_id: str, actor: str, message: str, ticket: JobTicket | None
+    ) -> None:
+        failed = internal_error(job_id, actor, message)
+        admitting = self._admitting.get(job_id)
+        if admitting is not None:
+            admitting.crashed = failed  # ended as soon as its record is committed
+            return
+        held = self._forget(job_id)
+        if held is None:
+            # Not held here: never accepted (its submitter got the refusal), or already
+            # ended. Nothing to journal; answer `done` if nobody has.
+            if ticket is not None:
+                ticket.done.try_set(checked(failed))
+            return
+        self._finish(failed, held)
+        self._dispatch()
 
     def _forget(self, job_id: str) -> JobTicket | None:
         """Drop a job from wherever the ingress holds it (freeing its executor slot)."""
@@ -532,9 +548,6 @@ class IngressActor(PlasmActor):
         remote = self._remote.pop(job_id, None)
         if remote is not None:
             return remote[0].ticket
-        admitting = self._admitting.pop(job_id, None)
-        if admitting is not None:
-            return admitting.queued.ticket
         for queued in self._queue:
             if queued.job.job_id == job_id:
                 self._queue.remove(queued)

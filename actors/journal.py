@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from plasm.actors._deferred import Timers
-from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles
+from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, internal_error
 from plasm.actors.errors import UnknownJobError
-from plasm.actors.journal_store import JobRecord, JournalStore
+from plasm.actors.journal_store import JobNotFoundError, JobRecord, JobStateError, JournalStore
 from plasm.actors.messages import (
     CountJobs,
     FinishJob,
@@ -110,7 +110,12 @@ class JournalActor(PlasmActor):
         """Complete the job's `done` once its end is committed — or, when writing it failed,
         record the job `failed` on its own and answer that: a job is never left running."""
         finished = delivery.finished
-        if error is not None:
+        if isinstance(error, (JobNotFoundError, JobStateError)):
+            # Not a job this journal can end (never recorded, or already final): a bug
+            # upstream, logged; the client still gets an answer, nothing is written.
+            log.error("journal refused to end job %s: %s", finish.job_id, error)
+            finished = internal_error(finish.job_id, self.name, str(error))
+        elif error is not None:
             log.error("journal could not record the end of job %s: %s", finish.job_id, error)
             finished = self._record_failure(finish, f"{type(error).__name__}: {error}")
         if delivery.job is not None and finished is not None:

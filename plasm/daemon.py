@@ -56,6 +56,7 @@ class Daemon:
         # Before the key or the journal: one daemon per state dir (plasm/state_lock.py).
         # The fd stays open for the life of the process; the kernel releases it on exit.
         self._state_lock_fd = hold_state_dir(cfg.state_dir)
+        return_big_buffers_to_the_os()
         identity = load_or_create_key(cfg.state_dir)
         # Pin this thread before it starts any other: the API's threads inherit the home CPU
         # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU;
@@ -200,6 +201,28 @@ class Daemon:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def return_big_buffers_to_the_os() -> None:
+    """Have glibc give freed big buffers (modules, job input) back to the kernel at once.
+
+    glibc serves big allocations with mmap, but after the first one is freed it raises that
+    threshold to the freed size, so later buffers of that size come from the heap and stay
+    in the process after they are freed: a burst of jobs with a 20 MiB module left RSS
+    hundreds of MiB high. A fixed threshold (M_MMAP_THRESHOLD) turns that adjustment off.
+    Anything but glibc: nothing to do.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(256 * 1024))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        log.debug("mallopt is not available; big buffers may stay in the heap")
 
 
 def exit_leaving_stuck_threads(code: int) -> int:

@@ -99,3 +99,43 @@ def test_every_ask_an_actor_makes_is_an_edge_of_the_graph(tmp_path: Path) -> Non
     assert seen, "strict mode recorded no ask at all"
     outside = {(caller, callee) for caller, callee in seen if callee not in ASK_GRAPH[caller]}
     assert not outside, f"asks outside the documented graph: {sorted(outside)}"
+
+
+@pytest.mark.timeout(120)
+def test_a_failure_in_the_network_actor_ends_the_remote_job_and_the_next_one_runs(
+    tmp_path: Path,
+) -> None:
+    import orjson
+
+    from plasm.actors import _faults
+
+    a = _node(tmp_path, "a", 3)
+    b = None
+    try:
+        address = f"{a.network_info().listen_addresses[0]}/p2p/{a.peer_id}"
+        b = _node(tmp_path, "b", 4, (address,))
+        on_a = Placement(mode="peer", peer_id=a.peer_id)
+        deadline = time.monotonic() + WAIT_S
+        while _run(b, on_a).status != "done":  # b knows a: the next request is the job's
+            assert time.monotonic() < deadline, "b never ran a job on a"
+            time.sleep(0.2)
+        failed = None
+        for _ in range(3):  # a discovery request may take the fault first: arm again
+            _faults.arm("NetworkActor.PeerRequest=1")
+            finished = _run(b, on_a)
+            if finished.status == "failed":
+                failed = finished
+                break
+        assert failed is not None and failed.error is not None, "the fault never hit a job"
+        error = orjson.loads(failed.error)
+        assert error["code"] == "internal_error" and "NetworkActor" in error["message"]
+        _faults.disarm()
+        assert _run(b, on_a).status == "done"
+        assert b.stats().running == 0
+    finally:
+        _faults.disarm()
+        started = time.monotonic()
+        if b is not None:
+            b.stop(grace_s=1)
+        a.stop(grace_s=1)
+        assert time.monotonic() - started < 2 * (1 + 5)
