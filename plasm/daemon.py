@@ -28,7 +28,7 @@ from plasm.actors.node import NetworkSettings, Node, NodeSettings
 from plasm.api.routes import ApiRoutes
 from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
 from plasm.config import Config, LimitValues
-from plasm.keystore import load_or_create_key
+from plasm.keystore import check_private, load_or_create_key
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import Limits
 from plasm.state_lock import hold_state_dir
@@ -262,6 +262,7 @@ def network_settings(cfg: Config) -> NetworkSettings:
 def read_token(path: Path) -> str:
     from plasm.config import ConfigError
 
+    check_private(path, "API token file (api.token_file)")
     try:
         token = path.read_text().strip()
     except OSError as exc:

@@ -106,8 +106,14 @@ def load_key(state_dir: Path) -> NodeIdentity:
         raise no_identity(state_dir) from exc
     except OSError as exc:
         raise KeyStoreError(f"cannot read the node key {path}: {exc.strerror}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise KeyStoreError(
+            f"{path} is not a file (it is a {_kind(mode)}); move it away and run "
+            f"`plasmd keygen --state-dir {state_dir}`, or restore the key file there"
+        )
     with os.fdopen(fd, "rb") as key_file:
-        mode = os.fstat(key_file.fileno()).st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyStoreError(
                 f"{path} has mode {stat.S_IMODE(mode):04o}; a node key must be readable by "
@@ -120,6 +126,23 @@ def load_key(state_dir: Path) -> NodeIdentity:
             "restore the right file or move it away and run `plasmd keygen`"
         )
     return NodeIdentity.from_seed(seed, path)
+
+
+def _kind(mode: int) -> str:
+    return "directory" if stat.S_ISDIR(mode) else "special file"
+
+
+def check_private(path: Path, what: str) -> None:
+    """Refuse a secret file that group or others may read (the key, the API token)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read the {what} {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyStoreError(
+            f"{path} has mode {stat.S_IMODE(mode):04o}; the {what} must be readable by its "
+            f"owner only: run `chmod 600 {path}`"
+        )
 
 
 def load_or_create_key(state_dir: Path) -> NodeIdentity:

@@ -66,6 +66,7 @@ def test_a_short_token_stops_start_up_with_an_error_naming_the_key(daemon_factor
                                                                    ) -> None:
     token_file = tmp_path / "short.token"
     token_file.write_text("abc\n")
+    os.chmod(token_file, 0o600)  # private, so the length is what is refused
     config = write_config(
         tmp_path,
         f'[api]\ntcp_listen = "127.0.0.1:{free_port()}"\ntoken_file = "{token_file}"\n',
