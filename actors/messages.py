@@ -716,7 +716,6 @@ class ReceiptSigned(Message):
     envelope: bytes
 
 
-
 @_register
 @dataclass(frozen=True, slots=True)
 class RetryJournalWrites(Message):
