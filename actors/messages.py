@@ -32,7 +32,7 @@ PEER_OUTCOMES = frozenset({"ran", "receipt_rejected", "failed"})
 DEFAULT_CANDIDATE_LIMIT = 8
 
 
-# --- from protocol/node_messages.py ----------------------------------------
+# --- ingress, journal and control ------------------------------------------------------
 
 
 @_register
@@ -370,7 +370,7 @@ class Ok(Message):
     TYPE: ClassVar[str] = "ok"
 
 
-# --- from protocol/discovery_messages.py ----------------------------------------
+# --- discovery and negotiator ---------------------------------------------------------
 
 
 @_register
@@ -502,7 +502,7 @@ class RecordFacts(Message):
     free_slots: int
 
 
-# --- from protocol/p2p_messages.py ----------------------------------------
+# --- the network actor -----------------------------------------------------------------
 
 
 @_register
@@ -695,7 +695,7 @@ class SignCapabilities(Message):
     capabilities: bytes  # encode_message(Capabilities)
 
 
-# --- from protocol/messages.py ----------------------------------------
+# --- the signer ------------------------------------------------------------------------
 
 
 @_register
