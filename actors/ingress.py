@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pykka
 
+from plasm.actors._deferred import tell_quietly
 from plasm.actors._future import Future
 from plasm.actors._mailbox import (
     Delivery,
@@ -268,7 +269,7 @@ class IngressActor(PlasmActor):
             queued, request.placement, recorded, delivery.defer()
         )
         me = self.actor_ref
-        recorded.add_done_callback(lambda _: _tell_if_alive(me, JobRecorded(job_id=ticket.job_id)))
+        recorded.add_done_callback(lambda _: tell_quietly(me, JobRecorded(job_id=ticket.job_id)))
         return None
 
     @handles(JobRecorded)
@@ -633,9 +634,3 @@ class IngressActor(PlasmActor):
             latency_sum_us=self._latency_sum_us,
         )
 
-
-def _tell_if_alive(ref: pykka.ActorRef[Any], message: JobRecorded) -> None:
-    try:
-        tell(ref, message)
-    except pykka.ActorDeadError:
-        log.warning("job %s was recorded after the ingress stopped", message.job_id)

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, internal_error
 from plasm.actors.errors import UnknownJobError
@@ -53,8 +51,6 @@ RETRY_S = 1.0
 class JournalActor(PlasmActor):
     def __init__(self, path: Path, synchronous: str = "normal") -> None:
         super().__init__()
-        self._path = path
-        self._synchronous = synchronous
         # Opened here, in the starting thread, so a journal that cannot be opened (damaged,
         # read-only, not ours) raises its JournalError from `JournalActor.start` with one
         # clear message, instead of stopping the actor and failing the first ask.
@@ -122,18 +118,13 @@ class JournalActor(PlasmActor):
             delivery.job.done.try_set(checked(finished))
 
     def _record_failure(self, finish: FinishJob, reason: str) -> JobFinished:
-        message = f"the journal could not record how the job ended ({reason})"
-        error = orjson.dumps({"code": "internal_error", "message": f"JournalActor: {message}"})
-        self._unrecorded[finish.job_id] = (finish.finished_at_ms, error)
-        self._record_unrecorded()
-        return JobFinished(
-            job_id=finish.job_id,
-            status="failed",
-            executor="",
-            executed=None,
-            envelope=None,
-            error=error,
+        failed = internal_error(
+            finish.job_id, self.name, f"the journal could not record how the job ended ({reason})"
         )
+        assert failed.error is not None
+        self._unrecorded[finish.job_id] = (finish.finished_at_ms, failed.error)
+        self._record_unrecorded()
+        return failed
 
     def _record_unrecorded(self) -> None:
         for job_id, (finished_at_ms, error) in list(self._unrecorded.items()):

@@ -278,27 +278,27 @@ class Node:
                 self.sandbox = None
 
     def _drain(self, grace_s: float) -> None:
-        assert self._ingress is not None
-        deadline = time.monotonic() + grace_s
-        stats = self._ask_ingress(Drain(cancel_running=False), deadline + CANCEL_GRACE_S)
-        while stats.running and time.monotonic() < deadline:
-            time.sleep(0.02)
-            stats = self._ask_ingress(GetIngressStats(), deadline + CANCEL_GRACE_S)
-        if not stats.running:
+        running = self._drain_step(Drain(cancel_running=False), grace_s)
+        if not running:
             return
-        log.warning("cancelling %d job(s) still running after %.1fs", stats.running, grace_s)
-        deadline = time.monotonic() + CANCEL_GRACE_S
-        stats = self._ask_ingress(Drain(cancel_running=True), deadline + CANCEL_GRACE_S)
-        while stats.running and time.monotonic() < deadline:
-            time.sleep(0.02)
-            stats = self._ask_ingress(GetIngressStats(), deadline + CANCEL_GRACE_S)
-        if stats.running:
+        log.warning("cancelling %d job(s) still running after %.1fs", running, grace_s)
+        running = self._drain_step(Drain(cancel_running=True), CANCEL_GRACE_S)
+        if running:
             log.warning(
-                "%d job(s) did not stop when cancelled; journalling them interrupted", stats.running
+                "%d job(s) did not stop when cancelled; journalling them interrupted", running
             )
             self._ask_ingress(
                 Drain(cancel_running=True, interrupt=True), time.monotonic() + INTERRUPT_S
             )
+
+    def _drain_step(self, drain: Drain, wait_s: float) -> int:
+        """Tell the ingress `drain`, then wait up to `wait_s` for its jobs; how many still run."""
+        deadline = time.monotonic() + wait_s
+        stats = self._ask_ingress(drain, deadline + CANCEL_GRACE_S)
+        while stats.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+            stats = self._ask_ingress(GetIngressStats(), deadline + CANCEL_GRACE_S)
+        return stats.running
 
     def _ask_ingress(self, message: Drain | GetIngressStats, deadline: float) -> IngressStats:
         assert self._ingress is not None
