@@ -30,8 +30,7 @@ def test_tab_completes_a_module_path_for_run(console_factory, daemon, tmp_path: 
     terminal.expect("run mods/")
     terminal.send("\t")
     terminal.expect("hello.wasm")  # the only .wasm there: notes.txt is not offered
-    terminal.send("\x15")  # Ctrl-U: drop the line
-    terminal.send("\x03")
+    terminal.send("\x15\n")  # Ctrl-U drops the line; an empty line asks again
     terminal.expect_prompt()
 
 
