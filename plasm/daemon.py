@@ -28,7 +28,7 @@ from plasm.actors.node import NetworkSettings, Node, NodeSettings
 from plasm.api.routes import ApiRoutes
 from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
 from plasm.config import Config, LimitValues
-from plasm.keystore import check_private, load_or_create_key
+from plasm.keystore import check_private, load_or_create_key, tighten_state_dir
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import Limits
 from plasm.state_lock import hold_state_dir
@@ -56,6 +56,9 @@ class Daemon:
         # Before the key or the journal: one daemon per state dir (plasm/state_lock.py).
         # The fd stays open for the life of the process; the kernel releases it on exit.
         self._state_lock_fd = hold_state_dir(cfg.state_dir)
+        # What the daemon writes is its own (journal, cache, lock); what it finds is made so.
+        os.umask(0o077)
+        tighten_state_dir(cfg.state_dir)
         return_big_buffers_to_the_os()
         identity = load_or_create_key(cfg.state_dir)
         # Pin this thread before it starts any other: the API's threads inherit the home CPU

@@ -45,13 +45,48 @@ def key_path(state_dir: Path) -> Path:
 
 
 def ensure_state_dir(state_dir: Path) -> None:
-    """Make the state dir (mode 0750) if it is missing; one clear error if it cannot be."""
+    """Make the state dir (mode 0700) if it is missing; one clear error if it cannot be."""
     if state_dir.exists() and not state_dir.is_dir():
         raise KeyStoreError(f"state dir {state_dir} is not a directory; pass a directory")
     try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise KeyStoreError(f"cannot make the state dir {state_dir}: {exc.strerror}") from exc
+
+
+def tighten_state_dir(state_dir: Path) -> None:
+    """Take group and other access away from the state dir and everything in it.
+
+    The journal, the module cache and the lock are the daemon's alone; a state dir left
+    0755 (an old install, a copy, a loose umask) would let any local user read every job's
+    input. Sockets keep their mode (the API socket may live here and be shared on purpose)
+    and symlinks are not followed. The node key is not touched: one others could read is
+    refused by ``load_key``, because it may already have leaked.
+    """
+    key = key_path(state_dir)
+    _tighten(state_dir, state_dir)
+    for root, dirs, files in os.walk(state_dir):
+        for name in dirs + files:
+            path = Path(root, name)
+            if path != key:
+                _tighten(path, state_dir)
+
+
+def _tighten(path: Path, state_dir: Path) -> None:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return  # gone meanwhile (a cache file evicted, a stale socket)
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) or not mode & 0o077:
+        return
+    try:
+        os.chmod(path, stat.S_IMODE(mode) & 0o700)
+    except OSError as exc:
+        raise KeyStoreError(
+            f"{path} has mode {stat.S_IMODE(mode):04o} and cannot be made private "
+            f"({exc.strerror}); the state dir must be the daemon user's alone: run "
+            f"`chown -R $(id -un) {state_dir} && chmod -R go-rwx {state_dir}` as its owner"
+        ) from exc
 
 
 def create_key(state_dir: Path) -> NodeIdentity:

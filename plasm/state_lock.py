@@ -34,7 +34,7 @@ def hold_state_dir(state_dir: Path) -> int:
     ensure_state_dir(state_dir)
     path = state_dir / LOCK_FILE_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise StateDirLockError(f"cannot open the lock file {path}: {exc.strerror}") from exc
     try:

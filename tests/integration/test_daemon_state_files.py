@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from daemon_checks import write_config
 
-from tests.conftest import plasmd_command
+from tests.conftest import Daemon, plasmd_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -58,4 +59,35 @@ def test_a_read_only_state_dir_is_one_line(tmp_path: Path) -> None:
     finally:
         subprocess.run(["umount", "-l", str(state)], check=False)
 
+
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_an_open_state_dir_and_its_files_are_tightened_at_start(
+    tmp_path: Path, daemon_factory: Callable[..., Daemon], hello_wasm: bytes
+) -> None:
+    # A state dir left 0755 with journal files 0644 (made under a loose umask, or copied in).
+    state = tmp_path / "state"
+    first = daemon_factory(state)
+    with first.client() as client:
+        client.submit(module=hello_wasm, wait=10)
+    first.stop()
+    os.chmod(state, 0o755)
+    # The key is left alone: one others could read is refused (it may have leaked).
+    loose = [p for p in state.rglob("*") if p.is_file() and p.name != "node.key"]
+    assert any(p.name.startswith("journal") for p in loose), loose
+    for path in loose:
+        os.chmod(path, 0o644)
+
+    daemon_factory(state)
+
+    assert _mode(state) == 0o700
+    for path in state.rglob("*"):
+        if path.is_dir():
+            assert _mode(path) & 0o077 == 0, (path, oct(_mode(path)))
+        elif path.is_file():
+            assert _mode(path) == 0o600, (path, oct(_mode(path)))
 

@@ -237,8 +237,8 @@ def test_plasmd_is_a_system_user_without_login(installed: list[Path]) -> None:
     assert account.pw_shell in ("/usr/sbin/nologin", "/sbin/nologin")
 
 
-def test_state_directory_belongs_to_plasmd_with_mode_0750(installed: list[Path]) -> None:
-    assert _stat(STATE_DIR) == ("0750", "plasmd", "plasmd")
+def test_state_directory_belongs_to_plasmd_with_mode_0700(installed: list[Path]) -> None:
+    assert _stat(STATE_DIR) == ("0700", "plasmd", "plasmd")
 
 
 def test_installed_unit_verifies_without_a_word(installed: list[Path]) -> None:
