@@ -47,9 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; what follows the first ``--`` is the job's own arguments, untouched.
+
+    argparse alone cannot take them: the module's optional ARGS are matched (empty) as soon as
+    the module is, so positionals after ``--`` would be "unrecognized".
+    """
+    if "--" not in argv:
+        return parser.parse_args(argv)
+    split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    if not hasattr(args, "job_args"):
+        parser.error(f"unrecognized arguments: {' '.join(argv[split:])}")
+    args.job_args = [*args.job_args, *argv[split + 1 :]]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -60,6 +60,26 @@ def connect(args: argparse.Namespace):
     return Client(client_socket(args))
 
 
+def add_guest_args(parser: argparse.ArgumentParser) -> None:
+    """The job's arguments after the module, as `wasmtime run` takes them.
+
+    Put ``--`` before the first one that starts with ``-``: everything after it goes to the
+    guest untouched (``plasmd execute-job prog.wasm -- -e 'x' --flag``).
+    """
+    parser.add_argument(
+        "job_args",
+        nargs="*",
+        metavar="ARGS",
+        help="arguments for the job, after the module's name as argv[0]; put -- before the "
+        "first one that starts with - (then --arg values follow)",
+    )
+
+
+def guest_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """argv[1:] for the job: the positional ARGS, then each --arg, in order."""
+    return (*args.job_args, *args.args)
+
+
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     stdin = parser.add_mutually_exclusive_group()
     stdin.add_argument("--stdin", metavar="TEXT", help="bytes (UTF-8) given to the job on stdin")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from plasm.commands._options import (
     UsageError,
+    add_guest_args,
     add_job_options,
     add_state_dir,
+    guest_args,
     limit_overrides,
     parse_env,
     read_module,
@@ -26,6 +28,7 @@ RESULT_TIMEOUT_S = 24 * 3600.0
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
+    add_guest_args(parser)
     add_job_options(parser)
     add_state_dir(parser)
     parser.add_argument(
@@ -49,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         job_input = JobInput(
             stdin=read_stdin(args),
-            args=tuple(args.args),
+            args=guest_args(args),
             env=tuple(sorted(env.items())),
             module_name=Path(args.module).name,
         )

@@ -15,9 +15,11 @@ from typing import Any
 
 from plasm.commands._options import (
     UsageError,
+    add_guest_args,
     add_job_options,
     add_socket,
     connect,
+    guest_args,
     limit_overrides,
     parse_env,
     read_module,
@@ -32,6 +34,7 @@ NUMERIC_REQUIREMENTS = frozenset({"min_memory_bytes", "min_fuel", "min_timeout_m
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
+    add_guest_args(parser)
     add_job_options(parser)
     add_placement_options(parser)
     add_socket(parser)
@@ -114,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
             module=module,
             module_name=Path(args.module).name,
             stdin=read_stdin(args),
-            args=args.args,
+            args=guest_args(args),
             env=parse_env(args.env),
             limits=limit_overrides(args),
             placement=placement,

@@ -82,6 +82,13 @@ def test_args_and_env_reach_the_guest_in_order(state: Path) -> None:
     assert result["stdout_text"] == "env_args.wasm\na\nb c\nA=1\nZ=26\n"
 
 
+def test_guest_args_after_double_dash_reach_the_guest_untouched(state: Path) -> None:
+    # As `wasmtime run` takes them: options after `--` are the guest's, not ours.
+    run = plasmd("execute-job", example("env_args"), "--state-dir", state, "--json",
+                 "--arg", "last", "--", "-e", "x y", "--fuel", "--")
+    assert json_result(run)["stdout_text"] == "env_args.wasm\n-e\nx y\n--fuel\n--\nlast\n"
+
+
 def test_every_limit_flag_lands_in_the_signed_receipt(state: Path) -> None:
     result = execute(state, "hello", "--fuel", "5_000_000", "--memory", "64MiB",
                      "--timeout", "2.5", "--max-output", "512KiB")

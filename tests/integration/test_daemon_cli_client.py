@@ -37,6 +37,13 @@ def test_submit_wait_prints_the_guests_output(daemon) -> None:
     assert (run.returncode, run.stdout) == (0, b"cba\n")
 
 
+def test_submit_takes_guest_args_after_double_dash(daemon) -> None:
+    run = plasmd("submit", str(example("env_args")), "--wait", "--json", *socket_args(daemon),
+                 "--", "--wait", "-x")
+    assert run.returncode == 0, run.stderr
+    assert orjson.loads(run.stdout)["stdout_text"] == "env_args.wasm\n--wait\n-x\n"
+
+
 def test_submit_wait_passes_args_env_and_limits(daemon) -> None:
     run = plasmd("submit", str(example("env_args")), "--arg", "one", "--env", "A=1",
                  "--fuel", "1000000", "--memory", "2MiB", "--timeout", "5",
