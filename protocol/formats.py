@@ -21,6 +21,11 @@ def check_sha256_hex(digest: object, what: str = "module_sha256") -> None:
         raise ValueError(f"{what} must be 64 lowercase hex characters, got {digest!r}")
 
 
+def is_sha256_hex(digest: object) -> bool:
+    """True for 64 lowercase hex characters (how a sha256 is named in JSON and on disk)."""
+    return isinstance(digest, str) and _SHA256_HEX.fullmatch(digest) is not None
+
+
 def check_nonce(nonce: object, what: str = "nonce") -> None:
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_SIZE:
         raise ValueError(f"{what} must be {NONCE_SIZE} bytes, got {nonce!r}")

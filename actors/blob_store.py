@@ -1,0 +1,286 @@
+"""Content-addressed blobs on disk: input files, stdin and outputs too big to carry inline.
+
+Theory of operation
+-------------------
+A blob is named by the sha256 of its bytes and lives in ``<root>/<first two hex>/<sha256>``.
+It is written by streaming (``BlobStore.writer``): chunks go to a temporary file in the root
+while a hash runs over them, and ``commit`` renames the file into place only when the whole
+is in and the hash matches what the writer was promised (if it was promised one). Nothing
+holds a whole blob in memory on the way in; ``read_range`` serves it out in pieces.
+
+Two writers of the same bytes race harmlessly: both renames put identical content at one
+name. A reader never sees a partial blob, because partial ones only exist under temporary
+names (``.tmp-*``), which ``__init__`` sweeps away after a crash.
+
+Bounds. ``max_blob_bytes`` caps one blob and ``max_bytes`` all of them together; a writer
+that would cross either is stopped at the chunk that crosses it (``BlobTooLargeError``,
+``BlobStoreFullError``) and leaves nothing behind. Space a writer has taken is reserved
+while it writes, so concurrent writers cannot together overshoot ``max_bytes``. A full disk
+(ENOSPC, EDQUOT) is ``BlobStoreFullError`` too: the caller answers 507 and nothing is kept.
+
+Garbage collection. ``collect(keep)`` deletes every blob not in ``keep`` (the hashes some job
+still needs, from the journal) whose file is older than ``min_age_s``, so a blob uploaded
+for a job that has not been submitted yet survives a collection that runs in between.
+
+The store is thread-safe: the accounting is under one lock, file writes are not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Container, Iterator
+from pathlib import Path
+
+from plasm.actors.errors import ActorLayerError
+from plasm.protocol.formats import is_sha256_hex
+
+__all__ = [
+    "BlobError",
+    "BlobHashError",
+    "BlobNotFoundError",
+    "BlobStore",
+    "BlobStoreFullError",
+    "BlobTooLargeError",
+    "BlobWriter",
+]
+
+_TMP_PREFIX = ".tmp-"
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class BlobError(ActorLayerError):
+    """A blob could not be stored or read."""
+
+
+class BlobNotFoundError(BlobError):
+    """No blob has this hash here."""
+
+
+class BlobTooLargeError(BlobError):
+    """One blob is over ``max_blob_bytes``."""
+
+
+class BlobStoreFullError(BlobError):
+    """The blob store's budget (``max_bytes``) or the disk under it is full."""
+
+
+class BlobHashError(BlobError):
+    """The bytes written do not hash to the sha256 the writer was promised."""
+
+
+class BlobStore:
+    def __init__(self, root: Path, max_bytes: int, max_blob_bytes: int) -> None:
+        if max_blob_bytes <= 0 or max_bytes <= 0:
+            raise ValueError("blob store limits must be positive")
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.max_blob_bytes = max_blob_bytes
+        self._lock = threading.Lock()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._stored = 0  # bytes of committed blobs
+        self._reserved = 0  # bytes promised to writers still writing
+        for entry in self.root.iterdir():
+            if entry.name.startswith(_TMP_PREFIX):
+                entry.unlink(missing_ok=True)  # a writer a crash interrupted
+        for _, size in self._walk():
+            self._stored += size
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def path_for(self, sha256: str) -> Path:
+        if not is_sha256_hex(sha256):
+            raise BlobNotFoundError(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
+        return self.root / sha256[:2] / sha256
+
+    def size(self, sha256: str) -> int | None:
+        """The blob's size, or None when it is not here."""
+        try:
+            return self.path_for(sha256).stat().st_size
+        except (FileNotFoundError, BlobNotFoundError):
+            return None
+
+    def has(self, sha256: str) -> bool:
+        return self.size(sha256) is not None
+
+    def read(self, sha256: str) -> bytes:
+        """The whole blob (for the sandbox, which needs it whole anyway)."""
+        try:
+            return self.path_for(sha256).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {sha256} here") from None
+
+    def read_range(self, sha256: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset`` (fewer at the end, none past it)."""
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be non-negative")
+        try:
+            with open(self.path_for(sha256), "rb") as blob:
+                blob.seek(offset)
+                return blob.read(length)
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {sha256} here") from None
+
+    def chunks(self, sha256: str, chunk_size: int = 2**20) -> Iterator[bytes]:
+        """The blob in pieces of ``chunk_size`` (for streaming it out)."""
+        try:
+            blob = open(self.path_for(sha256), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {sha256} here") from None
+        with blob:
+            while piece := blob.read(chunk_size):
+                yield piece
+
+    @property
+    def used_bytes(self) -> int:
+        with self._lock:
+            return self._stored + self._reserved
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def writer(self, expected_sha256: str | None = None) -> BlobWriter:
+        """A streaming writer; ``expected_sha256``: refuse bytes that hash otherwise."""
+        if expected_sha256 is not None and not is_sha256_hex(expected_sha256):
+            raise BlobHashError(f"{expected_sha256!r} is not a sha256 (64 lowercase hex digits)")
+        return BlobWriter(self, expected_sha256)
+
+    def put(self, data: bytes, expected_sha256: str | None = None) -> str:
+        """Store ``data`` whole; its sha256."""
+        with self.writer(expected_sha256) as writer:
+            writer.write(data)
+            return writer.commit()
+
+    def _reserve(self, extra: int, blob_total: int) -> None:
+        if blob_total > self.max_blob_bytes:
+            raise BlobTooLargeError(
+                f"the blob is over this node's limit of {self.max_blob_bytes} bytes "
+                "(limits.max.blob_bytes)"
+            )
+        with self._lock:
+            if self._stored + self._reserved + extra > self.max_bytes:
+                raise BlobStoreFullError(
+                    f"the blob store is full ({self.max_bytes} bytes, blobs.max_bytes); "
+                    "blobs no job needs are collected as jobs end, or raise blobs.max_bytes"
+                )
+            self._reserved += extra
+
+    def _release(self, reserved: int, stored: int) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            self._stored += stored
+
+    # -- garbage collection ------------------------------------------------------------------
+
+    def _walk(self) -> Iterator[tuple[Path, int]]:
+        for bucket in self.root.iterdir():
+            if not bucket.is_dir() or len(bucket.name) != 2:
+                continue
+            for blob in bucket.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    yield blob, blob.stat().st_size
+
+    def hashes(self) -> list[str]:
+        return sorted(path.name for path, _ in self._walk() if is_sha256_hex(path.name))
+
+    def collect(self, keep: Container[str], min_age_s: float = 3600.0) -> int:
+        """Delete blobs not in ``keep`` and older than ``min_age_s``; how many went."""
+        cutoff = time.time() - min_age_s
+        removed = 0
+        for path, size in list(self._walk()):
+            if path.name in keep:
+                continue
+            try:
+                if path.stat().st_mtime > cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            self._release(0, -size)
+        return removed
+
+
+class BlobWriter:
+    """One blob being written; use as a context manager (an exception aborts it)."""
+
+    def __init__(self, store: BlobStore, expected_sha256: str | None) -> None:
+        self._store = store
+        self._expected = expected_sha256
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._reserved = 0
+        self._done = False
+        fd, name = _temp_file(store.root)
+        self._path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._done:
+            self.abort()
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        if self._done:
+            raise BlobError("this blob writer is finished")
+        try:
+            self._store._reserve(len(chunk), self.size + len(chunk))
+        except BlobError:
+            self.abort()
+            raise
+        self._reserved += len(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            self.abort()
+            if exc.errno in _FULL_ERRNOS:
+                raise BlobStoreFullError(
+                    f"the disk holding {self._store.root} is full: free space there"
+                ) from exc
+            raise BlobError(f"cannot write a blob under {self._store.root}: {exc}") from exc
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> str:
+        """Put the blob in place; its sha256. A hash other than the promised one aborts."""
+        if self._done:
+            raise BlobError("this blob writer is finished")
+        digest = self._hash.hexdigest()
+        if self._expected is not None and digest != self._expected:
+            self.abort()
+            raise BlobHashError(f"the bytes hash to {digest}, not the promised {self._expected}")
+        final = self._store.path_for(digest)
+        try:
+            self._file.close()
+            existed = final.exists()
+            final.parent.mkdir(exist_ok=True)
+            os.replace(self._path, final)
+        except OSError as exc:
+            self.abort()
+            if exc.errno in _FULL_ERRNOS:
+                raise BlobStoreFullError(f"the disk holding {self._store.root} is full") from exc
+            raise BlobError(f"cannot store a blob under {self._store.root}: {exc}") from exc
+        self._done = True
+        # A blob that was already here is counted once: its second copy replaced the first.
+        self._store._release(self._reserved, 0 if existed else self.size)
+        return digest
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._path.unlink(missing_ok=True)
+        self._store._release(self._reserved, 0)
+
+
+def _temp_file(root: Path) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=root)
