@@ -41,6 +41,14 @@ class Limits:
     memory_bytes: int = 64 * 2**20
     timeout_ms: int = 10_000
     max_output_bytes: int = 2**20  # cap for stdout and for stderr, each
+    # The virtual filesystem (runtime/_vfs.py). Output quotas are enforced as the guest
+    # writes: the total bytes of every file under /output (EDQUOT past it), the bytes of one
+    # file (EFBIG), and how many files and directories /output may hold (ENOSPC).
+    max_output_files_bytes: int = 16 * 2**20
+    max_output_file_bytes: int = 16 * 2**20
+    max_output_files: int = 64
+    # The total bytes of JobInput.files, checked before the job runs (``admits``).
+    max_input_files_bytes: int = 16 * 2**20
 
     def __post_init__(self) -> None:
         for name in LIMIT_FIELDS:
@@ -52,6 +60,17 @@ class Limits:
             asked, allowed = getattr(self, name), getattr(other, name)
             if asked > allowed:
                 return f"limits.{name} = {asked} is above this node's maximum {allowed}"
+        return None
+
+    def admits(self, job_input: JobInput) -> str | None:
+        """Why ``job_input`` is too big for these limits (its input files' total bytes), as a
+        message; else None. ``Sandbox.run`` refuses such a job with ``ValueError``."""
+        total = sum(len(data) for _, data in job_input.files)
+        if total > self.max_input_files_bytes:
+            return (
+                f"job_input.files hold {total} bytes, above limits.max_input_files_bytes = "
+                f"{self.max_input_files_bytes}"
+            )
         return None
 
     def to_json(self) -> dict[str, int]:
@@ -73,8 +92,79 @@ LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
 
 # The most a node lets one job ask for unless its configuration says otherwise.
 DEFAULT_MAX_LIMITS = Limits(
-    fuel=100_000_000_000, memory_bytes=2**30, timeout_ms=300_000, max_output_bytes=16 * 2**20
+    fuel=100_000_000_000,
+    memory_bytes=2**30,
+    timeout_ms=300_000,
+    max_output_bytes=16 * 2**20,
+    max_output_files_bytes=256 * 2**20,
+    max_output_file_bytes=256 * 2**20,
+    max_output_files=4096,
+    max_input_files_bytes=256 * 2**20,
 )
+
+# Input file paths (JobInput.files): how many, and how long a name and a whole path may be
+# (NAME_MAX and PATH_MAX of the guest's libc). Output paths obey the same lengths.
+MAX_INPUT_FILES = 1024
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+OUTPUT_DIR = "/output"
+
+
+def _check_input_path(path: object) -> str:
+    """``path`` if it is a valid input file path; else ValueError saying why."""
+    if not isinstance(path, str):
+        raise ValueError(f"job_input.files paths must be str, got {type(path).__name__}")
+    what = f"job_input.files path {path!r}"
+    if "\x00" in path:
+        raise ValueError(f"{what} must not contain a NUL character")
+    if not path.startswith("/") or path == "/":
+        raise ValueError(f"{what} must be an absolute file path such as /input/data.txt")
+    encoded = path.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_PATH_BYTES:
+        raise ValueError(f"{what} is longer than {MAX_PATH_BYTES} bytes")
+    for part in path[1:].split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(
+                f"{what} must be normalised: no empty, '.' or '..' component, no trailing '/'"
+            )
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise ValueError(f"{what} has a component longer than {MAX_NAME_BYTES} bytes")
+    try:
+        encoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} is not valid UTF-8 (lone surrogate)") from None
+    if path == OUTPUT_DIR or path.startswith(OUTPUT_DIR + "/"):
+        raise ValueError(f"{what} is under {OUTPUT_DIR}, which holds the job's outputs only")
+    return path
+
+
+def _check_files(files: object) -> tuple[tuple[str, bytes], ...]:
+    pairs = tuple(tuple(pair) for pair in files)  # type: ignore[attr-defined]
+    if len(pairs) > MAX_INPUT_FILES:
+        raise ValueError(f"job_input.files has {len(pairs)} files, at most {MAX_INPUT_FILES}")
+    checked: list[tuple[str, bytes]] = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(f"job_input.files entries must be (path, bytes) pairs, got {pair!r}")
+        path, data = pair
+        if not isinstance(data, bytes):
+            raise ValueError(
+                f"job_input.files data of {path!r} must be bytes, got {type(data).__name__}"
+            )
+        checked.append((_check_input_path(path), data))
+    checked.sort()
+    paths = {path for path, _ in checked}
+    for index, (path, _) in enumerate(checked):
+        if index and checked[index - 1][0] == path:
+            raise ValueError(f"job_input.files names {path!r} twice")
+        parent = path.rpartition("/")[0]
+        while parent:
+            if parent in paths:
+                raise ValueError(
+                    f"job_input.files names {parent!r} as a file and as a directory of {path!r}"
+                )
+            parent = parent.rpartition("/")[0]
+    return tuple(checked)
 
 
 def _check_text(what: str, value: object) -> None:
@@ -86,7 +176,16 @@ def _check_text(what: str, value: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class JobInput:
-    """What the guest sees: stdin bytes, ``argv[1:]``, environment, and ``argv[0]``.
+    """What the guest sees: stdin bytes, ``argv[1:]``, environment, ``argv[0]`` and files.
+
+    ``files``: ``(path, bytes)`` pairs the guest can read (not write) at those absolute
+    paths in its virtual filesystem (runtime/_vfs.py); stored sorted by path. A path must be
+    absolute and normalised (no empty, ``.`` or ``..`` component, no trailing ``/``), UTF-8
+    without NUL, at most ``MAX_PATH_BYTES`` long with components of at most
+    ``MAX_NAME_BYTES``, not ``/output`` or under it, named once, and not the directory of
+    another file; at most ``MAX_INPUT_FILES`` of them. Their directories exist read-only.
+    Anything else is a ``ValueError`` naming the path. Their total size is bounded by
+    ``Limits.max_input_files_bytes`` (``Limits.admits``).
 
     ``args`` and ``env`` given as lists are stored as tuples. ``env`` must be sorted by key with
     unique keys (one canonical form, so equal inputs hash equally in receipts); keys must not
@@ -97,8 +196,13 @@ class JobInput:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     module_name: str = "module.wasm"
+    files: tuple[tuple[str, bytes], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.files:
+            object.__setattr__(self, "files", _check_files(self.files))
+        elif not isinstance(self.files, tuple):
+            object.__setattr__(self, "files", ())
         if not isinstance(self.stdin, bytes):
             raise ValueError(f"job_input.stdin must be bytes, got {type(self.stdin).__name__}")
         args = tuple(self.args)
@@ -132,6 +236,12 @@ class Outcome:
     ``fuel_consumed`` is deterministic for the same module, input and limits when the job ends
     by itself (ok, exit, trap, out_of_fuel, memory_limit). For timeout and cancelled it is the
     fuel wasmtime had accounted when the job was interrupted: a lower bound, possibly 0.
+
+    ``output_files``: every regular file under ``/output`` when the job ended, as
+    ``(path, bytes)`` sorted by path (``/output/a/b.txt``; nested directories allowed, empty
+    ones not listed), whatever the outcome kind. ``outputs_truncated``: the guest hit an
+    output quota (``Limits.max_output_files_bytes``, ``max_output_file_bytes`` or
+    ``max_output_files``) and saw EDQUOT, EFBIG, ENOSPC or a short write.
     """
 
     kind: OutcomeKind
@@ -145,6 +255,8 @@ class Outcome:
     wall_time_us: int
     started_at_ms: int  # unix ms
     finished_at_ms: int
+    output_files: tuple[tuple[str, bytes], ...] = ()
+    outputs_truncated: bool = False
 
     @classmethod
     def not_run(cls, kind: OutcomeKind, message: str, now_ms: int) -> Outcome:

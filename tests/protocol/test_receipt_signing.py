@@ -95,7 +95,10 @@ def test_a_signed_receipt_verifies_and_gives_back_the_receipt(
 def test_the_body_has_exactly_the_documented_keys(envelope: bytes) -> None:
     _, body = open_raw(envelope)
     assert set(body) == BODY_KEYS
-    assert set(body["limits"]) == {"fuel", "memory_bytes", "timeout_ms", "max_output_bytes"}
+    assert set(body["limits"]) == {
+        "fuel", "memory_bytes", "timeout_ms", "max_output_bytes", "max_output_files_bytes",
+        "max_output_file_bytes", "max_output_files", "max_input_files_bytes",
+    }
     assert set(body["engine"]) == {"name", "version"}
 
 

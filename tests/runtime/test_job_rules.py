@@ -20,12 +20,18 @@ def test_exceeds_names_the_first_field_above_the_other() -> None:
 
 
 def test_json_form_round_trips_and_fills_from_defaults() -> None:
-    limits = Limits(fuel=7, memory_bytes=8, timeout_ms=9, max_output_bytes=10)
+    limits = Limits(fuel=7, memory_bytes=8, timeout_ms=9, max_output_bytes=10,
+                    max_output_files_bytes=11, max_output_file_bytes=12, max_output_files=13,
+                    max_input_files_bytes=14)
     assert limits.to_json() == {
         "fuel": 7,
         "memory_bytes": 8,
         "timeout_ms": 9,
         "max_output_bytes": 10,
+        "max_output_files_bytes": 11,
+        "max_output_file_bytes": 12,
+        "max_output_files": 13,
+        "max_input_files_bytes": 14,
     }
     assert Limits.from_json(limits.to_json()) == limits
     assert Limits.from_json({"fuel": 5}, limits) == dataclasses.replace(limits, fuel=5)
