@@ -177,7 +177,8 @@ class ConsoleCommands:
             add(name, summary, handler).add_argument(
                 "job_id", metavar="ID", help="a job id, or the first characters of one")
         add("verify", "check a saved result or receipt file offline", self.verify).add_argument(
-            "file", metavar="FILE", help="a `--json` job result, a receipt JSON or a CBOR envelope")
+            "file", metavar="FILE",
+            help="a `--json` job result, a job, a receipt JSON or COSE_Sign1 bytes")
         add("peers", "the peers this node knows", self.peers)
         add("caps", "a peer's capability record (this node's without PEER)",
             self.caps).add_argument("peer", nargs="?", metavar="PEER",

@@ -105,11 +105,17 @@ def receipt_table(verdict: dict[str, Any], title: str) -> Table:
         note = ", truncated" if body[f"{name}_truncated"] else ""
         table.add_row(f"{name} sha256",
                       f"{body[f'{name}_sha256']} ({body[f'{name}_len']} bytes{note})")
+    for output in body["outputs"]:
+        table.add_row(f"output {output['path']}", f"{output['sha256']} ({output['size']} bytes)")
+    if body["outputs_truncated"]:
+        table.add_row("outputs", "truncated: an output quota was hit")
     table.add_row("outcome", _outcome(body["outcome"], body.get("exit_code"), body.get("message")))
-    table.add_row("fuel", f"{body['fuel_consumed']:,} of {body['limits']['fuel']:,}")
+    inexact = "" if body["fuel_exact"] else " (inexact: the job was stopped)"
+    table.add_row("fuel", f"{body['fuel_consumed']:,} of {body['limits']['fuel']:,}{inexact}")
     table.add_row("wall time", _ms(body["wall_time_us"]))
     table.add_row("limits", ", ".join(f"{k}={v}" for k, v in body["limits"].items()))
     table.add_row("engine", f"{body['engine']['name']} {body['engine']['version']}")
+    table.add_row("profile", body["profile"])
     table.add_row("nonce", body["nonce"])
     table.add_row("started", _when(body["started_at_ms"]))
     table.add_row("finished", _when(body["finished_at_ms"]))

@@ -1,21 +1,21 @@
 """Signed capability records: a peer's ``Capabilities`` message, signed with its own key.
 
-The record is a signed envelope (``plasm.protocol.signed``) whose body is the encoded
-``Capabilities`` message, under the domain ``b"plasm/capabilities/v1\\x00"``. Whoever fetched
-it (from the DHT, from mDNS, from a third peer) can check that the peer it describes wrote it:
-the envelope key must be the key inside ``caps.peer_id``.
+The record is a COSE_Sign1 (``plasm.protocol.cose``) of content type
+``application/vnd.plasm.capabilities+cbor`` whose payload is the encoded ``Capabilities``
+message and whose kid is the peer's ID. Whoever fetched it (from the DHT, from mDNS, from a
+third peer) can check that the peer it describes wrote it: the kid's key signed it, and the
+kid is ``caps.peer_id``.
 """
 
 from __future__ import annotations
 
 import nacl.signing
 
+from plasm.protocol import cose
 from plasm.protocol.errors import CapabilitiesError, DecodeError
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message, encode_message
-from plasm.protocol.signed import open_envelope, seal, signature_is_valid
 
-CAPABILITIES_DOMAIN = b"plasm/capabilities/v1\x00"
 MAX_RECORD_SIZE = 64 * 2**10
 
 
@@ -26,25 +26,30 @@ def sign_capabilities(caps: Capabilities, signing_key: nacl.signing.SigningKey) 
         raise ValueError(
             f"refusing to sign capabilities of {caps.peer_id} with the key of {key_peer_id}"
         )
-    return seal(CAPABILITIES_DOMAIN, encode_message(caps), signing_key)
+    return cose.sign1(
+        encode_message(caps), cose.CONTENT_TYPE_CAPABILITIES, caps.peer_id, signing_key
+    )
 
 
 def verify_capabilities(record: bytes, *, now_ms: int | None = None) -> Capabilities:
     """The ``Capabilities`` in ``record`` if its own peer signed it (and, given ``now_ms``, it
     has not expired); ``CapabilitiesError`` with a ``reason`` otherwise."""
     try:
-        opened = open_envelope(record, max_size=MAX_RECORD_SIZE)
+        signed = cose.decode_sign1(
+            record, max_size=MAX_RECORD_SIZE, content_type=cose.CONTENT_TYPE_CAPABILITIES
+        )
+        valid = cose.verify_sign1(signed)
     except DecodeError as exc:
         raise CapabilitiesError("malformed", f"the record cannot be decoded: {exc}") from exc
-    if not signature_is_valid(CAPABILITIES_DOMAIN, opened):
+    if not valid:
         raise CapabilitiesError("bad_signature", "the signature does not match the record")
     try:
-        caps = decode_message(opened.body, max_size=MAX_RECORD_SIZE)
+        caps = decode_message(signed.payload, max_size=MAX_RECORD_SIZE)
     except DecodeError as exc:
         raise CapabilitiesError("malformed", f"the record body is not valid: {exc}") from exc
     if not isinstance(caps, Capabilities):
         raise CapabilitiesError("malformed", f"the record holds a {type(caps).__name__}")
-    signer = peer_id_from_public_key(opened.public_key)
+    signer = signed.kid
     if signer != caps.peer_id:
         raise CapabilitiesError(
             "key_mismatch", f"the record describes {caps.peer_id} but {signer} signed it"

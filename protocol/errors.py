@@ -51,6 +51,7 @@ class ReceiptError(ProtocolError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+        self.detail = message
 
 
 class CapabilitiesError(ProtocolError):

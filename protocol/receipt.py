@@ -1,20 +1,25 @@
 """Execution receipts: build, sign, verify, and their JSON form.
 
 Theory of operation: the executor's signer turns an ``Outcome`` into a ``Receipt`` (hashes of
-the input and of the captured output, never the bytes themselves), encodes it as a canonical
-CBOR body and signs ``b"plasm/receipt/v1\\x00" + body`` with the node's Ed25519 key (the same key
-as its libp2p identity). Anyone holding the envelope can verify offline, in this order:
+the input, of the captured output and of every output file, never the bytes themselves),
+encodes it as the canonical CBOR body (version ``v: 2``) and signs it as a COSE_Sign1
+(RFC 9052, ``plasm.protocol.cose``) of content type ``application/vnd.plasm.receipt+cbor``
+whose kid is the executor's peer ID — the same Ed25519 key as its libp2p identity. Anyone
+holding the COSE bytes can verify offline, with this module or any COSE library, in order:
 
-1. decode the envelope strictly                          -> ``malformed``
-2. peer ID of the envelope key == ``body.executor``      -> ``key_mismatch``
-3. signature over the exact body bytes                   -> ``bad_signature``
-4. the body has the documented shape and types           -> ``malformed`` / ``unsupported_version``
-5. the caller's expectations (executor, job, nonce, module, input, stdout, stderr)
-                                                         -> ``executor_mismatch``,
+1. decode the COSE_Sign1 strictly (Plasm's one encoding)   -> ``malformed``
+2. the kid is the body's ``executor``                       -> ``key_mismatch``
+3. the signature over the Sig_structure, by the kid's key   -> ``bad_signature``
+4. the body has the documented shape and types, and is the
+   canonical encoding of itself                             -> ``malformed``,
+                                                               ``unsupported_version``
+5. the caller's expectations (executor, job, nonce, module, input, stdout, stderr, files)
+                                                            -> ``executor_mismatch``,
    ``job_id_mismatch``, ``nonce_mismatch``, ``hash_mismatch``
 
 Step 2 reads ``executor`` out of a body decoded strictly but not yet trusted; nothing else is
-read before the signature is checked.
+read before the signature is checked. Version 1 receipts (a Plasm envelope map) are refused
+with ``unsupported_version``: see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -27,15 +32,19 @@ from typing import Any
 
 import nacl.signing
 
-from plasm.protocol import cbor, fields, formats
+from plasm.protocol import cbor, cose, fields, formats
 from plasm.protocol.errors import DecodeError, PeerIdError, ReceiptError
 from plasm.protocol.identity import peer_id_from_public_key, public_key_from_peer_id
-from plasm.protocol.signed import Envelope, open_envelope, seal, signature_is_valid
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 
-RECEIPT_VERSION = 1
-RECEIPT_DOMAIN = b"plasm/receipt/v1\x00"
+RECEIPT_VERSION = 2
 MAX_ENVELOPE_SIZE = 1 * 2**20
+# The profile a receipt's job ran under (``profile`` in the body; see docs/architecture.md).
+PROFILE_DETERMINISTIC = "wasi-p1-det/1"
+PROFILE_NONDETERMINISTIC = "wasi-p1-nondet/1"
+PROFILES = frozenset({PROFILE_DETERMINISTIC, PROFILE_NONDETERMINISTIC})
+# Outcomes whose fuel depends on when the job was stopped, not on the job alone.
+FUEL_INEXACT_OUTCOMES = frozenset({OutcomeKind.TIMEOUT, OutcomeKind.CANCELLED})
 
 REASONS = frozenset(
     {
@@ -47,10 +56,27 @@ REASONS = frozenset(
         "job_id_mismatch",
         "nonce_mismatch",
         "hash_mismatch",
+        "result_mismatch",  # a saved result says other than its receipt (verification.py)
     }
 )
 
 _HASH_FIELDS = ("module_sha256", "input_sha256", "stdout_sha256", "stderr_sha256")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """One file the job left under ``/output``: its path, size and sha256 (raw bytes)."""
+
+    path: str
+    size: int
+    sha256: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path.startswith("/output/"):
+            raise ValueError(f"an output file path is under /output/, got {self.path!r}")
+        formats.check_non_negative(self.size, "output file size")
+        if not isinstance(self.sha256, bytes) or len(self.sha256) != formats.SHA256_SIZE:
+            raise ValueError(f"output file sha256 must be {formats.SHA256_SIZE} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +85,8 @@ class Receipt:
 
     Mirrors the CBOR body field by field, except that the body's ``v`` is ``version`` and its
     ``engine`` map is ``engine_name`` / ``engine_version``. Hashes and the nonce are raw bytes.
+    ``outputs`` is sorted by path; ``fuel_exact`` is False where the fuel burnt depends on
+    when the job was stopped (timeout, cancel), not on the job.
     """
 
     job_id: str
@@ -70,14 +98,18 @@ class Receipt:
     stderr_len: int
     stdout_truncated: bool
     stderr_truncated: bool
+    outputs: tuple[OutputFile, ...]
+    outputs_truncated: bool
     outcome: OutcomeKind
     exit_code: int | None
     message: str | None
     fuel_consumed: int
+    fuel_exact: bool
     wall_time_us: int
     limits: Limits
     engine_name: str
     engine_version: str
+    profile: str
     executor: str
     requester: str
     nonce: bytes
@@ -96,8 +128,15 @@ class Receipt:
             formats.check_non_negative(getattr(self, name), f"receipt {name}")
         for name in ("started_at_ms", "finished_at_ms"):
             formats.check_non_negative(getattr(self, name), f"receipt {name}")
+        paths = [output.path for output in self.outputs]
+        if paths != sorted(set(paths)):
+            raise ValueError("receipt outputs must be sorted by path, each path once")
+        if self.profile not in PROFILES:
+            raise ValueError(f"receipt profile {self.profile!r} is not one of {sorted(PROFILES)}")
         if self.version != RECEIPT_VERSION:
-            raise ValueError(f"receipt version {self.version!r} is not supported (expected 1)")
+            raise ValueError(
+                f"receipt version {self.version!r} is not supported (expected {RECEIPT_VERSION})"
+            )
         try:
             public_key_from_peer_id(self.executor)
         except PeerIdError as exc:
@@ -108,20 +147,34 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"sha256": sha256(data), "size": len(data)}
+
+
 def input_sha256(job_input: JobInput) -> bytes:
-    """sha256 of canonical CBOR ``{"args": [...], "env": {...}, "module_name": text,
-    "stdin": bytes}``: everything the guest is given besides the module, argv[0] included
-    (a guest can read its own argv[0], so the receipt must bind it)."""
+    """sha256 of the canonical CBOR of everything the guest is given besides the module::
+
+        {"args": [text], "env": {text: text}, "files": [{"path", "sha256", "size"}],
+         "module_name": text, "stdin": {"sha256", "size"}}
+
+    ``files`` sorted by path; argv[0] (``module_name``) is included because a guest can read
+    it. Bytes enter by their sha256 and size, so a verifier never has to hold them whole.
+    """
     return sha256(
         cbor.dumps(
             {
                 "args": list(job_input.args),
                 "env": dict(job_input.env),
+                "files": [{"path": path, **_digest(data)} for path, data in job_input.files],
                 "module_name": job_input.module_name,
-                "stdin": job_input.stdin,
+                "stdin": _digest(job_input.stdin),
             }
         )
     )
+
+
+def output_files(outcome: Outcome) -> tuple[OutputFile, ...]:
+    return tuple(OutputFile(path, len(data), sha256(data)) for path, data in outcome.output_files)
 
 
 def build_receipt(
@@ -135,9 +188,11 @@ def build_receipt(
     executor: str,
     requester: str,
     nonce: bytes,
+    profile: str = PROFILE_DETERMINISTIC,
 ) -> Receipt:
     """The receipt of ``outcome``; ``module_sha256`` is hex, as everywhere outside receipts."""
     formats.check_sha256_hex(module_sha256)
+    kind = OutcomeKind(outcome.kind)
     return Receipt(
         job_id=job_id,
         module_sha256=bytes.fromhex(module_sha256),
@@ -148,14 +203,18 @@ def build_receipt(
         stderr_len=len(outcome.stderr),
         stdout_truncated=outcome.stdout_truncated,
         stderr_truncated=outcome.stderr_truncated,
-        outcome=OutcomeKind(outcome.kind),
+        outputs=output_files(outcome),
+        outputs_truncated=outcome.outputs_truncated,
+        outcome=kind,
         exit_code=outcome.exit_code,
         message=outcome.message,
         fuel_consumed=outcome.fuel_consumed,
+        fuel_exact=kind not in FUEL_INEXACT_OUTCOMES,
         wall_time_us=outcome.wall_time_us,
         limits=limits,
         engine_name=engine_name,
         engine_version=engine_version,
+        profile=profile,
         executor=executor,
         requester=requester,
         nonce=nonce,
@@ -179,7 +238,8 @@ def receipt_from_body(body: Any) -> Receipt:
     if body.get("v") != RECEIPT_VERSION or type(body.get("v")) is not int:
         raise ReceiptError(
             "unsupported_version",
-            f"receipt version {body.get('v')!r} is not supported; this node reads version 1",
+            f"receipt version {body.get('v')!r} is not supported; this node reads version "
+            f"{RECEIPT_VERSION}",
         )
     flat = dict(body)
     engine = flat.pop("engine", None)
@@ -195,15 +255,20 @@ def receipt_from_body(body: Any) -> Receipt:
     return receipt
 
 
+def encode_body(receipt: Receipt) -> bytes:
+    """The canonical CBOR body: the COSE payload, and what a replay compares."""
+    return cbor.dumps(receipt_to_body(receipt))
+
+
 def sign_receipt(receipt: Receipt, signing_key: nacl.signing.SigningKey) -> bytes:
-    """Encode and sign ``receipt``; the key must be the executor's (``ValueError`` if not)."""
+    """The COSE_Sign1 of ``receipt``; the key must be the executor's (``ValueError`` if not)."""
     key_peer_id = peer_id_from_public_key(signing_key.verify_key.encode())
     if key_peer_id != receipt.executor:
         raise ValueError(
             f"refusing to sign a receipt naming executor {receipt.executor} "
             f"with the key of {key_peer_id}"
         )
-    return seal(RECEIPT_DOMAIN, cbor.dumps(receipt_to_body(receipt)), signing_key)
+    return cose.sign1(encode_body(receipt), cose.CONTENT_TYPE_RECEIPT, key_peer_id, signing_key)
 
 
 def verify_envelope(
@@ -216,13 +281,15 @@ def verify_envelope(
     job_input: JobInput | None = None,
     stdout: bytes | None = None,
     stderr: bytes | None = None,
+    outputs: tuple[tuple[str, bytes], ...] | None = None,
 ) -> Receipt:
-    """Verify a receipt envelope offline and return its receipt; ``ReceiptError`` otherwise.
+    """Verify a receipt (its COSE_Sign1 bytes) offline and return it; ``ReceiptError`` otherwise.
 
-    ``expected_module_sha256`` is hex (or the 32 raw bytes); ``job_input``, ``stdout`` and
-    ``stderr`` are checked against the receipt's hashes (and lengths) when given.
+    ``expected_module_sha256`` is hex (or the 32 raw bytes); ``job_input``, ``stdout``,
+    ``stderr`` and ``outputs`` (``(path, bytes)`` pairs: every output file) are checked
+    against the receipt's hashes and lengths when given.
     """
-    _, receipt = _open_and_check_signature(envelope)
+    receipt = _open_and_check_signature(envelope)
     _check_expectations(
         receipt,
         expected_executor=expected_executor,
@@ -232,39 +299,58 @@ def verify_envelope(
         job_input=job_input,
         stdout=stdout,
         stderr=stderr,
+        outputs=outputs,
     )
     return receipt
 
 
-def _open_unverified(envelope: bytes) -> tuple[Envelope, Receipt]:
+def _decode(envelope: bytes) -> tuple[cose.Sign1, Any]:
+    if isinstance(envelope, bytes | bytearray) and envelope[:1] in (b"\xa4", b"\xb9"):
+        raise ReceiptError(
+            "unsupported_version",
+            "this is a version 1 receipt (a Plasm envelope map, plasmd 0.2 and older); this "
+            "plasmd verifies COSE_Sign1 receipts (version 2) only: check it with the plasmd "
+            "that made it",
+        )
     try:
-        opened = open_envelope(envelope, max_size=MAX_ENVELOPE_SIZE)
-        body = cbor.loads(opened.body, max_size=MAX_ENVELOPE_SIZE)
+        signed = cose.decode_sign1(
+            envelope, max_size=MAX_ENVELOPE_SIZE, content_type=cose.CONTENT_TYPE_RECEIPT
+        )
+        body = cbor.loads(signed.payload, max_size=MAX_ENVELOPE_SIZE)
     except DecodeError as exc:
-        raise ReceiptError("malformed", f"the receipt envelope cannot be decoded: {exc}") from exc
-    return opened, receipt_from_body(body)
+        raise ReceiptError("malformed", f"the receipt cannot be decoded: {exc}") from exc
+    return signed, body
 
 
-def _open_and_check_signature(envelope: bytes) -> tuple[Envelope, Receipt]:
-    try:
-        opened = open_envelope(envelope, max_size=MAX_ENVELOPE_SIZE)
-        body = cbor.loads(opened.body, max_size=MAX_ENVELOPE_SIZE)
-    except DecodeError as exc:
-        raise ReceiptError("malformed", f"the receipt envelope cannot be decoded: {exc}") from exc
+def _open_unverified(envelope: bytes) -> Receipt:
+    _, body = _decode(envelope)
+    return receipt_from_body(body)
+
+
+def _open_and_check_signature(envelope: bytes) -> Receipt:
+    signed, body = _decode(envelope)
     executor = body.get("executor") if isinstance(body, dict) else None
     if not isinstance(executor, str):
         raise ReceiptError("malformed", "the receipt body names no executor")
-    key_peer_id = peer_id_from_public_key(opened.public_key)
-    if key_peer_id != executor:
+    if signed.kid != executor:
         raise ReceiptError(
             "key_mismatch",
-            f"the receipt was signed by {key_peer_id} but names executor {executor}",
+            f"the receipt was signed by {signed.kid} but names executor {executor}",
         )
-    if not signature_is_valid(RECEIPT_DOMAIN, opened):
+    try:
+        valid = cose.verify_sign1(signed)
+    except DecodeError as exc:
+        raise ReceiptError("malformed", f"the receipt's kid names no key: {exc}") from exc
+    if not valid:
         raise ReceiptError(
             "bad_signature", "the signature does not match the receipt body; it was altered"
         )
-    return opened, receipt_from_body(body)
+    receipt = receipt_from_body(body)
+    if encode_body(receipt) != signed.payload:
+        raise ReceiptError(
+            "malformed", "the receipt body is not in canonical CBOR (RFC 8949 core deterministic)"
+        )
+    return receipt
 
 
 def _check_expectations(
@@ -277,6 +363,7 @@ def _check_expectations(
     job_input: JobInput | None,
     stdout: bytes | None,
     stderr: bytes | None,
+    outputs: tuple[tuple[str, bytes], ...] | None,
 ) -> None:
     if expected_executor is not None and receipt.executor != expected_executor:
         raise ReceiptError(
@@ -307,6 +394,24 @@ def _check_expectations(
             raise ReceiptError(
                 "hash_mismatch", f"the {name} bytes are not the ones the receipt signs"
             )
+    if outputs is not None:
+        check_output_files(receipt, outputs)
+
+
+def check_output_files(receipt: Receipt, outputs: tuple[tuple[str, bytes], ...]) -> None:
+    """``outputs`` must be exactly the receipt's files: same paths, sizes and hashes."""
+    signed = {output.path: output for output in receipt.outputs}
+    given = dict(outputs)
+    for path in sorted(set(signed) | set(given)):
+        if path not in given:
+            raise ReceiptError("hash_mismatch", f"output file {path} is missing")
+        if path not in signed:
+            raise ReceiptError("hash_mismatch", f"output file {path} is not in the receipt")
+        data = given[path]
+        if len(data) != signed[path].size or sha256(data) != signed[path].sha256:
+            raise ReceiptError(
+                "hash_mismatch", f"output file {path} is not the one the receipt signs"
+            )
 
 
 def receipt_body_to_json(receipt: Receipt) -> dict[str, Any]:
@@ -314,37 +419,44 @@ def receipt_body_to_json(receipt: Receipt) -> dict[str, Any]:
     body = receipt_to_body(receipt)
     for name in (*_HASH_FIELDS, "nonce"):
         body[name] = body[name].hex()
+    for output in body["outputs"]:
+        output["sha256"] = output["sha256"].hex()
     return body
 
 
 def receipt_to_json(envelope: bytes, *, already_verified: bool = False) -> dict[str, Any]:
-    """The JSON form of a receipt (``schemas/receipt.schema.json``), from its envelope.
+    """The JSON form of a receipt (``schemas/receipt.schema.json``), from its COSE bytes:
+    ``{"cose": base64, "executor": peer ID, "body": {...}}``.
 
-    The envelope is verified first (signature and key, no expectations), so this never turns
+    The receipt is verified first (signature and key, no expectations), so this never turns
     a forged receipt into JSON that looks genuine — unless the caller says it was
     ``already_verified`` (this node's signer just made it, or the negotiator checked it):
     then only its shape is checked, which saves the ~100 us a verification costs per job.
     """
-    if already_verified:
-        opened, receipt = _open_unverified(envelope)
-    else:
-        opened, receipt = _open_and_check_signature(envelope)
+    receipt = (
+        _open_unverified(envelope) if already_verified else _open_and_check_signature(envelope)
+    )
     return {
-        "envelope": base64.b64encode(envelope).decode("ascii"),
+        "cose": base64.b64encode(envelope).decode("ascii"),
+        "executor": receipt.executor,
         "body": receipt_body_to_json(receipt),
-        "signature": opened.signature.hex(),
-        "public_key": opened.public_key.hex(),
     }
 
 
 def envelope_from_json(obj: Any) -> bytes:
-    """The envelope bytes of a receipt's JSON form; verify them with ``verify_envelope``.
+    """The COSE bytes of a receipt's JSON form; verify them with ``verify_envelope``.
 
-    Only ``envelope`` is read: ``body``, ``signature`` and ``public_key`` are for people.
+    Only ``cose`` is read: ``executor`` and ``body`` are for people.
     """
-    if not isinstance(obj, dict) or not isinstance(obj.get("envelope"), str):
-        raise ReceiptError("malformed", "a receipt in JSON has an 'envelope' string (base64)")
+    if isinstance(obj, dict) and isinstance(obj.get("envelope"), str) and "cose" not in obj:
+        raise ReceiptError(
+            "unsupported_version",
+            "this is a version 1 receipt ('envelope', plasmd 0.2 and older); this plasmd "
+            "verifies COSE_Sign1 receipts ('cose') only: check it with the plasmd that made it",
+        )
+    if not isinstance(obj, dict) or not isinstance(obj.get("cose"), str):
+        raise ReceiptError("malformed", "a receipt in JSON has a 'cose' string (base64)")
     try:
-        return base64.b64decode(obj["envelope"], validate=True)
+        return base64.b64decode(obj["cose"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ReceiptError("malformed", f"the receipt envelope is not valid base64: {exc}") from exc
+        raise ReceiptError("malformed", f"the receipt's cose is not valid base64: {exc}") from exc

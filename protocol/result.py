@@ -2,11 +2,14 @@
 
 ``stdout``/``stderr`` are base64 of the exact captured bytes, which the receipt hashes;
 ``stdout_text``/``stderr_text`` decode them as UTF-8 with replacement characters, for people.
+``outputs`` lists the files the job left under ``/output`` (path, size, sha256 hex, sorted by
+path), as the receipt does; their bytes travel apart (blobs, ``--output-dir``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from plasm.protocol.receipt import receipt_to_json, verify_envelope
@@ -38,6 +41,7 @@ def job_result_to_json(
             expected_module_sha256=module_sha256,
             stdout=outcome.stdout,
             stderr=outcome.stderr,
+            outputs=outcome.output_files,
         )
     return {
         "job_id": job_id,
@@ -53,6 +57,11 @@ def job_result_to_json(
         "stderr_text": outcome.stderr.decode("utf-8", errors="replace"),
         "stdout_truncated": outcome.stdout_truncated,
         "stderr_truncated": outcome.stderr_truncated,
+        "outputs": [
+            {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for path, data in outcome.output_files
+        ],
+        "outputs_truncated": outcome.outputs_truncated,
         "fuel_consumed": outcome.fuel_consumed,
         "wall_time_us": outcome.wall_time_us,
         "module_sha256": module_sha256,

@@ -1,16 +1,22 @@
-"""Verifying what people save: a job result, a receipt's JSON form, or a raw envelope.
+"""Verifying what people save: a job result, a job as `plasmd job ID --json` shows it, a
+receipt's JSON form, or raw COSE_Sign1 bytes.
 
-`expectations_from_saved` reads the saved bytes and works out what can be checked
-(the output bytes a job result carries, its module hash and job id);
-`verify_saved` runs the verification and answers a verdict for people and programs.
-Both `plasmd verify` and `POST /v1/receipts/verify` use these, so the two can never
-disagree.
+Only signed bytes are trusted. A job result repeats what its receipt signs (outcome, exit
+code, fuel, wall time, truncation flags, the output bytes and files): after the signature,
+every one of those fields is compared with the signed body, and the first that differs makes
+the verdict ``result_mismatch`` with the message ``<field>: result says X, receipt says Y``.
+A result without its ``stdout`` or ``stderr`` bytes is refused, not passed.
+
+`expectations_from_saved` reads the saved bytes and works out what can be checked;
+`verify_saved` runs the verification and answers a verdict for people and programs. Both
+`plasmd verify` and `POST /v1/receipts/verify` use these, so the two can never disagree.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Any
 
 import orjson
@@ -18,16 +24,18 @@ import orjson
 from plasm.protocol.errors import DecodeError, ReceiptError
 from plasm.protocol.receipt import (
     MAX_ENVELOPE_SIZE,
+    Receipt,
     envelope_from_json,
     receipt_body_to_json,
     verify_envelope,
 )
 
 MAX_SAVED_SIZE = 64 * 2**20
+_RESULT = "_result"  # the key under which `expected` carries a saved result
 
 
 def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
-    """(envelope, keyword expectations for `verify_envelope`) from saved bytes.
+    """(receipt COSE bytes, keyword expectations for `verify_saved`) from saved bytes.
 
     Raises `DecodeError` when the bytes are none of the accepted forms.
     """
@@ -37,7 +45,7 @@ def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
         )
     if data.lstrip()[:1] != b"{":
         if len(data) > MAX_ENVELOPE_SIZE:
-            raise DecodeError("too large to be a receipt envelope")
+            raise DecodeError("too large to be a receipt")
         return data, {}
     try:
         saved = orjson.loads(data)
@@ -45,42 +53,91 @@ def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
         raise DecodeError(f"not valid JSON: {exc}") from exc
     if not isinstance(saved, dict):
         raise DecodeError("expected a JSON object: a job result or a receipt")
-    if "receipt" in saved:  # a job result: check the output it carries too
-        envelope = envelope_from_json(saved["receipt"])
-        expected: dict[str, Any] = {}
-        for name in ("stdout", "stderr"):
-            if isinstance(saved.get(name), str):
-                expected[name] = _b64(saved[name], name)
-        if isinstance(saved.get("module_sha256"), str):
-            expected["expected_module_sha256"] = saved["module_sha256"]
-        if isinstance(saved.get("job_id"), str):
-            expected["expected_job_id"] = saved["job_id"]
-        if isinstance(saved.get("executor"), str):
-            expected["expected_executor"] = saved["executor"]
-        return envelope, expected
-    return envelope_from_json(saved), {}
+    if isinstance(saved.get("result"), dict) and "receipt" not in saved:
+        saved = saved["result"]  # `plasmd job ID --json`: the job, its result inside
+    if "receipt" not in saved:
+        return envelope_from_json(saved), {}
+    envelope = envelope_from_json(saved["receipt"])
+    expected: dict[str, Any] = {_RESULT: saved}
+    for name in ("stdout", "stderr"):
+        if not isinstance(saved.get(name), str):
+            raise DecodeError(
+                f"the result has no '{name}' bytes (base64) to check against its receipt"
+            )
+        expected[name] = _b64(saved[name], name)
+    return envelope, expected
+
+
+def verified_receipt(envelope: bytes, expected: dict[str, Any]) -> Receipt:
+    """The receipt, after every check `expected` (from `expectations_from_saved`) asks for;
+    ``ReceiptError`` otherwise."""
+    expected = dict(expected)
+    saved = expected.pop(_RESULT, None)
+    receipt = verify_envelope(envelope, **expected)
+    if saved is not None:
+        check_result_fields(saved, receipt)
+    return receipt
 
 
 def verify_saved(envelope: bytes, expected: dict[str, Any]) -> dict[str, Any]:
     """The verdict: `valid`, `reason`, `message`, `receipt` (body JSON when signed)."""
     try:
-        receipt = verify_envelope(envelope, **expected)
+        receipt = verified_receipt(envelope, expected)
     except ReceiptError as exc:
         return {
             "valid": False,
             "reason": exc.reason,
-            "message": str(exc),
+            # `<field>: result says X, receipt says Y` stands alone; other reasons lead.
+            "message": exc.detail if exc.reason == "result_mismatch" else str(exc),
             "receipt": None,
             "checked_output": False,
         }
+    checked = _RESULT in expected
     return {
         "valid": True,
         "reason": None,
         "message": "signed by the executor's peer-ID key"
-        + ("; the output matches its hashes" if "stdout" in expected else ""),
+        + ("; every field of the result matches it" if checked else ""),
         "receipt": receipt_body_to_json(receipt),
-        "checked_output": "stdout" in expected,
+        "checked_output": checked,
     }
+
+
+def check_result_fields(saved: dict[str, Any], receipt: Receipt) -> None:
+    """Every field of a job result that its receipt covers must say what the receipt says."""
+    body = receipt_body_to_json(receipt)
+    outcome = saved.get("outcome")
+    outcome = outcome if isinstance(outcome, dict) else {}
+    pairs: list[tuple[str, Any, Any]] = [
+        ("job_id", saved.get("job_id"), body["job_id"]),
+        ("executor", saved.get("executor"), body["executor"]),
+        ("module_sha256", saved.get("module_sha256"), body["module_sha256"]),
+        ("outcome.kind", outcome.get("kind"), body["outcome"]),
+        ("outcome.exit_code", outcome.get("exit_code"), body["exit_code"]),
+        ("outcome.message", outcome.get("message"), body["message"]),
+        ("fuel_consumed", saved.get("fuel_consumed"), body["fuel_consumed"]),
+        ("wall_time_us", saved.get("wall_time_us"), body["wall_time_us"]),
+        ("stdout_truncated", saved.get("stdout_truncated"), body["stdout_truncated"]),
+        ("stderr_truncated", saved.get("stderr_truncated"), body["stderr_truncated"]),
+        ("outputs_truncated", saved.get("outputs_truncated"), body["outputs_truncated"]),
+        ("outputs", saved.get("outputs"), body["outputs"]),
+    ]
+    for name in ("stdout", "stderr"):
+        data = _b64(saved[name], name) if isinstance(saved.get(name), str) else b""
+        text = data.decode("utf-8", errors="replace")
+        pairs.append((f"{name}_text", saved.get(f"{name}_text"), text))
+        pairs.append((f"{name} sha256", hashlib.sha256(data).hexdigest(), body[f"{name}_sha256"]))
+    for field, says, signed in pairs:
+        if type(says) is not type(signed) or says != signed:
+            raise ReceiptError(
+                "result_mismatch",
+                f"{field}: result says {_show(says)}, receipt says {_show(signed)}",
+            )
+
+
+def _show(value: Any) -> str:
+    text = orjson.dumps(value).decode() if value is not None else "nothing"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _b64(text: str, what: str) -> bytes:

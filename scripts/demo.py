@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from plasm.client import Client, ClientError
-from plasm.protocol.receipt import verify_envelope
-from plasm.protocol.verification import expectations_from_saved
+from plasm.protocol.verification import expectations_from_saved, verified_receipt
 
 REPO = Path(__file__).resolve().parent.parent
 HELLO = REPO / "wasm-examples" / "hello.wasm"
@@ -105,7 +104,7 @@ def main() -> int:
     console.print(f"[bold]output:[/] {stdout.decode(errors='replace').rstrip()}")
     # Verify offline too, from the saved result alone: no daemon involved.
     envelope, expected = expectations_from_saved(__import__("orjson").dumps(result))
-    receipt = verify_envelope(envelope, **expected)
+    receipt = verified_receipt(envelope, expected)
     table = Table(title="receipt", show_header=False)
     body = result["receipt"]["body"]
     for key in ("job_id", "executor", "requester", "module_sha256", "input_sha256",

@@ -214,7 +214,9 @@ class ApiRoutes:
         body = request.json()
         if not isinstance(body, dict):
             raise ApiError(
-                400, "bad_body", 'send a JSON object: a job result or {"envelope": base64}'
+                400,
+                "bad_body",
+                'send a JSON object: a job result, a job, or a receipt {"cose": base64}',
             )
         try:
             envelope, expected = expectations_from_saved(orjson.dumps(body))

@@ -1,8 +1,10 @@
 """`plasmd verify FILE`: check a saved result or receipt offline.
 
-FILE is a `--json` job result (the receipt is checked against the output it carries),
-a receipt in its JSON form, or a raw CBOR envelope. Nothing but the file is needed:
-the executor's public key is in its peer ID.
+FILE is a `--json` job result or a job as `plasmd job ID --json` shows it (every field the
+receipt covers is checked against the signed body: a mismatch is `INVALID: <field>: result
+says X, receipt says Y`), a receipt in its JSON form, or the raw COSE_Sign1 bytes. Nothing
+but the file is needed: the executor's public key is in its peer ID (the COSE kid). Version 1
+receipts (plasmd 0.2 and older) are refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ EXIT_MISMATCH = 1
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "file", metavar="FILE", help="result JSON, receipt JSON or CBOR envelope; - for stdin"
+        "file",
+        metavar="FILE",
+        help="result or job JSON, receipt JSON or COSE_Sign1 bytes; - for stdin",
     )
     parser.add_argument(
         "--module",
@@ -78,7 +82,7 @@ def _print(verdict: dict[str, Any]) -> None:
         (
             "verdict",
             "valid: signed by the executor's peer-ID key"
-            + ("; output matches" if verdict["checked_output"] else ""),
+            + ("; every field of the result matches" if verdict["checked_output"] else ""),
         ),
         ("job", body["job_id"]),
         ("executor", body["executor"]),
@@ -95,11 +99,17 @@ def _print(verdict: dict[str, Any]) -> None:
             f"{body['stderr_sha256']} ({body['stderr_len']} bytes"
             + (", truncated)" if body["stderr_truncated"] else ")"),
         ),
+        *(
+            (f"output {o['path']}", f"{o['sha256']} ({o['size']} bytes)")
+            for o in body["outputs"]
+        ),
+        *((("outputs", "truncated: a quota was hit"),) if body["outputs_truncated"] else ()),
         ("outcome", outcome + (f": {body['message']}" if body.get("message") else "")),
-        ("fuel consumed", str(body["fuel_consumed"])),
+        ("fuel consumed", f"{body['fuel_consumed']}{'' if body['fuel_exact'] else ' (inexact)'}"),
         ("wall time", f"{body['wall_time_us'] / 1000:.3f} ms"),
         ("limits", ", ".join(f"{k}={v}" for k, v in body["limits"].items())),
         ("engine", f"{body['engine']['name']} {body['engine']['version']}"),
+        ("profile", body["profile"]),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

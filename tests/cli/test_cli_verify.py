@@ -48,7 +48,7 @@ def test_a_result_read_from_stdin_verifies(saved: dict[str, Any]) -> None:
 
 
 def test_a_raw_cbor_envelope_verifies(saved: dict[str, Any], tmp_path: Path) -> None:
-    envelope = base64.b64decode(saved["receipt"]["envelope"])
+    envelope = base64.b64decode(saved["receipt"]["cose"])
     run = plasmd("verify", write(tmp_path, "receipt.cbor", envelope))
     assert run.returncode == 0, run.stdout
 
@@ -83,23 +83,60 @@ def test_a_result_with_a_changed_field_fails_with_exit_1(
     assert run.stdout.startswith(b"INVALID: ")
 
 
-def test_an_envelope_with_a_changed_body_fails_with_exit_1(saved: dict[str, Any],
-                                                           tmp_path: Path) -> None:
-    envelope = cbor2.loads(base64.b64decode(saved["receipt"]["envelope"]))
-    body = cbor2.loads(envelope["body"])
+def _cose_parts(saved: dict[str, Any]) -> list[Any]:
+    tagged = cbor2.loads(base64.b64decode(saved["receipt"]["cose"]))
+    return [tagged.value[0], dict(tagged.value[1]), tagged.value[2], tagged.value[3]]
+
+
+def _cose(parts: list[Any]) -> bytes:
+    return cbor2.dumps(cbor2.CBORTag(18, parts))
+
+
+def test_a_receipt_with_a_changed_body_fails_with_exit_1(saved: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    parts = _cose_parts(saved)
+    body = cbor2.loads(parts[2])
     body["fuel_consumed"] += 1
-    envelope["body"] = cbor2.dumps(body, canonical=True)
-    run = plasmd("verify", write(tmp_path, "forged.cbor", cbor2.dumps(envelope, canonical=True)))
+    parts[2] = cbor2.dumps(body, canonical=True)
+    run = plasmd("verify", write(tmp_path, "forged.cbor", _cose(parts)))
     assert run.returncode == 1
     assert b"altered" in run.stdout
 
 
-def test_an_envelope_with_a_flipped_signature_bit_fails(saved: dict[str, Any],
-                                                        tmp_path: Path) -> None:
-    envelope = cbor2.loads(base64.b64decode(saved["receipt"]["envelope"]))
-    envelope["sig"] = bytes([envelope["sig"][0] ^ 1]) + envelope["sig"][1:]
-    run = plasmd("verify", write(tmp_path, "forged.cbor", cbor2.dumps(envelope, canonical=True)))
+def test_a_receipt_with_a_flipped_signature_bit_fails(saved: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    parts = _cose_parts(saved)
+    parts[3] = bytes([parts[3][0] ^ 1]) + parts[3][1:]
+    run = plasmd("verify", write(tmp_path, "forged.cbor", _cose(parts)))
     assert run.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("fuel_consumed", 1), ("wall_time_us", 7), ("stdout_text", "forged"),
+     ("stdout_truncated", True), ("outputs", [])],
+)
+def test_an_edited_result_field_is_named_with_both_values(
+    saved: dict[str, Any], tmp_path: Path, field: str, value: Any
+) -> None:
+    tampered = {**saved, field: value}
+    if field == "outputs":
+        tampered["outputs"] = [{"path": "/output/x", "size": 0, "sha256": "0" * 64}]
+    run = plasmd("verify", write(tmp_path, "tampered.json", orjson.dumps(tampered)))
+    assert run.returncode == 1
+    assert run.stdout.startswith(f"INVALID: {field}: result says ".encode()), run.stdout
+    assert b", receipt says " in run.stdout
+
+
+def test_a_result_without_its_stdout_is_an_error(saved: dict[str, Any], tmp_path: Path) -> None:
+    without = {key: value for key, value in saved.items() if key != "stdout"}
+    run = plasmd("verify", write(tmp_path, "no-stdout.json", orjson.dumps(without)))
+    assert "stdout" in one_line_error(run)
+
+
+def test_the_job_json_shape_verifies(saved: dict[str, Any], tmp_path: Path) -> None:
+    job = {"job_id": saved["job_id"], "status": "done", "result": saved}
+    assert plasmd("verify", write(tmp_path, "job.json", orjson.dumps(job))).returncode == 0
 
 
 def test_garbage_is_not_a_receipt(tmp_path: Path) -> None:
@@ -110,7 +147,7 @@ def test_garbage_is_not_a_receipt(tmp_path: Path) -> None:
 
 def test_a_json_file_that_is_no_receipt_is_exit_2(tmp_path: Path) -> None:
     run = plasmd("verify", write(tmp_path, "other.json", b'{"hello": 1}'))
-    assert "envelope" in one_line_error(run)
+    assert "cose" in one_line_error(run)
 
 
 def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:

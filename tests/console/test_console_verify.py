@@ -29,7 +29,7 @@ def saved_result(tmp_path: Path) -> Path:
 def test_verify_says_a_saved_result_is_verified(console, saved_result: Path) -> None:
     shown = " ".join(console.command(f"verify {saved_result}").split())
     assert ("verdict verified: signed by the executor's peer-ID key; "
-            "the output matches its hashes") in shown
+            "every field of the result matches it") in shown
 
 
 def test_verify_says_a_result_with_changed_output_is_not_verified(
@@ -45,13 +45,13 @@ def test_verify_of_a_json_object_that_is_no_receipt_says_so(console, tmp_path: P
     (tmp_path / "notes.json").write_text('{"hello": "world"}')
     shown = " ".join(console.command(f"verify {tmp_path / 'notes.json'}").split())
     assert ("notes.json is no job result or receipt: malformed: "
-            "a receipt in JSON has an 'envelope' string") in shown
+            "a receipt in JSON has a 'cose' string") in shown
 
 
 def test_verify_of_bytes_that_are_no_envelope_says_not_verified(console, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("just some words")
     shown = console.command(f"verify {tmp_path / 'notes.txt'}")
-    assert "NOT verified: malformed: the receipt envelope cannot be decoded" in shown
+    assert "NOT verified: malformed: the receipt cannot be decoded" in shown
 
 
 def test_verify_works_without_a_daemon(console_factory, tmp_path: Path,

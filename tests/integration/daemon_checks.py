@@ -37,7 +37,7 @@ def checked_result(result: dict[str, Any]) -> Receipt:
     errors = [e.message for e in validator("job-result").iter_errors(result)]
     assert errors == [], errors
     return verify_envelope(
-        base64.b64decode(result["receipt"]["envelope"]),
+        base64.b64decode(result["receipt"]["cose"]),
         expected_executor=result["executor"],
         expected_job_id=result["job_id"],
         expected_module_sha256=result["module_sha256"],

@@ -25,7 +25,7 @@ def test_finished_jobs_and_receipts_survive_a_restart_byte_for_byte(daemon_facto
             job = client.job(result["job_id"])
             assert job["status"] == "done"
             assert job["result"] == result
-            assert job["result"]["receipt"]["envelope"] == result["receipt"]["envelope"]
+            assert job["result"]["receipt"]["cose"] == result["receipt"]["cose"]
         assert client.node()["peer_id"] == peer_id
         # Uploaded modules are in the journal too.
         rerun = client.submit(module_sha256=module_sha256, args=["x"], wait=30)

@@ -104,7 +104,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def check_receipt(result: dict[str, Any], executor: str, requester: str) -> None:
     validator("job-result").validate(result)
-    envelope = base64.b64decode(result["receipt"]["envelope"])
+    envelope = base64.b64decode(result["receipt"]["cose"])
     receipt = verify_envelope(
         envelope, expected_executor=executor, stdout=base64.b64decode(result["stdout"])
     )

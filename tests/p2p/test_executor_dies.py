@@ -91,5 +91,5 @@ def test_a_job_whose_executor_dies_is_finished_by_another_peer(
     result = job["result"]
     assert result["executor"] == survivor_id
     assert result["outcome"]["kind"] == "timeout"
-    envelope = base64.b64decode(result["receipt"]["envelope"])
+    envelope = base64.b64decode(result["receipt"]["cose"])
     verify_envelope(envelope, expected_executor=survivor_id, expected_job_id=job_id)

@@ -141,7 +141,7 @@ def _assert_hello_result_signed_by(result: dict[str, Any], peer_id: str) -> None
     assert result["stdout_text"] == "Hello, World!\n"
     assert result["executor"] == peer_id
     verify_envelope(
-        base64.b64decode(result["receipt"]["envelope"]),
+        base64.b64decode(result["receipt"]["cose"]),
         expected_executor=peer_id,
         expected_job_id=result["job_id"],
         expected_module_sha256=hashlib.sha256(HELLO.read_bytes()).hexdigest(),

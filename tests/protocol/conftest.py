@@ -42,7 +42,12 @@ def requester_id(other_key: nacl.signing.SigningKey) -> str:
 
 @pytest.fixture
 def job_input() -> JobInput:
-    return JobInput(stdin=b"hello", args=("--upper", "x"), env=(("LANG", "C"), ("TZ", "UTC")))
+    return JobInput(
+        stdin=b"hello",
+        args=("--upper", "x"),
+        env=(("LANG", "C"), ("TZ", "UTC")),
+        files=(("/input/in.txt", b"input file"),),
+    )
 
 
 @pytest.fixture
@@ -64,6 +69,7 @@ def outcome() -> Outcome:
         wall_time_us=410,
         started_at_ms=1_700_000_000_000,
         finished_at_ms=1_700_000_000_001,
+        output_files=(("/output/a.txt", b"A"), ("/output/dir/b.bin", b"\x00\x01")),
     )
 
 

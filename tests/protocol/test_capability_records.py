@@ -7,11 +7,11 @@ import dataclasses
 import nacl.signing
 import pytest
 
-from plasm.protocol import cbor
-from plasm.protocol.capabilities import CAPABILITIES_DOMAIN, sign_capabilities, verify_capabilities
+from plasm.protocol import cose
+from plasm.protocol.capabilities import sign_capabilities, verify_capabilities
 from plasm.protocol.errors import CapabilitiesError
+from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, ModuleRequest, encode_message
-from plasm.protocol.signed import seal
 from plasm.runtime.job import Limits
 
 
@@ -69,29 +69,34 @@ def test_signing_another_peers_capabilities_is_refused(
 def test_a_record_about_another_peer_is_a_key_mismatch(
     caps: Capabilities, other_key: nacl.signing.SigningKey
 ) -> None:
-    record = seal(CAPABILITIES_DOMAIN, encode_message(caps), other_key)
+    other = peer_id_from_public_key(other_key.verify_key.encode())
+    record = cose.sign1(encode_message(caps), cose.CONTENT_TYPE_CAPABILITIES, other, other_key)
     assert reason_of(record) == "key_mismatch"
 
 
 def test_an_altered_record_is_a_bad_signature(
     caps: Capabilities, signing_key: nacl.signing.SigningKey
 ) -> None:
-    outer = cbor.loads(sign_capabilities(caps, signing_key))
-    outer["body"] = encode_message(dataclasses.replace(caps, free_slots=99))
-    assert reason_of(cbor.dumps(outer)) == "bad_signature"
+    record = sign_capabilities(caps, signing_key)
+    payload = encode_message(caps)
+    altered = encode_message(dataclasses.replace(caps, free_slots=caps.free_slots ^ 1))
+    assert len(altered) == len(payload) and altered != payload
+    assert reason_of(record.replace(payload, altered)) == "bad_signature"
 
 
 def test_a_receipt_signature_cannot_pass_as_a_record(
     caps: Capabilities, signing_key: nacl.signing.SigningKey
 ) -> None:
-    record = seal(b"plasm/receipt/v1\x00", encode_message(caps), signing_key)
-    assert reason_of(record) == "bad_signature"
+    record = cose.sign1(encode_message(caps), cose.CONTENT_TYPE_RECEIPT, caps.peer_id, signing_key)
+    assert reason_of(record) == "malformed"  # its signed content type says receipt
 
 
 def test_a_signed_record_holding_another_message_is_malformed(
     signing_key: nacl.signing.SigningKey,
 ) -> None:
-    record = seal(CAPABILITIES_DOMAIN, encode_message(ModuleRequest("ab" * 32)), signing_key)
+    peer = peer_id_from_public_key(signing_key.verify_key.encode())
+    message = encode_message(ModuleRequest("ab" * 32))
+    record = cose.sign1(message, cose.CONTENT_TYPE_CAPABILITIES, peer, signing_key)
     assert reason_of(record) == "malformed"
 
 

@@ -4,12 +4,16 @@ Everything is fixed (key seeds, times, outputs) and Ed25519 signatures are deter
 the file is the same on every run. ``--check`` regenerates it in memory and fails if the
 committed file differs.
 
-Each valid vector holds the envelope and the bytes it commits to (module, stdout, stderr);
-each tampered vector holds an envelope, optional expectations to verify it with, and the
-reason (``ReceiptError.reason``) a verifier must give. Verify in this order: envelope shape
-(``malformed``), peer ID of ``key`` == ``body.executor`` (``key_mismatch``), Ed25519 over
-``b"plasm/receipt/v1\\x00" + body`` exactly as stored (``bad_signature``), body shape
-(``malformed``, ``unsupported_version``), then expectations.
+Each valid vector holds the receipt (``cose``: a tagged COSE_Sign1, RFC 9052) and the bytes
+it commits to (module, input files, stdout, stderr, output files); each tampered vector holds
+COSE bytes, optional expectations to verify them with, and the reason
+(``ReceiptError.reason``) a verifier must give. Verify in this order: the COSE_Sign1 in its
+one accepted encoding (tag 18, protected header exactly {1: -8, 3:
+"application/vnd.plasm.receipt+cbor", 4: kid}, empty unprotected header, shortest-form
+lengths, nothing after; else ``malformed``), kid == ``body.executor`` (``key_mismatch``),
+Ed25519 by the key in the kid's peer ID over ``["Signature1", protected, h'', payload]``
+(``bad_signature``), the body's shape and canonical encoding (``malformed``,
+``unsupported_version``), then expectations.
 
 Usage: python tests/vectors/make_receipt_vectors.py [--check]
 """
@@ -27,10 +31,9 @@ from typing import Any
 import cbor2
 import nacl.signing
 
-from plasm.protocol import cbor
+from plasm.protocol import cbor, cose
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.receipt import RECEIPT_DOMAIN, build_receipt, receipt_to_json, sign_receipt
-from plasm.protocol.signed import seal
+from plasm.protocol.receipt import build_receipt, receipt_to_json, sign_receipt
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 
 OUTPUT = Path(__file__).with_name("receipt-vectors.json")
@@ -112,6 +115,23 @@ def cases() -> list[dict[str, Any]]:
                 wall_time_us=4_294_967_296,
             ),
         },
+        {
+            "name": "ok_with_input_and_output_files",
+            "job_id": f"{T0:012x}" + "00000000000000000005",
+            "job_input": JobInput(
+                args=("/input/in.txt",),
+                files=(("/input/in.txt", b"line one\nline two\n"), ("/input/z/empty", b"")),
+            ),
+            "limits": Limits(),
+            "outcome": outcome(
+                OutcomeKind.OK,
+                b"2 files\n",
+                output_files=(
+                    ("/output/count.txt", b"2\n"),
+                    ("/output/sub/copy.txt", b"line one\nline two\n"),
+                ),
+            ),
+        },
     ]
 
 
@@ -130,14 +150,17 @@ def valid_vector(
     job_input: JobInput = case["job_input"]
     return {
         "name": case["name"],
-        "envelope": b64(envelope),
+        "cose": b64(envelope),
         "module": b64(MODULE),
         "stdout": b64(case["outcome"].stdout),
         "stderr": b64(case["outcome"].stderr),
+        "outputs": [{"path": p, "content": b64(d)} for p, d in case["outcome"].output_files],
         "input": {
             "stdin": b64(job_input.stdin),
             "args": list(job_input.args),
             "env": dict(job_input.env),
+            "module_name": job_input.module_name,
+            "files": [{"path": p, "content": b64(d)} for p, d in job_input.files],
         },
         "expected": {
             "executor": receipt.executor,
@@ -149,30 +172,41 @@ def valid_vector(
     }
 
 
+def _parts(signed: bytes) -> list[Any]:
+    tagged = cbor2.loads(signed)
+    return [tagged.value[0], dict(tagged.value[1]), tagged.value[2], tagged.value[3]]
+
+
+def _assemble(parts: list[Any], tag: bool = True) -> bytes:
+    return cbor2.dumps(cbor2.CBORTag(18, parts) if tag else parts)
+
+
 def tampered_vectors(
     base: dict[str, Any], executor: nacl.signing.SigningKey, other: nacl.signing.SigningKey
 ) -> list[dict[str, Any]]:
-    envelope = base64.b64decode(base["envelope"])
-    outer = cbor.loads(envelope)
-    body = cbor.loads(outer["body"])
+    signed = base64.b64decode(base["cose"])
+    parts = _parts(signed)
+    body = cbor.loads(parts[2])
+    executor_id = peer_id_from_public_key(executor.verify_key.encode())
     other_peer = peer_id_from_public_key(other.verify_key.encode())
     vectors: list[dict[str, Any]] = []
 
-    def add(name: str, data: bytes, reason: str, verify_with: dict[str, str] | None = None) -> None:
+    def add(name: str, data: bytes, reason: str, verify_with: dict[str, Any] | None = None) -> None:
         vectors.append(
-            {
-                "name": name,
-                "envelope": b64(data),
-                "verify_with": verify_with or {},
-                "reason": reason,
-            }
+            {"name": name, "cose": b64(data), "verify_with": verify_with or {}, "reason": reason}
         )
 
-    def with_outer(**changes: Any) -> bytes:
-        return cbor.dumps({**outer, **changes})
+    def with_parts(**changes: Any) -> bytes:
+        names = ("protected", "unprotected", "payload", "signature")
+        return _assemble([changes.get(n, parts[i]) for i, n in enumerate(names)])
 
     def with_body(**changes: Any) -> bytes:
-        return with_outer(body=cbor.dumps({**body, **changes}))
+        return with_parts(payload=cbor.dumps({**body, **changes}))
+
+    def sign(payload: bytes, key: nacl.signing.SigningKey = executor,
+             content_type: str = cose.CONTENT_TYPE_RECEIPT) -> bytes:
+        kid = peer_id_from_public_key(key.verify_key.encode())
+        return cose.sign1(payload, content_type, kid, key)
 
     flip = bytes([body["stdout_sha256"][0] ^ 1]) + body["stdout_sha256"][1:]
     add("body_stdout_sha256_altered", with_body(stdout_sha256=flip), "bad_signature")
@@ -183,88 +217,90 @@ def tampered_vectors(
     add("body_nonce_altered", with_body(nonce=b"\x00" * 16), "bad_signature")
     add("body_limits_altered", with_body(limits={**body["limits"], "fuel": 1}), "bad_signature")
     add("body_requester_altered", with_body(requester=other_peer), "bad_signature")
+    add("body_outputs_truncated_altered", with_body(outputs_truncated=True), "bad_signature")
     add("body_executor_altered", with_body(executor=other_peer), "key_mismatch")
-    sig = outer["sig"]
+    sig = parts[3]
     add(
         "signature_bit_flipped",
-        with_outer(sig=sig[:10] + bytes([sig[10] ^ 0x80]) + sig[11:]),
+        with_parts(signature=sig[:10] + bytes([sig[10] ^ 0x80]) + sig[11:]),
         "bad_signature",
     )
     add(
-        "key_replaced_by_another_valid_key",
-        with_outer(key=other.verify_key.encode()),
+        "kid_replaced_by_another_peer",
+        with_parts(protected=cose.protected_header(cose.CONTENT_TYPE_RECEIPT, other_peer)),
         "key_mismatch",
     )
-    add("resigned_by_another_key", seal(RECEIPT_DOMAIN, outer["body"], other), "key_mismatch")
+    add("resigned_by_another_key", sign(parts[2], other), "key_mismatch")
     add(
-        "signed_without_domain_prefix",
-        with_outer(sig=executor.sign(outer["body"]).signature),
+        "signed_over_the_payload_not_the_sig_structure",
+        with_parts(signature=executor.sign(parts[2]).signature),
         "bad_signature",
     )
     add(
-        "body_re_encoded_in_another_key_order",
-        with_outer(body=cbor2.dumps(dict(sorted(body.items())))),
-        "bad_signature",
+        "body_re_encoded_in_another_key_order_validly_signed",
+        sign(cbor2.dumps(dict(sorted(body.items())))),
+        "malformed",
+    )
+    add(
+        "another_content_type_validly_signed",
+        sign(parts[2], content_type=cose.CONTENT_TYPE_CAPABILITIES),
+        "malformed",
     )
     forged = cbor.dumps({**body, "executor": other_peer})
     add(
         "forger_signing_as_itself",
-        seal(RECEIPT_DOMAIN, forged, other),
+        sign(forged, other),
         "executor_mismatch",
         {"expected_executor": base["expected"]["executor"]},
     )
-    add("envelope_trailing_byte", envelope + b"\x00", "malformed")
-    add("envelope_truncated", envelope[:-1], "malformed")
+    add("cose_trailing_byte", signed + b"\x00", "malformed")
+    add("cose_truncated", signed[:-1], "malformed")
+    add("cose_untagged", _assemble(parts, tag=False), "malformed")
+    add("cose_unprotected_header_not_empty", with_parts(unprotected={4: b"x"}), "malformed")
+    add("cose_short_signature", with_parts(signature=sig[:63]), "malformed")
     add(
-        "envelope_without_sig",
-        cbor.dumps({k: v for k, v in outer.items() if k != "sig"}),
+        "cose_protected_header_in_another_key_order",
+        with_parts(
+            protected=cbor2.dumps(
+                {4: executor_id.encode(), 3: cose.CONTENT_TYPE_RECEIPT, 1: -8}
+            )
+        ),
         "malformed",
     )
-    add("envelope_short_signature", with_outer(sig=sig[:63]), "malformed")
-    add("envelope_version_2", with_outer(v=2), "malformed")
-    add("envelope_duplicate_key", _duplicate_sig(envelope), "malformed")
     add(
-        "body_version_2_validly_signed",
-        seal(RECEIPT_DOMAIN, cbor.dumps({**body, "v": 2}), executor),
+        "cose_payload_length_in_long_form",
+        signed.replace(
+            cbor2.dumps(parts[2]), b"\x5a" + len(parts[2]).to_bytes(4, "big") + parts[2], 1
+        ),
+        "malformed",
+    )
+    add(
+        "body_version_1_validly_signed",
+        sign(cbor.dumps({**body, "v": 1})),
         "unsupported_version",
     )
     add(
         "body_missing_field_validly_signed",
-        seal(
-            RECEIPT_DOMAIN,
-            cbor.dumps({k: v for k, v in body.items() if k != "wall_time_us"}),
-            executor,
-        ),
+        sign(cbor.dumps({k: v for k, v in body.items() if k != "wall_time_us"})),
         "malformed",
     )
-    add("wrong_nonce_expected", envelope, "nonce_mismatch", {"expected_nonce": "00" * 16})
-    add("wrong_job_id_expected", envelope, "job_id_mismatch", {"expected_job_id": "e" * 32})
-    add("wrong_module_expected", envelope, "hash_mismatch", {"expected_module_sha256": "0" * 64})
-    add("other_stdout_given", envelope, "hash_mismatch", {"stdout": b64(b"Hello, World?\n")})
-    add("other_stderr_given", envelope, "hash_mismatch", {"stderr": b64(b"x")})
+    add(
+        "version_1_envelope",
+        cbor.dumps({"v": 1, "body": parts[2], "sig": sig, "key": executor.verify_key.encode()}),
+        "unsupported_version",
+    )
+    add("wrong_nonce_expected", signed, "nonce_mismatch", {"expected_nonce": "00" * 16})
+    add("wrong_job_id_expected", signed, "job_id_mismatch", {"expected_job_id": "e" * 32})
+    add("wrong_module_expected", signed, "hash_mismatch", {"expected_module_sha256": "0" * 64})
+    add("other_stdout_given", signed, "hash_mismatch", {"stdout": b64(b"Hello, World?\n")})
+    add("other_stderr_given", signed, "hash_mismatch", {"stderr": b64(b"x")})
+    add(
+        "an_output_file_not_in_the_receipt_given",
+        signed,
+        "hash_mismatch",
+        {"outputs": [{"path": "/output/extra.txt", "content": b64(b"x")}]},
+    )
     return vectors
-
-
-def _duplicate_sig(envelope: bytes) -> bytes:
-    """The envelope with its map header bumped and a second ``sig`` entry appended."""
-    assert envelope[0] == 0xA4  # map of 4
-    outer = cbor.loads(envelope)
-    return b"\xa5" + envelope[1:] + cbor.dumps("sig") + cbor.dumps(outer["sig"])
-
-
-def non_canonical_vector(executor: nacl.signing.SigningKey, base: dict[str, Any]) -> dict[str, Any]:
-    """A valid receipt whose body is not in canonical key order: verifiers must use the bytes
-    as stored, never re-encode."""
-    outer = cbor.loads(base64.b64decode(base["envelope"]))
-    body = cbor.loads(outer["body"])
-    reordered = cbor2.dumps(dict(sorted(body.items(), reverse=True)))
-    envelope = seal(RECEIPT_DOMAIN, reordered, executor)
-    return {
-        **base,
-        "name": "non_canonical_body_order",
-        "envelope": b64(envelope),
-        "receipt_json": receipt_to_json(envelope),
-    }
 
 
 def build() -> dict[str, Any]:
@@ -273,16 +309,18 @@ def build() -> dict[str, Any]:
     requester = nacl.signing.SigningKey(REQUESTER_SEED)
     requester_id = peer_id_from_public_key(requester.verify_key.encode())
     valid = [valid_vector(case, executor, requester_id) for case in cases()]
-    valid.append(non_canonical_vector(executor, valid[0]))
     return {
         "description": " ".join(
             (__doc__ or "").split("\n\n")[i].replace("\n", " ") for i in (0, 2)
         ),
         "format": {
-            "envelope": 'canonical CBOR {"v": 1, "body": b, "sig": b(64), "key": b(32)}',
-            "signature": "Ed25519 over domain + body (the body bytes exactly as stored)",
-            "domain_hex": RECEIPT_DOMAIN.hex(),
-            "byte_fields": "base64: envelope, module, stdout, stderr, stdin; hex: hashes, nonces",
+            "cose": "tagged COSE_Sign1: 18([protected, {}, payload, signature])",
+            "protected": '{1: -8, 3: "application/vnd.plasm.receipt+cbor", 4: kid}, canonical',
+            "kid": "UTF-8 bytes of the executor's peer ID (its Ed25519 key is inside)",
+            "payload": "the receipt body, canonical CBOR (RFC 8949 core deterministic), v = 2",
+            "signature": "Ed25519 over canonical CBOR ['Signature1', protected, h'', payload]",
+            "byte_fields": "base64: cose, module, stdout, stderr, stdin, file contents; "
+            "hex: hashes, nonces",
         },
         "keys": {
             "executor": key_info(executor, EXECUTOR_SEED),
