@@ -59,7 +59,11 @@ _WARM_UP = (
 
 def main(argv: list[str]) -> int:
     settings = json.loads(argv[1])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
+    # Ctrl-C on a terminal and systemd's SIGTERM to the whole unit are the daemon's to
+    # handle: it kills its workers when it stops (a worker that died of them mid-compile
+    # would look like a module that crashed its compiler).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(settings["parent_pid"])
     if settings.get("cpus"):
         with contextlib.suppress(OSError):  # a refusal only costs parallelism

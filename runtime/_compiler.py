@@ -58,21 +58,31 @@ _CHUNK = 2**20
 
 @dataclass(frozen=True, slots=True)
 class CompileSettings:
-    """How modules are compiled and how much compiled code is kept (every field a positive
-    int; config keys ``executor.compile_workers``, ``executor.max_compile_ms``,
+    """How modules are compiled and how much compiled code is kept (the int fields are
+    positive; config keys ``executor.compile_workers``, ``executor.max_compile_ms``,
     ``executor.max_compile_memory_bytes``, ``executor.module_cache_memory_bytes``,
-    ``executor.module_cache_disk_bytes``)."""
+    ``executor.module_cache_disk_bytes``).
+
+    ``warm``: start every worker with the pool, and again as soon as one dies, so that no
+    compile waits for a Python + wasmtime start (~0.1-0.3 s). False: start a worker when a
+    module needs compiling (``plasmd execute-job``, which runs one job and mostly loads its
+    module from the disk cache).
+    """
 
     workers: int = 2  # compiles at once, each in its own warm process
     max_compile_ms: int = 5_000  # wall time of one compile; CPU time: this rounded up + 1 s
     max_compile_memory_bytes: int = 2**30  # address space of a worker (RLIMIT_AS)
     memory_cache_bytes: int = 256 * 2**20  # compiled code kept in memory (LRU)
     disk_cache_bytes: int = 2**30  # compiled code kept on disk (LRU)
+    warm: bool = True
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if type(value) is not int or value < 1:
+            if item.name == "warm":
+                if type(value) is not bool:
+                    raise ValueError(f"warm must be True or False, got {value!r}")
+            elif type(value) is not int or value < 1:
                 raise ValueError(f"{item.name} must be a positive integer, got {value!r}")
 
     @property
@@ -201,9 +211,10 @@ class CompilePool:
 
     def _serve(self, index: int) -> None:
         worker: _Worker | None = None
+        warm = self.settings.warm
         try:
             while True:
-                if worker is None or not worker.alive:
+                if warm and (worker is None or not worker.alive):
                     worker = self._start_worker(index)
                     if worker is None:
                         return
@@ -214,6 +225,11 @@ class CompilePool:
                         return
                     job = self._queue.popleft()
                     self.compiles_started += 1
+                if worker is None or not worker.alive:
+                    worker = self._start_worker(index)
+                    if worker is None:
+                        self._finish(job, error=(CompileCancelledError, "the sandbox closed"))
+                        return
                 self._run(worker, job)
         finally:
             if worker is not None:

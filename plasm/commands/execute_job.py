@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
             module_name=Path(args.module).name,
         )
         limits = dataclasses.replace(Limits(), **limit_overrides(args))
-        compiling = CompileSettings(workers=1)
+        compiling = CompileSettings(workers=1, warm=False)  # its module is mostly on disk
         if args.max_compile_ms is not None:
             compiling = dataclasses.replace(compiling, max_compile_ms=args.max_compile_ms)
     except ValueError as exc:

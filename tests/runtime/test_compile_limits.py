@@ -230,8 +230,19 @@ def test_memory_cache_forgets_the_least_recent_module_past_its_byte_budget(
         assert box.compile(hello) is not first
 
 
+def test_a_pool_that_is_not_warm_starts_its_worker_for_the_first_compile(
+    example: Example,
+) -> None:
+    with Sandbox(compiling=CompileSettings(workers=1, warm=False)) as box:
+        assert box.compile_worker_pids == ()
+        assert box.run(example("hello"), JobInput(), Limits()).kind is OutcomeKind.OK
+        assert len(box.compile_worker_pids) == 1
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="workers"):
         CompileSettings(workers=0)
     with pytest.raises(ValueError, match="max_compile_ms"):
         CompileSettings(max_compile_ms=0)
+    with pytest.raises(ValueError, match="warm"):
+        CompileSettings(warm=1)  # type: ignore[arg-type]
