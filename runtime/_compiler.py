@@ -200,7 +200,7 @@ class CompilePool:
             queued, self._queue = list(self._queue), deque()
             self._cond.notify_all()
         for worker in workers:
-            worker.kill()
+            worker.send_kill()  # its pool thread sees the pipe close, reaps it and returns
         for job in queued:
             self._finish(job, error=(CompileCancelledError, "the sandbox closed"))
         deadline = time.monotonic() + _CLOSE_JOIN_S
@@ -230,7 +230,12 @@ class CompilePool:
                     if worker is None:
                         self._finish(job, error=(CompileCancelledError, "the sandbox closed"))
                         return
-                self._run(worker, job)
+                try:
+                    self._run(worker, job)
+                except Exception as exc:  # a bug here must not leave the job's callers waiting
+                    log.exception("compile pool thread failed")
+                    worker.kill()
+                    self._finish(job, error=(SandboxError, f"the compile pool failed: {exc}"))
         finally:
             if worker is not None:
                 worker.kill()
@@ -265,7 +270,7 @@ class CompilePool:
             answer = worker.compile(job.wasm, settings.max_compile_ms, stopped, self._warn)
         except _WorkerBroken as exc:
             worker.kill()
-            answer = _Stopped() if stopped() else exc
+            answer = exc
         if stopped():  # whatever the worker did, nobody waits for it (or we killed it)
             answer = _Stopped()
         if isinstance(answer, bytes | bytearray):
@@ -365,11 +370,15 @@ class _Worker:
     def alive(self) -> bool:
         return not self._killed and self._proc.poll() is None
 
-    def kill(self) -> None:
-        """SIGKILL and reap; safe from any thread, more than once."""
+    def send_kill(self) -> None:
+        """SIGKILL the process; from any thread (its pipes stay its pool thread's)."""
         self._killed = True
         with contextlib.suppress(OSError):
             self._proc.kill()
+
+    def kill(self) -> None:
+        """SIGKILL, reap and close the pipes; by its pool thread, more than once."""
+        self.send_kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
         for pipe in (self._proc.stdin, self._proc.stdout):
