@@ -264,7 +264,7 @@ class Sandbox:
     def _remember_refusal(self, sha256: str, exc: SandboxError) -> None:
         message = str(exc)
         if isinstance(exc, CompileLimitError):
-            log.warning(
+            log.info(
                 "refused to compile module %s: %s",
                 sha256,
                 message,

@@ -97,8 +97,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if outcome.kind == OutcomeKind.COMPILE_LIMIT:
         print(
-            f"plasmd execute-job: error: {args.module} was not compiled: {outcome.message} "
-            f"(raise it with --max-compile-ms)",
+            f"plasmd execute-job: error: {args.module} was not compiled: {outcome.message}; "
+            f"--max-compile-ms raises the time limit",
             file=sys.stderr,
         )
         return 2
