@@ -6,12 +6,11 @@ tiny the Python binding layer dominates and the pool mostly hides hop latency.
 
 Flow: ExecuteJob in -> Sandbox.run -> build the receipt -> SignReceipt to the signer,
 which sends JobCompleted on to the actor in `reply_to` (the ingress), passing the job's
-`done` future along. The executor checks the module's hash before running it.
+`done` future along. The sandbox checks the module's hash before compiling or running it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import TYPE_CHECKING
 
@@ -21,9 +20,8 @@ from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
 from plasm.actors.messages import SignReceipt
 from plasm.protocol.messages import ExecuteJob, JobExecuted
 from plasm.protocol.receipt import build_receipt
-from plasm.runtime.errors import InvalidModuleError
 from plasm.runtime.job import Outcome, OutcomeKind
-from plasm.runtime.sandbox import CancelToken, CompiledModule, Sandbox
+from plasm.runtime.sandbox import CancelToken, Sandbox
 
 if TYPE_CHECKING:
     from plasm.actors.signer import SignerActor
@@ -74,17 +72,12 @@ class ExecutorActor(PlasmActor):
         if module is None:
             return _not_run("no module bytes came with the job; nothing was run")
         # The sandbox hashes the bytes to key its cache: that hash is the check that they
-        # are the module the job names (bytes under another name are refused, never run).
-        compiled: CompiledModule | bytes
-        try:
-            compiled = self._sandbox.compile(module)
-            sha256 = compiled.sha256
-        except InvalidModuleError:
-            compiled, sha256 = module, hashlib.sha256(module).hexdigest()
-        if sha256 != job.module_sha256:
-            return _not_run("module bytes do not match module_sha256; nothing was run")
-        # Bytes that do not compile give the sandbox's own invalid_module outcome.
-        return self._sandbox.run(compiled, job.job_input, job.limits, cancel)
+        # are the module the job names (bytes under another name are refused, never
+        # compiled or run). It compiles them in a worker process, under the node's compile
+        # limits and the job's timeout and cancel token.
+        return self._sandbox.run(
+            module, job.job_input, job.limits, cancel, expect_sha256=job.module_sha256
+        )
 
 
 def _not_run(message: str) -> Outcome:

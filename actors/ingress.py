@@ -134,7 +134,7 @@ REMOTE_SLACK_MS = 15_000
 def _status_of(kind: OutcomeKind) -> str:
     if kind == OutcomeKind.CANCELLED:
         return "cancelled"
-    if kind == OutcomeKind.INVALID_MODULE:
+    if kind in (OutcomeKind.INVALID_MODULE, OutcomeKind.COMPILE_LIMIT):
         return "failed"
     return "done"
 
@@ -522,9 +522,7 @@ class IngressActor(PlasmActor):
             log.error("ingress could not end job %s cleanly: %s", job.job_id, exc)
             job.done.try_set(checked(internal_error(job.job_id, self.name, reason)))
 
-    def _end_crashed(
-        self, job_id: str, actor: str, message: str, ticket: JobTicket | None
-    ) -> None:
+    def _end_crashed(self, job_id: str, actor: str, message: str, ticket: JobTicket | None) -> None:
         failed = internal_error(job_id, actor, message)
         admitting = self._admitting.get(job_id)
         if admitting is not None:
@@ -633,4 +631,3 @@ class IngressActor(PlasmActor):
             latency_counts=tuple(self._latency_counts),
             latency_sum_us=self._latency_sum_us,
         )
-

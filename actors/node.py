@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import DEFAULT_MAX_LIMITS, JobInput, Limits
-from plasm.runtime.sandbox import Sandbox
+from plasm.runtime.sandbox import CompileSettings, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class NodeSettings:
     journal_path: Path | None = None
     journal_synchronous: str = "normal"
     module_cache_dir: Path | None = None
+    # Compile workers, their limits, the compiled-code cache budgets.
+    compiling: CompileSettings = field(default_factory=CompileSettings)
     strict_messages: bool = False
     network: NetworkSettings | None = None
     # Where the node's threads run (runtime/cpus.py); None: unpinned (CpuPlan.choose("off")).
@@ -155,7 +157,11 @@ class Node:
                 assert isinstance(recovered, JournalRecovered)
                 self.interrupted_jobs = list(recovered.interrupted)
             signer = self._spawn(SignerActor.start(self._key))
-            self.sandbox = Sandbox(cache_dir=s.module_cache_dir, spread_cpus=self.cpus.spread_cpus)
+            self.sandbox = Sandbox(
+                cache_dir=s.module_cache_dir,
+                spread_cpus=self.cpus.spread_cpus,
+                compiling=s.compiling,
+            )
             count = s.executor_count or os.cpu_count() or 1
             executors = [
                 self._spawn(ExecutorActor.start(self.sandbox, signer, self.peer_id, i))

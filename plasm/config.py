@@ -73,6 +73,13 @@ class ExecutorConfig:
     count: int  # executors (sandboxes run at once); 0 in the file means one per CPU
     queue_length: int  # jobs waiting for an executor before new ones are refused
     cpu_affinity: str | int  # "auto", "off" or a CPU number (plasm.runtime.cpus)
+    # Compiling (plasm.runtime.sandbox.CompileSettings): worker processes and their limits,
+    # and the byte budgets of the compiled-code caches.
+    compile_workers: int
+    max_compile_ms: int
+    max_compile_memory_bytes: int
+    module_cache_memory_bytes: int
+    module_cache_disk_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +330,11 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "executor.count": (_int(0), 0),
     "executor.queue_length": (_int(1), 1024),
     "executor.cpu_affinity": (_cpu_affinity, "auto"),
+    "executor.compile_workers": (_int(1), 2),
+    "executor.max_compile_ms": (_duration(1), "5s"),
+    "executor.max_compile_memory_bytes": (_size, "1GiB"),
+    "executor.module_cache_memory_bytes": (_size, "256MiB"),
+    "executor.module_cache_disk_bytes": (_size, "1GiB"),
     "limits.default.fuel": (_int(1), _DEFAULT_LIMITS.fuel),
     "limits.default.memory_bytes": (_size, _DEFAULT_LIMITS.memory_bytes),
     "limits.default.timeout_ms": (_duration(1), _DEFAULT_LIMITS.timeout_ms),
@@ -471,6 +483,11 @@ def _build(v: dict[str, Any]) -> Config:
             count=v["executor.count"] or _cpu_count(),
             queue_length=v["executor.queue_length"],
             cpu_affinity=v["executor.cpu_affinity"],
+            compile_workers=v["executor.compile_workers"],
+            max_compile_ms=v["executor.max_compile_ms"],
+            max_compile_memory_bytes=v["executor.max_compile_memory_bytes"],
+            module_cache_memory_bytes=v["executor.module_cache_memory_bytes"],
+            module_cache_disk_bytes=v["executor.module_cache_disk_bytes"],
         ),
         limits=limits,
         journal=JournalConfig(synchronous=v["journal.synchronous"]),

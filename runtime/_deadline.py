@@ -41,11 +41,11 @@ class Watch:
 
     def __init__(
         self,
-        timeout_ms: int,
+        deadline_ns: int,
         cancel: CancelToken | None,
         spread_to: frozenset[int] | None = None,
     ) -> None:
-        self.deadline_ns = time.monotonic_ns() + timeout_ms * 1_000_000
+        self.deadline_ns = deadline_ns  # time.monotonic_ns() when the job must stop
         self.cancel = cancel
         self.reason: str | None = None
         # A guest still running at a tick widens its thread to these CPUs (runtime/cpus.py).

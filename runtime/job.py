@@ -22,6 +22,7 @@ class OutcomeKind(StrEnum):
     TIMEOUT = "timeout"  # Limits.timeout_ms of wall time passed
     MEMORY_LIMIT = "memory_limit"  # Limits.memory_bytes refused instantiation or growth
     INVALID_MODULE = "invalid_module"  # not a runnable WASI command module
+    COMPILE_LIMIT = "compile_limit"  # compiling it went over a node's compile limit
     CANCELLED = "cancelled"  # CancelToken.cancel() was called
 
 

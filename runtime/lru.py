@@ -1,7 +1,8 @@
 """A bounded mapping that forgets its least recently used entry: the one LRU of the project.
 
 Pure (no threads, no locks): each user is an actor or holds its own lock. Used by the ingress
-and negotiator module caches, the negotiator's warm-peer map and the executor's known pairs.
+and negotiator module caches, the negotiator's warm-peer map, the executor's known pairs and,
+weighed in bytes, the sandbox's compiled-code caches (memory and disk).
 """
 
 from __future__ import annotations
@@ -14,16 +15,31 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def _one(_value: object) -> int:
+    return 1
+
+
 class BoundedLRU(Generic[K, V]):
-    """At most ``capacity`` entries; ``get`` and ``put`` make an entry the most recent."""
+    """At most ``capacity`` entries; ``get`` and ``put`` make an entry the most recent.
 
-    __slots__ = ("_capacity", "_entries")
+    With ``weight`` (e.g. ``len``) the capacity bounds the sum of the entries' weights
+    instead of their count; an entry heavier than the whole capacity is not stored.
+    """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = ("_capacity", "_entries", "_weight", "_weights", "total_weight")
+
+    def __init__(self, capacity: int, weight: Callable[[V], int] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"an LRU needs a capacity of at least 1, got {capacity}")
         self._capacity = capacity
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._weight = weight or _one
+        self._weights: dict[K, int] = {}
+        self.total_weight = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
 
     def get(self, key: K) -> V | None:
         """The value for ``key`` (now the most recent), or None."""
@@ -36,12 +52,29 @@ class BoundedLRU(Generic[K, V]):
         """The value for ``key`` without making it more recent, or None."""
         return self._entries.get(key)
 
-    def put(self, key: K, value: V) -> None:
-        """Store (or replace) ``key``; the least recent entries beyond capacity are dropped."""
+    def put(self, key: K, value: V) -> list[tuple[K, V]]:
+        """Store (or replace) ``key``; the least recent entries beyond capacity are dropped
+        and returned, oldest first (with ``value`` itself if it alone is over capacity)."""
+        self.pop(key)
+        weight = self._weight(value)
+        if weight > self._capacity:
+            return [(key, value)]
         self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        self._weights[key] = weight
+        self.total_weight += weight
+        dropped: list[tuple[K, V]] = []
+        while self.total_weight > self._capacity:
+            old_key, old_value = self._entries.popitem(last=False)
+            self.total_weight -= self._weights.pop(old_key)
+            dropped.append((old_key, old_value))
+        return dropped
+
+    def pop(self, key: K) -> V | None:
+        """Remove ``key``; its value, or None if absent."""
+        if key not in self._entries:
+            return None
+        self.total_weight -= self._weights.pop(key)
+        return self._entries.pop(key)
 
     def setdefault(self, key: K, make: Callable[[], V]) -> V:
         """The value for ``key`` (now the most recent), stored from ``make()`` if absent."""

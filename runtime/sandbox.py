@@ -3,13 +3,19 @@
 Theory of operation: a ``Sandbox`` owns one wasmtime ``Engine`` (fuel and epoch interruption
 on), one shared ``Linker`` with WASI preview1, and a cache of ``CompiledModule`` (each holding
 an ``InstancePre``, so a job skips import resolution) keyed by the sha256 of the module bytes,
-kept in memory and, with a ``cache_dir``, serialized on disk (see ``_cache``). ``run`` builds a
-new ``Store`` per job with the job's fuel, memory/table/instance limits, WASI context
-(``_wasi``) and an epoch watch for timeout and cancellation (``_deadline``), calls ``_start``,
-and maps whatever happened to one ``OutcomeKind``. Guest behaviour never raises.
+kept in memory and, with a ``cache_dir``, serialized on disk (see ``_cache``), both bounded in
+bytes (least recently used first out). A module that is in neither cache is compiled in a
+worker process under CPU, memory and wall-time limits (``_compiler``) and loaded here with
+``Module.deserialize``; a module refused there (``compile_limit`` or invalid) is remembered
+by sha256 and refused at once next time. ``run`` builds a new ``Store`` per job with the
+job's fuel, memory/table/instance limits, WASI context (``_wasi``) and an epoch watch for
+timeout and cancellation (``_deadline``), calls ``_start``, and maps whatever happened to one
+``OutcomeKind``. Guest behaviour never raises.
 
 Many threads may call ``run`` and ``compile`` on one Sandbox at once: a Store never leaves the
-thread that runs it, and filling the module cache is serialized by a lock.
+thread that runs it, the caches are behind one lock held for dictionary operations only, and
+compiles of different modules run side by side (as many as there are workers) while callers
+of one module share its one compile.
 
 Memory-limit rule: wasmtime-py offers no hook that reports a refused ``memory.grow``. A job
 counts as ``memory_limit`` when instantiation fails because the module's initial memory is
@@ -21,6 +27,7 @@ at once far below the limit and fails is reported as the trap or exit it produce
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -32,12 +39,22 @@ import wasmtime
 from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
+from plasm.runtime._compiler import CompilePool, CompileSettings
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
 from plasm.runtime._wasi import OutputCapture, capturing, define_fd_write, wasi_config
-from plasm.runtime.errors import InvalidModuleError, SandboxError
+from plasm.runtime.errors import (
+    CompileCancelledError,
+    CompileDeadlineError,
+    CompileLimitError,
+    InvalidModuleError,
+    SandboxError,
+)
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
+from plasm.runtime.lru import BoundedLRU
 
-__all__ = ["CancelToken", "CompiledModule", "Sandbox"]
+__all__ = ["CancelToken", "CompileSettings", "CompiledModule", "Sandbox"]
+
+log = logging.getLogger(__name__)
 
 # Settings of wasmtime.Config, set as its attributes (all change compiled code).
 _CONFIG_SETTINGS: dict[str, object] = {
@@ -46,7 +63,9 @@ _CONFIG_SETTINGS: dict[str, object] = {
     "cranelift_opt_level": "speed",
 }
 _WASM_MAGIC = b"\x00asm"
-_MAX_MODULES_IN_MEMORY = 256
+# Refusals remembered by module sha256 (a few hundred bytes each).
+_REMEMBERED_REFUSALS = 4096
+_NO_DEADLINE_NS = 2**62
 _TABLE_ELEMENTS = 100_000
 # The pooling allocator: every slot reserves address space once (a wasm32 memory's whole
 # 4 GiB, as the default allocator does per instance) and is reused job after job, so a job
@@ -102,10 +121,11 @@ class CompiledModule:
     """A validated, compiled WASI command module, ready to instantiate in its Sandbox.
 
     ``loaded_from_disk`` is True when the machine code came from the disk cache instead of a
-    compilation.
+    compilation; ``code_size`` is the length of its serialized code (what it weighs in the
+    caches).
     """
 
-    __slots__ = ("_owner", "_pre", "loaded_from_disk", "sha256", "size")
+    __slots__ = ("_owner", "_pre", "code_size", "loaded_from_disk", "sha256", "size")
 
     def __init__(
         self,
@@ -114,10 +134,12 @@ class CompiledModule:
         pre: wasmtime.InstancePre,
         owner: Sandbox,
         loaded_from_disk: bool,
+        code_size: int,
     ) -> None:
         self.sha256 = sha256
         self.size = size
         self.loaded_from_disk = loaded_from_disk
+        self.code_size = code_size
         self._pre = pre
         self._owner = owner
 
@@ -136,11 +158,15 @@ class Sandbox:
         epoch_tick_ms: int = 5,
         slots: int = 0,
         spread_cpus: frozenset[int] | None = None,
+        compiling: CompileSettings | None = None,
     ) -> None:
         """``slots``: how many jobs may run at once (0: at least 16, two per CPU).
 
         ``spread_cpus``: CPUs a guest still running after one epoch tick may use; its thread
-        gets its own affinity back when the job ends (runtime/cpus.py). None: leave it be.
+        gets its own affinity back when the job ends (runtime/cpus.py), and compile workers
+        run on them. None: leave it be.
+
+        ``compiling``: compile workers, their limits and the cache budgets (``_compiler``).
         """
         self._spread_cpus = spread_cpus
         if type(epoch_tick_ms) is not int or epoch_tick_ms <= 0:
@@ -153,11 +179,22 @@ class Sandbox:
         self._free_slots = threading.BoundedSemaphore(self.slots)
         self.engine_version: str = private.VERSION
         self._linker = _wasi_linker(self._engine)
-        self._disk = DiskCache(Path(cache_dir), self.fingerprint) if cache_dir else None
-        self._modules: dict[str, CompiledModule] = {}
-        self._compile_lock = threading.Lock()
+        self.compiling = compiling or CompileSettings()
+        self._disk = (
+            DiskCache(Path(cache_dir), self.fingerprint, self.compiling.disk_cache_bytes)
+            if cache_dir
+            else None
+        )
+        self._cache_lock = threading.Lock()
+        self._modules: BoundedLRU[str, CompiledModule] = BoundedLRU(
+            self.compiling.memory_cache_bytes, weight=_code_size
+        )
+        self._refused: BoundedLRU[str, SandboxError] = BoundedLRU(_REMEMBERED_REFUSALS)
         self._ticker = EpochTicker(self._engine, epoch_tick_ms / 1000)
         self._closed = False
+        self._compiler = CompilePool(
+            self.compiling, engine_settings(self.slots)["config"], spread_cpus
+        )
 
     def __enter__(self) -> Sandbox:
         return self
@@ -166,42 +203,99 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        """Stop the epoch ticker thread. Jobs cannot run afterwards."""
+        """Stop the epoch ticker thread and kill the compile workers (a compile in progress
+        too: its job ends ``cancelled``). Jobs cannot run afterwards."""
         self._closed = True
+        self._compiler.close()
         self._ticker.stop()
+
+    @property
+    def compiles_started(self) -> int:
+        """How many compiles were handed to a worker so far (cache hits and remembered
+        refusals are not)."""
+        return self._compiler.compiles_started
+
+    @property
+    def compile_worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the compile workers alive now."""
+        return self._compiler.worker_pids
 
     # -- compiling ---------------------------------------------------------------------------
 
-    def compile(self, wasm: bytes) -> CompiledModule:
+    def compile(
+        self, wasm: bytes, cancel: CancelToken | None = None, timeout_ms: int | None = None
+    ) -> CompiledModule:
         """Validate and compile ``wasm``, or fetch it from the memory or disk cache.
 
-        Raises ``InvalidModuleError`` if the bytes are not a runnable WASI command module.
+        Raises ``InvalidModuleError`` if the bytes are not a runnable WASI command module,
+        ``CompileLimitError`` if compiling them goes over a limit of ``compiling`` (both
+        remembered: the same bytes are refused again at once), ``CompileCancelledError``
+        when ``cancel`` is cancelled (or the sandbox closes) and ``CompileDeadlineError``
+        after ``timeout_ms`` (None: only the compile limits apply) meanwhile.
         """
-        sha256 = hashlib.sha256(wasm).hexdigest()
-        cached = self._modules.get(sha256)
+        deadline_ns = time.monotonic_ns() + (
+            _NO_DEADLINE_NS if timeout_ms is None else timeout_ms * 1_000_000
+        )
+        return self._compiled(bytes(wasm), hashlib.sha256(wasm).hexdigest(), cancel, deadline_ns)
+
+    def _compiled(
+        self, wasm: bytes, sha256: str, cancel: CancelToken | None, deadline_ns: int
+    ) -> CompiledModule:
+        with self._cache_lock:
+            cached = self._modules.get(sha256)
+            refused = None if cached is not None else self._refused.get(sha256)
         if cached is not None:
             return cached
-        with self._compile_lock:
+        if refused is not None:
+            raise type(refused)(str(refused))
+        try:
+            compiled = self._load_or_compile(wasm, sha256, cancel, deadline_ns)
+        except (InvalidModuleError, CompileLimitError) as exc:
+            self._remember_refusal(sha256, exc)
+            raise
+        with self._cache_lock:
+            # Two callers may have loaded it at once (from disk, or from one shared compile).
             cached = self._modules.get(sha256)
-            if cached is None:
-                cached = self._load_or_compile(wasm, sha256)
-                if len(self._modules) >= _MAX_MODULES_IN_MEMORY:
-                    del self._modules[next(iter(self._modules))]  # oldest first
-                self._modules[sha256] = cached
-            return cached
+            if cached is not None:
+                return cached
+            self._modules.put(sha256, compiled)
+        return compiled
 
-    def _load_or_compile(self, wasm: bytes, sha256: str) -> CompiledModule:
+    def _remember_refusal(self, sha256: str, exc: SandboxError) -> None:
+        message = str(exc)
+        if isinstance(exc, CompileLimitError):
+            log.info(
+                "refused to compile module %s: %s",
+                sha256,
+                message,
+                extra={"event": "compile_refused", "module_sha256": sha256},
+            )
+            message = f"this node refused to compile the module before: {message}"
+        with self._cache_lock:
+            self._refused.put(sha256, type(exc)(message))
+
+    def _load_or_compile(
+        self, wasm: bytes, sha256: str, cancel: CancelToken | None, deadline_ns: int
+    ) -> CompiledModule:
         if not wasm.startswith(_WASM_MAGIC):
             raise InvalidModuleError(
                 "not a WebAssembly binary (no \\0asm header); send the compiled .wasm bytes"
             )
-        module = self._load_from_disk(sha256)
+        serialized = self._disk.load(sha256) if self._disk is not None else None
+        module = self._deserialize(serialized) if serialized is not None else None
         loaded_from_disk = module is not None
         if module is None:
             try:
-                module = wasmtime.Module(self._engine, bytes(wasm))
-            except wasmtime.WasmtimeError as exc:
+                serialized = self._compiler.compile(sha256, wasm, cancel, deadline_ns)
+            except InvalidModuleError as exc:
                 raise InvalidModuleError(f"invalid WebAssembly module: {_cause(exc)}") from exc
+            module = self._deserialize(serialized)
+            if module is None:
+                raise SandboxError(
+                    "the compile worker's code does not load in this engine (its settings "
+                    "differ); this is a bug in the sandbox"
+                )
+        assert serialized is not None
         _require_start(module)
         try:
             pre = self._linker.instantiate_pre(module)
@@ -211,15 +305,12 @@ class Sandbox:
                 f"'wasi_snapshot_preview1' is available): {_cause(exc)}"
             ) from exc
         if self._disk is not None and not loaded_from_disk:
-            self._disk.store(sha256, bytes(module.serialize()))
-        return CompiledModule(sha256, len(wasm), pre, self, loaded_from_disk)
+            self._disk.store(sha256, serialized)
+        return CompiledModule(sha256, len(wasm), pre, self, loaded_from_disk, len(serialized))
 
-    def _load_from_disk(self, sha256: str) -> wasmtime.Module | None:
-        if self._disk is None:
-            return None
-        serialized = self._disk.load(sha256)
-        if serialized is None:
-            return None
+    def _deserialize(self, serialized: bytes) -> wasmtime.Module | None:
+        """Code this process's workers produced, or read back from the disk cache (checked
+        there): the only bytes ever deserialized. None if this engine does not take them."""
         try:
             return wasmtime.Module.deserialize(self._engine, serialized)
         except wasmtime.WasmtimeError:
@@ -233,22 +324,31 @@ class Sandbox:
         job_input: JobInput,
         limits: Limits,
         cancel: CancelToken | None = None,
+        expect_sha256: str | None = None,
     ) -> Outcome:
-        """Run one job to its end and say how it ended. Never raises for guest behaviour."""
+        """Run one job to its end and say how it ended. Never raises for guest behaviour.
+
+        Given bytes, compiles them first (or takes them from a cache); the compile counts
+        against ``limits.timeout_ms``. ``expect_sha256``: bytes of another sha256 are
+        refused (``invalid_module``) and never compiled or run.
+        """
         if self._closed:
             raise SandboxError("sandbox is closed; create a new Sandbox to run jobs")
         started_at_ms = time.time_ns() // 1_000_000
         started_ns = time.perf_counter_ns()
+        deadline_ns = time.monotonic_ns() + limits.timeout_ms * 1_000_000
         if not isinstance(module, CompiledModule):
-            try:
-                module = self.compile(bytes(module))
-            except InvalidModuleError as exc:
-                return _Result(OutcomeKind.INVALID_MODULE, message=str(exc)).outcome(
-                    started_at_ms, started_ns
-                )
+            found = self._compile_for_job(bytes(module), limits, cancel, deadline_ns, expect_sha256)
+            if isinstance(found, _Result):
+                return found.outcome(started_at_ms, started_ns)
+            module = found
         elif module._owner is not self:
             raise SandboxError(
                 "module was compiled by another Sandbox; compile it with the one that runs it"
+            )
+        elif expect_sha256 is not None and module.sha256 != expect_sha256:
+            return _Result(OutcomeKind.INVALID_MODULE, message=_MISMATCH).outcome(
+                started_at_ms, started_ns
             )
         if cancel is not None and cancel.cancelled:
             return _Result(OutcomeKind.CANCELLED).outcome(started_at_ms, started_ns)
@@ -267,7 +367,7 @@ class Sandbox:
                     instances=1,
                     memories=1,
                 )
-                watch = Watch(limits.timeout_ms, cancel, self._spread_cpus)
+                watch = Watch(deadline_ns, cancel, self._spread_cpus)
                 watch_store(store, watch)
                 with capturing(stdout, stderr):
                     try:
@@ -280,6 +380,39 @@ class Sandbox:
         result.stdout, result.stdout_truncated = bytes(stdout.data), stdout.truncated
         result.stderr, result.stderr_truncated = bytes(stderr.data), stderr.truncated
         return result.outcome(started_at_ms, started_ns)
+
+    def _compile_for_job(
+        self,
+        wasm: bytes,
+        limits: Limits,
+        cancel: CancelToken | None,
+        deadline_ns: int,
+        expect_sha256: str | None,
+    ) -> CompiledModule | _Result:
+        """The job's module, or the result of a job that ends before it runs."""
+        sha256 = hashlib.sha256(wasm).hexdigest()
+        if expect_sha256 is not None and sha256 != expect_sha256:
+            return _Result(OutcomeKind.INVALID_MODULE, message=_MISMATCH)
+        try:
+            return self._compiled(wasm, sha256, cancel, deadline_ns)
+        except InvalidModuleError as exc:
+            return _Result(OutcomeKind.INVALID_MODULE, message=str(exc))
+        except CompileLimitError as exc:
+            return _Result(OutcomeKind.COMPILE_LIMIT, message=str(exc))
+        except CompileCancelledError:
+            return _Result(OutcomeKind.CANCELLED)
+        except CompileDeadlineError:
+            return _Result(
+                OutcomeKind.TIMEOUT,
+                message=f"ran longer than {limits.timeout_ms} ms (compiling the module)",
+            )
+
+
+_MISMATCH = "module bytes do not match module_sha256; nothing was run"
+
+
+def _code_size(module: CompiledModule) -> int:
+    return module.code_size
 
 
 class _Result:
@@ -387,7 +520,8 @@ def _memory_exhausted(
 
 
 def _cause(exc: BaseException) -> str:
-    """The root cause line of a wasmtime error, without the backtrace."""
+    """The root cause line of a wasmtime error (or of its text, as a compile worker sent
+    it), without the backtrace."""
     text = exc.message if isinstance(exc, wasmtime.Trap) else str(exc)
     _, found, tail = text.rpartition("Caused by:")
     lines = [line.strip() for line in (tail if found else text).splitlines() if line.strip()]

@@ -34,7 +34,7 @@ final class Receipt
 {
     public const SIGNING_CONTEXT = "plasm/receipt/v1\x00";
     public const VERSION = 1;
-    public const OUTCOMES = ['ok', 'exit', 'trap', 'out_of_fuel', 'timeout', 'memory_limit', 'invalid_module', 'cancelled'];
+    public const OUTCOMES = ['ok', 'exit', 'trap', 'out_of_fuel', 'timeout', 'memory_limit', 'invalid_module', 'compile_limit', 'cancelled'];
     private const MAX_ENVELOPE_BYTES = 1 << 20;
     private const ENVELOPE_FIELDS = ['v', 'body', 'sig', 'key'];
     /** field => type: int, uint, text, bool, bytes32, bytes16, ?int, ?text, limits, engine */

@@ -32,6 +32,14 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     add_job_options(parser)
     add_state_dir(parser)
     parser.add_argument(
+        "--max-compile-ms",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="wall time the module may take to compile, in ms (default 5000, as the daemon's "
+        "executor.max_compile_ms); the compile also counts against --timeout-ms",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object: outcome, output, receipt (schemas/job-result.schema.json)",
@@ -46,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
     from plasm.actors.node import Node, NodeSettings, result_json
     from plasm.keystore import load_or_create_key
     from plasm.runtime.job import JobInput, Limits, OutcomeKind
+    from plasm.runtime.sandbox import CompileSettings
 
     module = read_module(args.module)
     env = parse_env(args.env)
@@ -57,11 +66,16 @@ def main(args: argparse.Namespace) -> int:
             module_name=Path(args.module).name,
         )
         limits = dataclasses.replace(Limits(), **limit_overrides(args))
+        compiling = CompileSettings(workers=1, warm=False)  # its module is mostly on disk
+        if args.max_compile_ms is not None:
+            compiling = dataclasses.replace(compiling, max_compile_ms=args.max_compile_ms)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     directory = state_dir(args)
     identity = load_or_create_key(directory)
-    settings = NodeSettings(executor_count=1, module_cache_dir=directory / "cache" / "modules")
+    settings = NodeSettings(
+        executor_count=1, module_cache_dir=directory / "cache" / "modules", compiling=compiling
+    )
     with Node(identity.signing_key, settings) as node:
         submission = node.submit(
             module=module, module_sha256=None, job_input=job_input, limits=limits, confirm=False
@@ -81,6 +95,13 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"plasmd execute-job: error: {args.module} is not a runnable WebAssembly module: "
             f"{outcome.message}",
+            file=sys.stderr,
+        )
+        return 2
+    if outcome.kind == OutcomeKind.COMPILE_LIMIT:
+        print(
+            f"plasmd execute-job: error: {args.module} was not compiled: {outcome.message}; "
+            f"--max-compile-ms raises the time limit",
             file=sys.stderr,
         )
         return 2

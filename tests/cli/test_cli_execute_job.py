@@ -122,6 +122,19 @@ def test_a_file_that_is_not_wasm_is_exit_2_with_one_line(state: Path) -> None:
     assert run.stdout == b""
 
 
+def test_a_module_over_the_compile_limit_is_exit_2_and_names_the_flag(
+    state: Path, tmp_path: Path
+) -> None:
+    from tests.runtime.wasm_bombs import many_functions
+
+    bomb = tmp_path / "bomb.wasm"
+    bomb.write_bytes(many_functions(1_000_000))
+    run = plasmd("execute-job", bomb, "--state-dir", state, "--max-compile-ms", "300")
+    error = one_line_error(run)
+    assert "was not compiled" in error and "300 ms" in error and "--max-compile-ms" in error
+    assert run.stdout == b""
+
+
 def test_a_missing_module_file_is_exit_2_with_one_line(state: Path, tmp_path: Path) -> None:
     run = plasmd("execute-job", tmp_path / "absent.wasm", "--state-dir", state)
     assert "cannot read module" in one_line_error(run)

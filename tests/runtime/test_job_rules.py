@@ -91,3 +91,21 @@ def test_lru_setdefault_stores_once() -> None:
     assert lru.peek("m") == {"p1", "p2"}
     with pytest.raises(ValueError):
         BoundedLRU(0)
+
+
+def test_lru_with_a_weight_keeps_the_total_within_capacity_and_says_what_it_dropped() -> None:
+    lru: BoundedLRU[str, bytes] = BoundedLRU(10, weight=len)
+    assert lru.put("a", b"aaaa") == []
+    lru.put("b", b"bbbb")
+    assert lru.get("a") == b"aaaa"  # "b" is now the oldest
+    assert lru.put("c", b"cccc") == [("b", b"bbbb")]
+    assert list(lru) == ["a", "c"] and lru.total_weight == 8
+    assert lru.pop("a") == b"aaaa" and lru.total_weight == 4
+    assert lru.pop("a") is None
+
+
+def test_lru_refuses_an_entry_heavier_than_its_capacity_and_keeps_the_rest() -> None:
+    lru: BoundedLRU[str, bytes] = BoundedLRU(10, weight=len)
+    lru.put("a", b"aaaa")
+    assert lru.put("big", b"x" * 11) == [("big", b"x" * 11)]
+    assert list(lru) == ["a"] and lru.total_weight == 4
