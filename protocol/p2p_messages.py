@@ -109,5 +109,3 @@ class SignedCapabilities(Message):
 
     TYPE: ClassVar[str] = "signed_capabilities"
     record: bytes
-
-

@@ -51,7 +51,6 @@ Work = Callable[[], Awaitable[Message | None]]
 
 
 class NetworkActor(PlasmActor):
-
     def __init__(
         self,
         seed: bytes,
@@ -224,4 +223,3 @@ class NetworkActor(PlasmActor):
                 tell(delivery.reply_to, answer)
             except pykka.ActorDeadError:
                 log.debug("dropped the answer to %s: the asker stopped", type(delivery.message))
-
