@@ -30,15 +30,15 @@ answers after the machine moved on cannot disturb it. A result is verified here 
 signature, key = the peer we asked = the receipt's executor, job id, nonce, requester,
 limits, and the module, input, stdout and stderr hashes.
 
-Theory of operation (executor). `evaluate_offer` decides on one `JobOffer` from the
-node's `ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers accepted
-and not yet used, remote jobs running). An accepted offer holds a slot (counted
-against the offering peer's cap) for `offer_hold_ms` only; `ExecutorState.take` turns a matching `JobRequest` (same peer, job id,
-module hash, limits, nonce, input size, and module size when bytes came) into a running
-job (and remembers that peer and module: later requests of it may come direct), and
-`settle` frees the slot when the job ends. An offer whose hold passes without its job is
-dropped, and its peer earns a strike: its offers (and direct requests) are declined
-`rate_limited` for `offer_hold_ms * 2**(strikes - 1)` from the expiry (at most
+Theory of operation (executor). `evaluate_offer` decides on one `JobOffer` from the node's
+`ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers accepted and not yet
+used, remote jobs running). An accepted offer holds a slot (counted against the offering
+peer's cap) for `offer_hold_ms` only; `ExecutorState.take` turns a matching `JobRequest`
+(same peer, job id, module hash, limits, nonce, input size, and module size when bytes came)
+into a running job (and remembers that peer and module: later requests of it may come
+direct), and `settle` frees the slot when the job ends. An offer whose hold passes without
+its job is dropped, and its peer earns a strike: its offers (and direct requests) are
+declined `rate_limited` for `offer_hold_ms * 2**(strikes - 1)` from the expiry (at most
 `MAX_PENALTY_MS`), so a peer that offers and never sends cannot keep the slots from others.
 Strikes are forgotten `STRIKE_MEMORY_MS` after the last penalty ends.
 """
