@@ -22,8 +22,8 @@ import pytest
 import trio
 
 from tests.conftest import Daemon, example, running_daemons
-from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, wait_until, write_config
 from tests.network.hostile_peers import IdleSockets, squat, tcp_endpoint, time_to_connect
+from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, wait_until, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
