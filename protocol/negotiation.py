@@ -33,7 +33,8 @@ limits, and the module, input, stdout and stderr hashes.
 Theory of operation (executor). `evaluate_offer` decides on one `JobOffer` from the node's
 `ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers accepted and not yet
 used, remote jobs running). An accepted offer holds a slot (counted against the offering
-peer's cap) for `offer_hold_ms` only; `ExecutorState.take` turns a matching `JobRequest`
+peer's cap) for `offer_hold_ms` only (plus the upload time of what it asked for, at 1
+MiB/s: `hold_ms`); `ExecutorState.take` turns a matching `JobRequest`
 (same peer, job id, module hash, limits, nonce, input size, and module size when bytes came)
 into a running job (and remembers that peer and module: later requests of it may come
 direct), and `settle` frees the slot when the job ends. An offer whose hold passes without
@@ -69,6 +70,7 @@ OFFER_RUNTIME = "wasi-preview1"  # what every version-1 JobOffer asks for
 OFFER_TIMEOUT_MS = 5_000
 OFFER_HOLD_MS = 2_000
 MAX_PENALTY_MS = 300_000
+UPLOAD_BYTES_PER_S = 2**20  # the slowest link an offer's hold allows for
 STRIKE_MEMORY_MS = 600_000
 _MS_PER_MINUTE = 60_000
 KNOWN_PAIRS = 4096  # (peer, module) pairs an executor remembers for direct requests
@@ -653,9 +655,17 @@ def evaluate_offer(
     if reason is not None:
         return JobResponse(job_id=offer.job_id, accepted=False, reason=reason, need_module=False)
     state.pending[(peer_id, offer.job_id)] = AcceptedOffer(
-        peer_id, offer, now_ms + policy.offer_hold_ms
+        peer_id, offer, now_ms + hold_ms(offer, policy, have_module=have_module)
     )
     return JobResponse(job_id=offer.job_id, accepted=True, reason=None, need_module=not have_module)
+
+
+def hold_ms(offer: JobOffer, policy: ExecutorPolicy, *, have_module: bool) -> int:
+    """How long an accepted `offer` holds its slot: `offer_hold_ms`, plus the time its
+    `JobRequest` takes to arrive at `UPLOAD_BYTES_PER_S` (input, and module bytes when
+    this node asked for them), so a large job on a slow link is not struck for lapsing."""
+    upload = offer.input_size + (0 if have_module else offer.module_size)
+    return policy.offer_hold_ms + upload * 1000 // UPLOAD_BYTES_PER_S
 
 
 def admit_direct(

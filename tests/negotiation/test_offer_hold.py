@@ -12,6 +12,7 @@ from plasm.protocol.negotiation import (
     ExecutorPolicy,
     ExecutorState,
     evaluate_offer,
+    hold_ms,
 )
 from plasm.runtime.job import Limits
 from tests.negotiation.peers import T0
@@ -85,3 +86,10 @@ def test_an_offer_whose_job_came_earns_no_strike() -> None:
     state.take(ALICE, request, T0 + HOLD - 1, HOLD)
     state.expire(T0 + 10 * HOLD, HOLD)
     assert ALICE not in state.strikes
+
+
+def test_a_large_upload_is_given_time_to_arrive() -> None:
+    accepted, _ = offer_and_request()
+    big = dataclasses.replace(accepted, module_size=8 * 2**20, input_size=2**20)
+    assert hold_ms(big, POLICY, have_module=False) == HOLD + 9_000
+    assert hold_ms(big, POLICY, have_module=True) == HOLD + 1_000  # only the input travels
