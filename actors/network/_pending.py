@@ -21,6 +21,7 @@ itself is libp2p's ``inbound_upgrade_timeout``, which ``build_host`` sets short.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 Handler = Callable[[Any], Awaitable[None]]
+LOG_EVERY_S = 10.0
 
 
 @dataclass(eq=False)
@@ -52,6 +54,7 @@ class PendingConnections:
         self._pending: dict[Address, _Pending] = {}  # oldest first
         self.refused = 0  # newcomers closed at once (for logs and tests)
         self.evicted = 0
+        self._quiet_until = -math.inf
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -79,10 +82,10 @@ class PendingConnections:
         """A new pending entry for ``address``, or None if it must be closed now."""
         ip = address[0]
         if self._count(ip) >= self.per_ip and not self._evict_oldest(ip, now):
-            self._refuse(address, "per-address")
+            self._refuse(address, "per-address", now)
             return None
         if len(self._pending) >= self.total and not self._evict_oldest(self._busiest(), now):
-            self._refuse(address, "total")
+            self._refuse(address, "total", now)
             return None
         self._pending.pop(address, None)  # a reused (ip, port): the old socket is gone
         entry = self._pending[address] = _Pending(address, now)
@@ -118,9 +121,10 @@ class PendingConnections:
         log.debug("evicted a pending connection from %s:%d", *oldest.address)
         return True
 
-    def _refuse(self, address: Address, bound: str) -> None:
+    def _refuse(self, address: Address, bound: str, now: float) -> None:
         self.refused += 1
-        if self.refused % 100 == 1:  # a flood logs now and then, not per socket
+        if now >= self._quiet_until:  # a flood logs once in a while, not per socket
+            self._quiet_until = now + LOG_EVERY_S
             log.warning(
                 "closing new connections over the %s bound of pending handshakes "
                 "(%d closed so far; latest from %s)",
