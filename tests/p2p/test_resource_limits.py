@@ -22,7 +22,7 @@ import pytest
 import trio
 
 from tests.conftest import Daemon, example, running_daemons
-from tests.network.hostile_peers import IdleSockets, squat, tcp_endpoint, time_to_connect
+from tests.network.hostile_peers import Answer, IdleSockets, squat, tcp_endpoint, time_to_connect
 from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, wait_until, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -61,6 +61,18 @@ def run_on(daemon: Daemon, executor: str, stdin: bytes) -> dict[str, object]:
             placement={"mode": "peer", "peer_id": executor},
             wait=30,
         )
+
+
+def runs(answers: list[Answer]) -> list[tuple[float, str, int]]:
+    """Consecutive equal answers as (first seen at, answer, count)."""
+    out: list[tuple[float, str, int]] = []
+    for answer in answers:
+        what = "accepted" if answer.accepted else str(answer.reason)
+        if out and out[-1][1] == what:
+            out[-1] = (out[-1][0], what, out[-1][2] + 1)
+        else:
+            out.append((round(answer.at, 1), what, 1))
+    return out
 
 
 def test_idle_sockets_do_not_lock_new_peers_out(make: object, tmp_path: Path) -> None:
@@ -112,7 +124,7 @@ def test_an_offer_squatter_cannot_hold_the_slots(make: object, tmp_path: Path) -
     print(f"\nhonest tries (s since squatting began, outcome): {tries}")
     accepted = [a for a in answers if a.accepted]
     declined = [(round(a.at, 1), a.reason) for a in answers if not a.accepted]
-    print(f"squatter: {len(accepted)} offers accepted, declined: {declined[:12]} ...")
+    print(f"squatter's answers (from s, answer, how many): {runs(answers)}")
     assert result.get("status") == "done", tries
     assert result["stdout_text"] == "srettauqs\n"
     assert accepted, "the squatter never held a slot: the test proves nothing"
