@@ -81,13 +81,16 @@ def _transports(
     return transports
 
 
-def build_host(seed: bytes, listen: list[multiaddr.Multiaddr]) -> IHost:
+def build_host(
+    seed: bytes, listen: list[multiaddr.Multiaddr], pending: PendingConnections | None = None
+) -> IHost:
     """A host with the node identity, Noise only, Yamux, one connection per peer, and
-    inbound handshakes bounded in time and number."""
+    inbound handshakes bounded in time and number (by ``pending``, else the defaults)."""
     _libp2p_private.require()
     key_pair = key_pair_from_seed(seed)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
-    pending = PendingConnections(PENDING_PER_IP, PENDING_TOTAL, EVICT_AFTER_S)
+    if pending is None:
+        pending = PendingConnections(PENDING_PER_IP, PENDING_TOTAL, EVICT_AFTER_S)
     host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
