@@ -522,7 +522,9 @@ class IngressActor(PlasmActor):
             log.error("ingress could not end job %s cleanly: %s", job.job_id, exc)
             job.done.try_set(checked(internal_error(job.job_id, self.name, reason)))
 
-    def _end_crashed(self, job_id: str, actor: str, message: str, ticket: JobTicket | None) -> None:
+    def _end_crashed(
+        self, job_id: str, actor: str, message: str, ticket: JobTicket | None
+    ) -> None:
         failed = internal_error(job_id, actor, message)
         admitting = self._admitting.get(job_id)
         if admitting is not None:
@@ -631,3 +633,4 @@ class IngressActor(PlasmActor):
             latency_counts=tuple(self._latency_counts),
             latency_sum_us=self._latency_sum_us,
         )
+

@@ -52,10 +52,8 @@ FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "rejected"})
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
 STILL_RUNNING_NOTE_S = 1.0
 CANCEL_SETTLE_S = 5.0
-NO_NETWORK = (
-    "this node runs without the peer-to-peer network: it knows no peers, "
-    "and jobs run on this node only (network.enabled in its config)"
-)
+NO_NETWORK = ("this node runs without the peer-to-peer network: it knows no peers, "
+              "and jobs run on this node only (network.enabled in its config)")
 REMEMBERED_IDS = 200
 COMPLETION_TIMEOUT_S = 2.0
 
@@ -156,25 +154,18 @@ class ConsoleCommands:
             return parser
 
         add("help", "list the commands, or explain one", self.help).add_argument(
-            "command", nargs="?", metavar="COMMAND"
-        )
+            "command", nargs="?", metavar="COMMAND")
         add("id", "this node's peer ID and public key", self.identity)
         add("status", "is the daemon up; its engine, executors and limits", self.status)
-        run = add(
-            "run", "run a module here or on a peer: output, then the verified receipt", self.run
-        )
+        run = add("run", "run a module here or on a peer: output, then the verified receipt",
+                  self.run)
         run.add_argument("module", metavar="MODULE.wasm")
-        run.add_argument(
-            "job_args",
-            nargs="*",
-            metavar="ARGS",
-            help="arguments for the job (put -- before any that start with -)",
-        )
+        run.add_argument("job_args", nargs="*", metavar="ARGS",
+                         help="arguments for the job (put -- before any that start with -)")
         add_job_options(run)
         add_placement_options(run)
-        run.add_argument(
-            "--detach", action="store_true", help="do not wait: print the job id and return"
-        )
+        run.add_argument("--detach", action="store_true",
+                         help="do not wait: print the job id and return")
         jobs = add("jobs", "the daemon's jobs, newest first", self.jobs)
         jobs.add_argument("--status", choices=STATUSES, help="only jobs with this status")
         jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
@@ -184,20 +175,13 @@ class ConsoleCommands:
             ("cancel", "stop a queued or running job", self.cancel),
         ):
             add(name, summary, handler).add_argument(
-                "job_id", metavar="ID", help="a job id, or the first characters of one"
-            )
+                "job_id", metavar="ID", help="a job id, or the first characters of one")
         add("verify", "check a saved result or receipt file offline", self.verify).add_argument(
-            "file", metavar="FILE", help="a `--json` job result, a receipt JSON or a CBOR envelope"
-        )
+            "file", metavar="FILE", help="a `--json` job result, a receipt JSON or a CBOR envelope")
         add("peers", "the peers this node knows", self.peers)
-        add(
-            "caps", "a peer's capability record (this node's without PEER)", self.caps
-        ).add_argument(
-            "peer",
-            nargs="?",
-            metavar="PEER",
-            help="a peer id, or the first characters of a known one",
-        )
+        add("caps", "a peer's capability record (this node's without PEER)",
+            self.caps).add_argument("peer", nargs="?", metavar="PEER",
+                                    help="a peer id, or the first characters of a known one")
 
     def help(self, args: argparse.Namespace) -> bool:
         if args.command:
@@ -216,10 +200,8 @@ class ConsoleCommands:
             table.add_row(usage if len(usage) < 40 else f"{command.name} ...", command.summary)
         table.add_row("quit", "leave the console (Ctrl-D too)")
         self.out.print(table)
-        self.out.print(
-            "[dim]`help COMMAND` for its options. Tab completes commands, files and "
-            "job ids; Ctrl-C stops waiting.[/dim]"
-        )
+        self.out.print("[dim]`help COMMAND` for its options. Tab completes commands, files and "
+                       "job ids; Ctrl-C stops waiting.[/dim]")
         return True
 
     def identity(self, args: argparse.Namespace) -> bool:
@@ -253,11 +235,8 @@ class ConsoleCommands:
             job = self._wait(job_id)
         except KeyboardInterrupt:
             self.client.close()
-            self.out.print(
-                f"[yellow]stopped waiting for job {job_id}[/yellow]; it keeps running: "
-                f"`cancel {job_id}` stops it, `job {job_id}` shows it",
-                soft_wrap=True,
-            )
+            self.out.print(f"[yellow]stopped waiting for job {job_id}[/yellow]; it keeps running: "
+                           f"`cancel {job_id}` stops it, `job {job_id}` shows it", soft_wrap=True)
             return False
         return self._show_finished(job)
 
@@ -288,10 +267,8 @@ class ConsoleCommands:
         job = self.client.job(job_id)
         result = job.get("result")
         if not result or not result.get("receipt"):
-            raise UsageError(
-                f"job {job_id} is {job['status']}: it has no receipt"
-                + ("" if job["status"] in FINISHED else " yet")
-            )
+            raise UsageError(f"job {job_id} is {job['status']}: it has no receipt"
+                             + ("" if job["status"] in FINISHED else " yet"))
         verdict = saved_result_verdict(result)
         self.out.print(receipt_table(verdict, f"receipt of job {job_id}"))
         return bool(verdict["valid"])
@@ -350,10 +327,8 @@ class ConsoleCommands:
             return False
         record = peer.get("capabilities")
         if not record:
-            raise UsageError(
-                f"peer {peer['peer_id']} has not sent a verified capability "
-                "record yet; try again in a moment"
-            )
+            raise UsageError(f"peer {peer['peer_id']} has not sent a verified capability "
+                             "record yet; try again in a moment")
         self.out.print(capabilities_table(record))
         return True
 
@@ -370,11 +345,8 @@ class ConsoleCommands:
                     return job
                 if note_at and time.monotonic() > note_at:
                     note_at = 0.0
-                    self.out.print(
-                        f"job {job_id} is {job['status']}; waiting for it "
-                        "(Ctrl-C stops waiting, the job keeps running)",
-                        soft_wrap=True,
-                    )
+                    self.out.print(f"job {job_id} is {job['status']}; waiting for it "
+                                   "(Ctrl-C stops waiting, the job keeps running)", soft_wrap=True)
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
 
@@ -415,11 +387,8 @@ class ConsoleCommands:
         text = text.lower()
         if len(text) == 32:
             return text
-        known = list(
-            dict.fromkeys(
-                self.seen_job_ids + [job["job_id"] for job in self.client.jobs(limit=1000)]
-            )
-        )
+        known = list(dict.fromkeys(self.seen_job_ids + [
+            job["job_id"] for job in self.client.jobs(limit=1000)]))
         matches = [job_id for job_id in known if job_id.startswith(text)]
         if len(matches) == 1:
             return matches[0]
@@ -436,13 +405,8 @@ def saved_result_verdict(result: dict[str, Any]) -> dict[str, Any]:
     try:
         envelope, expected = expectations_from_saved(orjson.dumps(result))
     except ProtocolError as exc:
-        return {
-            "valid": False,
-            "reason": "malformed",
-            "message": str(exc),
-            "receipt": None,
-            "checked_output": False,
-        }
+        return {"valid": False, "reason": "malformed", "message": str(exc), "receipt": None,
+                "checked_output": False}
     return verify_saved(envelope, expected)
 
 

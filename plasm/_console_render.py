@@ -75,9 +75,8 @@ def result_summary(
     outcome = result["outcome"]
     table = _fields()
     table.add_row("job", result["job_id"])
-    table.add_row(
-        "outcome", _outcome(outcome["kind"], outcome.get("exit_code"), outcome.get("message"))
-    )
+    table.add_row("outcome", _outcome(outcome["kind"], outcome.get("exit_code"),
+                                      outcome.get("message")))
     table.add_row("fuel", f"{result['fuel_consumed']:,}")
     table.add_row("wall time", _ms(result["wall_time_us"]))
     where = ""
@@ -104,9 +103,8 @@ def receipt_table(verdict: dict[str, Any], title: str) -> Table:
     table.add_row("input sha256", body["input_sha256"])
     for name in ("stdout", "stderr"):
         note = ", truncated" if body[f"{name}_truncated"] else ""
-        table.add_row(
-            f"{name} sha256", f"{body[f'{name}_sha256']} ({body[f'{name}_len']} bytes{note})"
-        )
+        table.add_row(f"{name} sha256",
+                      f"{body[f'{name}_sha256']} ({body[f'{name}_len']} bytes{note})")
     table.add_row("outcome", _outcome(body["outcome"], body.get("exit_code"), body.get("message")))
     table.add_row("fuel", f"{body['fuel_consumed']:,} of {body['limits']['fuel']:,}")
     table.add_row("wall time", _ms(body["wall_time_us"]))
@@ -125,14 +123,8 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     for job in jobs:
         started, finished = job.get("started_at_ms"), job.get("finished_at_ms")
         took = f"{finished - started} ms" if started and finished else "-"
-        table.add_row(
-            job["job_id"],
-            job["status"],
-            job.get("outcome") or "-",
-            job["module_sha256"][:12],
-            _when(job.get("created_at_ms")),
-            took,
-        )
+        table.add_row(job["job_id"], job["status"], job.get("outcome") or "-",
+                      job["module_sha256"][:12], _when(job.get("created_at_ms")), took)
     return table
 
 
@@ -161,11 +153,8 @@ def node_table(node: dict[str, Any], health: str, where: str) -> Table:
     if engine:
         table.add_row("engine", f"{engine.get('name')} {engine.get('version')}")
     if "executors" in caps:
-        table.add_row(
-            "executors",
-            f"{caps['executors']} ({caps.get('free_slots', '?')} free), "
-            f"queue up to {caps.get('queue_length', '?')}",
-        )
+        table.add_row("executors", f"{caps['executors']} ({caps.get('free_slots', '?')} free), "
+                                   f"queue up to {caps.get('queue_length', '?')}")
     for which in ("default", "max"):
         limits = node.get("limits", {}).get(which)
         if limits:
@@ -190,34 +179,17 @@ def peers_table(peers: list[dict[str, Any]]) -> Table:
     us, what it offers (`caps PEER` shows the rest, addresses included)."""
     from plasm.commands.peers import peer_row
 
-    table = Table(
-        box=None,
-        pad_edge=False,
-        header_style="bold",
-        caption="`caps PEER` shows a peer's addresses and full record",
-        caption_justify="left",
-    )
+    table = Table(box=None, pad_edge=False, header_style="bold",
+                  caption="`caps PEER` shows a peer's addresses and full record",
+                  caption_justify="left")
     table.add_column("peer id", no_wrap=True)  # never cut: it goes into --on
     for name in ("up", "latency", "jobs", "rejected", "runtimes", "max fuel", "max mem"):
         table.add_column(name, no_wrap=True)
     for peer in peers:
         peer_id, up, latency, jobs, rejected, runtimes, _, memory, _ = peer_row(peer)
         fuel = (peer.get("capabilities") or {}).get("max_limits", {}).get("fuel")
-        table.add_row(
-            *(
-                safe_text(cell)
-                for cell in (
-                    peer_id,
-                    up,
-                    latency,
-                    jobs,
-                    rejected,
-                    runtimes,
-                    _short_number(fuel),
-                    memory,
-                )
-            )
-        )
+        table.add_row(*(safe_text(cell) for cell in (
+            peer_id, up, latency, jobs, rejected, runtimes, _short_number(fuel), memory)))
     return table
 
 
@@ -238,10 +210,8 @@ def capabilities_table(record: dict[str, Any]) -> Table:
     limits = record.get("max_limits") or {}
     rows = (
         ("peer id", str(record.get("peer_id", "?"))),
-        (
-            "platform",
-            f"{record.get('os', '?')} {record.get('arch', '?')}, {record.get('cpus', '?')} cpus",
-        ),
+        ("platform", f"{record.get('os', '?')} {record.get('arch', '?')}, "
+                     f"{record.get('cpus', '?')} cpus"),
         ("memory", f"{memory:,} bytes" if isinstance(memory, int) else "?"),
         ("runtimes", ", ".join(map(str, record.get("runtimes") or [])) or "-"),
         ("engine", f"{record.get('engine_name', '?')} {record.get('engine_version', '')}"),

@@ -187,9 +187,8 @@ class Client:
             ) from exc
         if status >= 400:
             error = answer.get("error", {}) if isinstance(answer, dict) else {}
-            raise ApiRequestError(
-                status, str(error.get("code", "error")), str(error.get("message", f"HTTP {status}"))
-            )
+            raise ApiRequestError(status, str(error.get("code", "error")),
+                                  str(error.get("message", f"HTTP {status}")))
         return answer
 
     def request_raw(

@@ -40,21 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plasm-console",
         description="An interactive shell for a running plasmd: run WebAssembly modules, list "
-        "jobs, show and verify receipts. Type `help` at the prompt for its commands.",
+                    "jobs, show and verify receipts. Type `help` at the prompt for its commands.",
         epilog="Commands: help, id, status, run, jobs, job, receipt, verify, cancel, peers, caps, "
-        "quit. History is kept in $PLASM_CONSOLE_HISTORY, else "
-        "~/.local/state/plasm/console_history.",
+               "quit. History is kept in $PLASM_CONSOLE_HISTORY, else "
+               "~/.local/state/plasm/console_history.",
     )
     add_socket(parser)
     parser.add_argument(
-        "-c",
-        "--command",
-        dest="commands",
-        action="append",
-        default=[],
-        metavar="COMMAND",
+        "-c", "--command", dest="commands", action="append", default=[], metavar="COMMAND",
         help="run COMMAND as if typed at the prompt, then exit (repeatable, run in order; "
-        "stops with exit status 1 at the first that fails)",
+             "stops with exit status 1 at the first that fails)",
     )
     parser.add_argument("--version", action="version", version=f"plasm-console {__version__}")
     return parser
@@ -133,11 +128,8 @@ def greet(commands: ConsoleCommands) -> None:
     except ClientError as exc:
         commands.error(f"{exc}; commands will try again", prefix="")
         return
-    out.print(
-        f"connected to plasmd at {commands.client.where}, peer {node['peer_id']}",
-        markup=False,
-        soft_wrap=True,
-    )
+    out.print(f"connected to plasmd at {commands.client.where}, peer {node['peer_id']}",
+              markup=False, soft_wrap=True)
 
 
 def _line_editor(commands: ConsoleCommands) -> LineEditor:
@@ -147,12 +139,8 @@ def _line_editor(commands: ConsoleCommands) -> LineEditor:
         name: [o for action in command.parser._actions for o in action.option_strings]
         for name, command in commands.table.items()
     }
-    completer = Completer(
-        [*commands.table, "quit"],
-        options,
-        lambda: list(commands.seen_job_ids),
-        commands.daemon_job_ids,
-    )
+    completer = Completer([*commands.table, "quit"], options,
+                          lambda: list(commands.seen_job_ids), commands.daemon_job_ids)
     return LineEditor(completer)
 
 

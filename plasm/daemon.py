@@ -85,31 +85,22 @@ class Daemon:
                         len(node.interrupted_jobs),
                         extra={"event": "jobs_interrupted", "job_ids": node.interrupted_jobs},
                     )
-                self.routes = ApiRoutes(
-                    node,
-                    limits_of(cfg.limits.default),
-                    limits_of(cfg.limits.max),
-                    self.capabilities,
-                )
+                self.routes = ApiRoutes(node, limits_of(cfg.limits.default),
+                                        limits_of(cfg.limits.max), self.capabilities)
                 self._listen()
                 log.info(
                     "plasmd %s ready: peer %s, API on %s",
-                    __version__,
-                    node.peer_id,
-                    cfg.api.socket,
-                    extra={
-                        "event": "ready",
-                        "peer_id": node.peer_id,
-                        "socket": str(cfg.api.socket),
-                        "executors": node.stats().executors,
-                    },
+                    __version__, node.peer_id, cfg.api.socket,
+                    extra={"event": "ready", "peer_id": node.peer_id,
+                           "socket": str(cfg.api.socket),
+                           "executors": node.stats().executors},
                 )
                 if node.has_network:
                     info = node.network_info()
                     log.info(
-                        "peer-to-peer on %s",
-                        ", ".join(info.listen_addresses),
-                        extra={"event": "network_ready", "addresses": list(info.listen_addresses)},
+                        "peer-to-peer on %s", ", ".join(info.listen_addresses),
+                        extra={"event": "network_ready",
+                               "addresses": list(info.listen_addresses)},
                     )
                 sd_notify("READY=1")
                 # Wake up now and then: a signal the kernel delivers to another thread
@@ -137,11 +128,8 @@ class Daemon:
             host, _, port = cfg.api.tcp_listen.rpartition(":")
             tcp = bind_tcp(host.strip("[]"), int(port), token, self.routes, cfg.api.max_body_bytes)
             self._servers.append(tcp)
-            log.info(
-                "API also on http://%s (bearer token)",
-                cfg.api.tcp_listen,
-                extra={"event": "listening", "tcp": cfg.api.tcp_listen},
-            )
+            log.info("API also on http://%s (bearer token)", cfg.api.tcp_listen,
+                     extra={"event": "listening", "tcp": cfg.api.tcp_listen})
         for listener, name in zip(self._servers, ("api-unix", "api-tcp"), strict=False):
             serve_in_thread(listener, name)
             self._serving.append(listener)
@@ -169,10 +157,8 @@ class Daemon:
         stats = node.stats()
         # The same facts discovery advertises to peers in the signed record.
         local = LocalCapabilities.detect(
-            node.sandbox.engine_name,
-            node.sandbox.engine_version,
-            node.settings.max_limits,
-            stats.executors,
+            node.sandbox.engine_name, node.sandbox.engine_version,
+            node.settings.max_limits, stats.executors,
         )
         return {
             "arch": local.arch,
@@ -201,12 +187,8 @@ class Daemon:
                 import traceback
 
                 stack = "".join(traceback.format_stack(frame))
-                log.warning(
-                    "thread %s:\n%s",
-                    thread.name,
-                    stack,
-                    extra={"event": "thread_dump", "thread_name": thread.name},
-                )
+                log.warning("thread %s:\n%s", thread.name, stack,
+                            extra={"event": "thread_dump", "thread_name": thread.name})
 
         previous = {
             signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
@@ -251,18 +233,13 @@ def exit_leaving_stuck_threads(code: int) -> int:
     to SIGKILL it. Everything durable is committed by now, so exit without waiting.
     """
     stuck = [
-        t.name
-        for t in threading.enumerate()
+        t.name for t in threading.enumerate()
         if t is not threading.main_thread() and not t.daemon and t.is_alive()
     ]
     if not stuck:
         return code
-    log.error(
-        "exiting with %d thread(s) still busy: %s",
-        len(stuck),
-        ", ".join(stuck),
-        extra={"event": "stuck_threads", "threads": stuck},
-    )
+    log.error("exiting with %d thread(s) still busy: %s", len(stuck), ", ".join(stuck),
+              extra={"event": "stuck_threads", "threads": stuck})
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

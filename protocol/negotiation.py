@@ -328,7 +328,11 @@ class RemoteJob:
                 event = ResultOk()
             except ReceiptError as exc:
                 event = ResultBad(f"receipt_{exc.reason}")
-        elif isinstance(message, Error) and self._direct and message.code in DIRECT_DECLINED_CODES:
+        elif (
+            isinstance(message, Error)
+            and self._direct
+            and message.code in DIRECT_DECLINED_CODES
+        ):
             event = DirectDeclined(message.code)
         elif isinstance(message, Error):
             event = Rejected(message.code)
@@ -571,7 +575,7 @@ class ExecutorState:
         pending = sum(1 for peer, _ in self.pending if peer == peer_id)
         return pending + sum(1 for peer, _ in self.running if peer == peer_id)
 
-    def expire(self, now_ms: int, hold_ms: int = OFFER_HOLD_MS) -> None:
+    def expire(self, now_ms: int, penalty_ms: int = OFFER_HOLD_MS) -> None:
         """Drop accepted offers that were never used (a strike for their peer each), and
         buckets idle for a minute, and strikes long past."""
         lapsed = sorted(
@@ -579,16 +583,16 @@ class ExecutorState:
         )
         for expired_at_ms, key in lapsed:
             del self.pending[key]
-            self._strike(key[0], expired_at_ms, hold_ms)
+            self._strike(key[0], expired_at_ms, penalty_ms)
         for peer in [p for p, s in self.strikes.items() if now_ms - s.until_ms > STRIKE_MEMORY_MS]:
             del self.strikes[peer]
         for peer in [p for p, b in self.buckets.items() if now_ms - b.updated_ms > _MS_PER_MINUTE]:
             del self.buckets[peer]
 
-    def _strike(self, peer_id: str, at_ms: int, hold_ms: int) -> None:
+    def _strike(self, peer_id: str, at_ms: int, penalty_ms: int) -> None:
         strikes = self.strikes.setdefault(peer_id, _Strikes(0, at_ms))
         strikes.count += 1
-        penalty = min(hold_ms << min(strikes.count - 1, 30), MAX_PENALTY_MS)
+        penalty = min(penalty_ms << min(strikes.count - 1, 30), MAX_PENALTY_MS)
         strikes.until_ms = max(strikes.until_ms, at_ms + penalty)
 
     def penalized(self, peer_id: str, now_ms: int) -> bool:
@@ -597,10 +601,10 @@ class ExecutorState:
         return strikes is not None and now_ms < strikes.until_ms
 
     def take(
-        self, peer_id: str, request: JobRequest, now_ms: int, hold_ms: int = OFFER_HOLD_MS
+        self, peer_id: str, request: JobRequest, now_ms: int, penalty_ms: int = OFFER_HOLD_MS
     ) -> JobOffer:
         """Consume the accepted offer `request` answers; `OfferMismatchError` if none does."""
-        self.expire(now_ms, hold_ms)
+        self.expire(now_ms, penalty_ms)
         key = (peer_id, request.job_id)
         accepted = self.pending.pop(key, None)
         if accepted is None:

@@ -109,3 +109,5 @@ class SignedCapabilities(Message):
 
     TYPE: ClassVar[str] = "signed_capabilities"
     record: bytes
+
+

@@ -51,6 +51,7 @@ Work = Callable[[], Awaitable[Message | None]]
 
 
 class NetworkActor(PlasmActor):
+
     def __init__(
         self,
         seed: bytes,
@@ -223,3 +224,4 @@ class NetworkActor(PlasmActor):
                 tell(delivery.reply_to, answer)
             except pykka.ActorDeadError:
                 log.debug("dropped the answer to %s: the asker stopped", type(delivery.message))
+

@@ -130,11 +130,8 @@ class ApiRoutes:
             submission.confirm()  # never answer 202 for a job the node refused
             return Response(202, {"job_id": submission.job_id, "status": "queued"})
         if finished.result is not None:
-            return Response(
-                200,
-                orjson.loads(finished.result) if request.wants_cbor else finished.result,
-                JSON_TYPE,
-            )
+            return Response(200, orjson.loads(finished.result)
+                            if request.wants_cbor else finished.result, JSON_TYPE)
         answer: dict[str, Any] = {"job_id": finished.job_id, "status": finished.status}
         if finished.error is not None:
             answer["error"] = orjson.loads(finished.error)
@@ -177,11 +174,8 @@ class ApiRoutes:
 
     def peers(self) -> dict[str, Any]:
         if not self.node.has_network:
-            raise ApiError(
-                404,
-                "network_disabled",
-                "this node runs without the peer-to-peer network (network.enabled)",
-            )
+            raise ApiError(404, "network_disabled",
+                           "this node runs without the peer-to-peer network (network.enabled)")
         listed = self.node.peers()
         return {"peers": [_peer_json(peer) for peer in listed.peers]}
 
@@ -189,11 +183,8 @@ class ApiRoutes:
         for peer in self.peers()["peers"]:
             if peer["peer_id"] == peer_id:
                 return peer
-        raise ApiError(
-            404,
-            "unknown_peer",
-            f"this node knows no peer {peer_id}; GET /v1/peers lists the ones it knows",
-        )
+        raise ApiError(404, "unknown_peer",
+                       f"this node knows no peer {peer_id}; GET /v1/peers lists the ones it knows")
 
     def node_info(self) -> dict[str, Any]:
         network: dict[str, Any] = {"enabled": self.node.has_network}
@@ -276,3 +267,4 @@ def _journal_manifest(body: Any, module_sha256: str) -> bytes:
     kept = {k: v for k, v in body.items() if k != "module"}
     kept["module_sha256"] = module_sha256
     return orjson.dumps(kept)
+

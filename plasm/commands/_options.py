@@ -35,12 +35,9 @@ INSTALLED_CONFIG = Path("/etc/plasmd/plasmd.toml")
 
 def add_socket(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--socket",
-        type=Path,
-        default=None,
-        metavar="PATH",
+        "--socket", type=Path, default=None, metavar="PATH",
         help="the daemon's API socket; default $PLASM_SOCKET, else api.socket of "
-        "/etc/plasmd/plasmd.toml when readable, else <state dir>/plasmd.sock",
+             "/etc/plasmd/plasmd.toml when readable, else <state dir>/plasmd.sock",
     )
 
 

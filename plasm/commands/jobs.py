@@ -38,10 +38,8 @@ def main(args: argparse.Namespace) -> int:
     if args._jobs_command == "jobs":
         assert isinstance(answer, list)
         for job in answer:
-            print(
-                f"{job['job_id']}  {job['status']:<11}  {job.get('outcome') or '-':<13}  "
-                f"{job['module_sha256'][:16]}"
-            )
+            print(f"{job['job_id']}  {job['status']:<11}  {job.get('outcome') or '-':<13}  "
+                  f"{job['module_sha256'][:16]}")
         return 0
     assert isinstance(answer, dict)
     print(f"{answer['job_id']}  {answer['status']}")

@@ -9,23 +9,13 @@ from typing import Any
 from plasm.commands._options import add_socket, connect
 
 EXIT_NO_NETWORK = 1
-COLUMNS = (
-    "peer id",
-    "connected",
-    "latency",
-    "jobs run",
-    "rejected",
-    "runtimes",
-    "max fuel",
-    "max memory",
-    "addresses",
-)
+COLUMNS = ("peer id", "connected", "latency", "jobs run", "rejected", "runtimes",
+           "max fuel", "max memory", "addresses")
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json", action="store_true", help='print the daemon\'s JSON answer ({"peers": [...]})'
-    )
+    parser.add_argument("--json", action="store_true",
+                        help='print the daemon\'s JSON answer ({"peers": [...]})')
     add_socket(parser)
 
 
@@ -40,14 +30,13 @@ def main(args: argparse.Namespace) -> int:
         except ApiRequestError as exc:
             if exc.code != "network_disabled":
                 raise
-            print(
-                "plasmd peers: this node runs without the peer-to-peer network, so it knows "
-                "no peers (set network.enabled = true in its config and restart it)",
-                file=sys.stderr,
-            )
+            print("plasmd peers: this node runs without the peer-to-peer network, so it knows "
+                  "no peers (set network.enabled = true in its config and restart it)",
+                  file=sys.stderr)
             return EXIT_NO_NETWORK
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps({"peers": peers}, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.buffer.write(orjson.dumps({"peers": peers}, option=orjson.OPT_INDENT_2)
+                                + b"\n")
         return 0
     if not peers:
         print("no peers known yet")

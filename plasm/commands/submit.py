@@ -35,42 +35,23 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     add_job_options(parser)
     add_placement_options(parser)
     add_socket(parser)
-    parser.add_argument(
-        "--wait",
-        nargs="?",
-        type=float,
-        const=300.0,
-        default=None,
-        metavar="SECONDS",
-        help="wait for the result (up to SECONDS, default 300) and print it",
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print the daemon's JSON answer (the job result when waiting)",
-    )
+    parser.add_argument("--wait", nargs="?", type=float, const=300.0, default=None,
+                        metavar="SECONDS",
+                        help="wait for the result (up to SECONDS, default 300) and print it")
+    parser.add_argument("--json", action="store_true",
+                        help="print the daemon's JSON answer (the job result when waiting)")
 
 
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--on",
-        metavar="PEER_ID",
-        help="run the job on this peer (the node needs the peer-to-peer network)",
-    )
-    where.add_argument(
-        "--anywhere",
-        action="store_true",
-        help="run the job on any other peer that fits (needs the network)",
-    )
+    where.add_argument("--on", metavar="PEER_ID",
+                       help="run the job on this peer (the node needs the peer-to-peer network)")
+    where.add_argument("--anywhere", action="store_true",
+                       help="run the job on any other peer that fits (needs the network)")
     parser.add_argument(
-        "--require",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
+        "--require", action="append", default=[], metavar="KEY=VALUE",
         help="with --anywhere: what the peer must offer (repeatable); KEY is one of "
-        + ", ".join(REQUIREMENT_KEYS)
-        + ", e.g. min_fuel=5000000000 or arch=x86_64",
+             + ", ".join(REQUIREMENT_KEYS) + ", e.g. min_fuel=5000000000 or arch=x86_64",
     )
 
 
@@ -97,9 +78,8 @@ def parse_requirements(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key or not value:
             raise UsageError(f"--require {pair!r}: expected KEY=VALUE")
         if key not in REQUIREMENT_KEYS:
-            raise UsageError(
-                f"--require {pair!r}: unknown key {key!r}; use one of {', '.join(REQUIREMENT_KEYS)}"
-            )
+            raise UsageError(f"--require {pair!r}: unknown key {key!r}; "
+                             f"use one of {', '.join(REQUIREMENT_KEYS)}")
         if key in NUMERIC_REQUIREMENTS:
             try:
                 wanted[key] = int(value.replace("_", ""))
@@ -117,10 +97,8 @@ def failure_lines(answer: dict[str, Any]) -> list[str]:
         error = {"message": str(error)}
     code = error.get("code")
     message = error.get("message") or "no reason given"
-    lines = [
-        f"job {answer.get('job_id', '?')} {answer.get('status', 'failed')}: {message}"
-        + (f" ({code})" if code else "")
-    ]
+    lines = [f"job {answer.get('job_id', '?')} {answer.get('status', 'failed')}: {message}"
+             + (f" ({code})" if code else "")]
     for attempt in error.get("attempts") or []:
         lines.append(f"  tried {attempt.get('peer_id', '?')}: {attempt.get('result', '?')}")
     return lines
@@ -168,7 +146,5 @@ def _print_result(answer: dict[str, Any]) -> None:
     if outcome["kind"] != "ok":
         exit_code = outcome.get("exit_code")
         code = f" (exit code {exit_code})" if exit_code is not None else ""
-        print(
-            f"plasmd submit: job {answer['job_id']} ended with {outcome['kind']}{code}",
-            file=sys.stderr,
-        )
+        print(f"plasmd submit: job {answer['job_id']} ended with {outcome['kind']}{code}",
+              file=sys.stderr)

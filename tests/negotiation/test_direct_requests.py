@@ -176,13 +176,8 @@ def test_a_direct_request_is_judged_as_its_offer_would_be(
 ) -> None:
     request = direct_request()
     offer = JobOffer(
-        request.job_id,
-        request.module_sha256,
-        len(MODULE),
-        request.limits,
-        job_input_size(request.job_input),
-        DEADLINE,
-        request.nonce,
+        request.job_id, request.module_sha256, len(MODULE), request.limits,
+        job_input_size(request.job_input), DEADLINE, request.nonce,
     )
     assert evaluate_offer(offer, REQUESTER, T0, policy, ExecutorState()).reason == expected
     assert admit_direct(request, REQUESTER, len(MODULE), T0, policy, known_state()) == expected
@@ -198,13 +193,8 @@ def test_a_direct_request_from_a_peer_never_offered_this_module_is_no_offer() ->
 def test_taking_an_offered_request_makes_its_peer_and_module_known() -> None:
     state, request = ExecutorState(), direct_request()
     offer = JobOffer(
-        request.job_id,
-        request.module_sha256,
-        len(MODULE),
-        request.limits,
-        job_input_size(request.job_input),
-        DEADLINE,
-        request.nonce,
+        request.job_id, request.module_sha256, len(MODULE), request.limits,
+        job_input_size(request.job_input), DEADLINE, request.nonce,
     )
     assert evaluate_offer(offer, REQUESTER, T0, OPEN, state).accepted
     state.take(REQUESTER, request, T0)
