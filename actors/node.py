@@ -76,6 +76,7 @@ class NetworkSettings:
     deny: tuple[str, ...] = ()
     max_jobs_per_peer: int = 4
     rate_limit_per_minute: int = 120
+    offer_hold_ms: int = 2000  # an accepted offer holds its slot this long for the job
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,7 @@ class Node:
             deny=frozenset(net.deny),
             max_jobs_per_peer=net.max_jobs_per_peer,
             rate_limit_per_minute=net.rate_limit_per_minute,
+            offer_hold_ms=net.offer_hold_ms,
         )
         negotiator = self._spawn(
             NegotiatorActor.start(

@@ -119,6 +119,7 @@ class NetworkConfig:
     deny: tuple[str, ...]  # peer IDs never served
     max_jobs_per_peer: int
     rate_limit_per_minute: int
+    offer_hold_ms: int  # how long an accepted offer holds a slot for its job to arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +358,7 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "network.deny": (_list_of(_peer_id), []),
     "network.max_jobs_per_peer": (_int(1), 4),
     "network.rate_limit_per_minute": (_int(1), 120),
+    "network.offer_hold_ms": (_duration(100), 2000),
     "shutdown.grace_ms": (_duration(0), "10s"),
 }
 
@@ -525,6 +527,7 @@ def _network(v: dict[str, Any]) -> NetworkConfig:
         deny=v["network.deny"],
         max_jobs_per_peer=v["network.max_jobs_per_peer"],
         rate_limit_per_minute=v["network.rate_limit_per_minute"],
+        offer_hold_ms=v["network.offer_hold_ms"],
     )
 
 

@@ -294,6 +294,7 @@ def network_settings(cfg: Config) -> NetworkSettings:
         deny=tuple(net.deny),
         max_jobs_per_peer=net.max_jobs_per_peer,
         rate_limit_per_minute=net.rate_limit_per_minute,
+        offer_hold_ms=net.offer_hold_ms,
     )
 
 

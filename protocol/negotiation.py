@@ -30,13 +30,18 @@ answers after the machine moved on cannot disturb it. A result is verified here 
 signature, key = the peer we asked = the receipt's executor, job id, nonce, requester,
 limits, and the module, input, stdout and stderr hashes.
 
-Theory of operation (executor). `evaluate_offer` decides on one `JobOffer` from the
-node's `ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers accepted
-and not yet used, remote jobs running). An accepted offer reserves a slot for
-`offer_ttl_ms`; `ExecutorState.take` turns a matching `JobRequest` (same peer, job id,
-module hash, limits, nonce, input size, and module size when bytes came) into a running
-job (and remembers that peer and module: later requests of it may come direct), and
-`settle` frees the slot when the job ends.
+Theory of operation (executor). `evaluate_offer` decides on one `JobOffer` from the node's
+`ExecutorPolicy` and an `ExecutorState` (per-peer token buckets, offers accepted and not yet
+used, remote jobs running). An accepted offer holds a slot (counted against the offering
+peer's cap) for `offer_hold_ms` only (plus the upload time of what it asked for, at 1
+MiB/s: `hold_ms`); `ExecutorState.take` turns a matching `JobRequest`
+(same peer, job id, module hash, limits, nonce, input size, and module size when bytes came)
+into a running job (and remembers that peer and module: later requests of it may come
+direct), and `settle` frees the slot when the job ends. An offer whose hold passes without
+its job is dropped, and its peer earns a strike: its offers (and direct requests) are
+declined `rate_limited` for `offer_hold_ms * 2**(strikes - 1)` from the expiry (at most
+`MAX_PENALTY_MS`), so a peer that offers and never sends cannot keep the slots from others.
+Strikes are forgotten `STRIKE_MEMORY_MS` after the last penalty ends.
 """
 
 from __future__ import annotations
@@ -63,7 +68,10 @@ from plasm.runtime.lru import BoundedLRU
 
 OFFER_RUNTIME = "wasi-preview1"  # what every version-1 JobOffer asks for
 OFFER_TIMEOUT_MS = 5_000
-OFFER_TTL_MS = 5_000
+OFFER_HOLD_MS = 2_000
+MAX_PENALTY_MS = 300_000
+UPLOAD_BYTES_PER_S = 2**20  # the slowest link an offer's hold allows for
+STRIKE_MEMORY_MS = 600_000
 _MS_PER_MINUTE = 60_000
 KNOWN_PAIRS = 4096  # (peer, module) pairs an executor remembers for direct requests
 
@@ -505,7 +513,9 @@ class ExecutorPolicy:
 
     `allow` None admits every peer not in `deny` (the default: an open node); a set
     admits only those peers. `slots` bounds the remote jobs reserved or running at once.
-    `rate_limit_per_minute` None disables the per-peer token bucket.
+    `rate_limit_per_minute` None disables the per-peer token bucket. `offer_hold_ms` is how
+    long an accepted offer holds its slot waiting for the job (and the base of the penalty
+    for letting it lapse).
     """
 
     max_limits: Limits
@@ -516,7 +526,7 @@ class ExecutorPolicy:
     rate_limit_per_minute: int | None = 120
     max_module_bytes: int = 8 * 2**20
     runtimes: tuple[str, ...] = (OFFER_RUNTIME,)
-    offer_ttl_ms: int = OFFER_TTL_MS
+    offer_hold_ms: int = OFFER_HOLD_MS
 
     def admits(self, peer_id: str) -> bool:
         """Whether `peer_id` may be served at all: not denied, and allowed if a list is set."""
@@ -527,6 +537,12 @@ class ExecutorPolicy:
 class _Bucket:
     units: int  # tokens * 60_000, so refills stay integers
     updated_ms: int
+
+
+@dataclass(slots=True)
+class _Strikes:
+    count: int
+    until_ms: int  # offers from the peer are declined until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +558,7 @@ class ExecutorState:
 
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     pending: dict[tuple[str, str], AcceptedOffer] = field(default_factory=dict)
+    strikes: dict[str, _Strikes] = field(default_factory=dict)  # peers whose offers lapsed
     running: set[tuple[str, str]] = field(default_factory=set)
     # (peer, module sha256) of offers taken: that peer may send that module's jobs direct
     known: BoundedLRU[tuple[str, str], None] = field(
@@ -558,16 +575,36 @@ class ExecutorState:
         pending = sum(1 for peer, _ in self.pending if peer == peer_id)
         return pending + sum(1 for peer, _ in self.running if peer == peer_id)
 
-    def expire(self, now_ms: int) -> None:
-        """Drop accepted offers that were never used, and buckets idle for a minute."""
-        for key in [k for k, a in self.pending.items() if a.expires_at_ms <= now_ms]:
+    def expire(self, now_ms: int, penalty_ms: int = OFFER_HOLD_MS) -> None:
+        """Drop accepted offers that were never used (a strike for their peer each), and
+        buckets idle for a minute, and strikes long past."""
+        lapsed = sorted(
+            (a.expires_at_ms, k) for k, a in self.pending.items() if a.expires_at_ms <= now_ms
+        )
+        for expired_at_ms, key in lapsed:
             del self.pending[key]
+            self._strike(key[0], expired_at_ms, penalty_ms)
+        for peer in [p for p, s in self.strikes.items() if now_ms - s.until_ms > STRIKE_MEMORY_MS]:
+            del self.strikes[peer]
         for peer in [p for p, b in self.buckets.items() if now_ms - b.updated_ms > _MS_PER_MINUTE]:
             del self.buckets[peer]
 
-    def take(self, peer_id: str, request: JobRequest, now_ms: int) -> JobOffer:
+    def _strike(self, peer_id: str, at_ms: int, penalty_ms: int) -> None:
+        strikes = self.strikes.setdefault(peer_id, _Strikes(0, at_ms))
+        strikes.count += 1
+        penalty = min(penalty_ms << min(strikes.count - 1, 30), MAX_PENALTY_MS)
+        strikes.until_ms = max(strikes.until_ms, at_ms + penalty)
+
+    def penalized(self, peer_id: str, now_ms: int) -> bool:
+        """Whether `peer_id` let offers lapse recently enough that its offers are declined."""
+        strikes = self.strikes.get(peer_id)
+        return strikes is not None and now_ms < strikes.until_ms
+
+    def take(
+        self, peer_id: str, request: JobRequest, now_ms: int, penalty_ms: int = OFFER_HOLD_MS
+    ) -> JobOffer:
         """Consume the accepted offer `request` answers; `OfferMismatchError` if none does."""
-        self.expire(now_ms)
+        self.expire(now_ms, penalty_ms)
         key = (peer_id, request.job_id)
         accepted = self.pending.pop(key, None)
         if accepted is None:
@@ -617,14 +654,22 @@ def evaluate_offer(
     have_module: bool = False,
 ) -> JobResponse:
     """Accept `offer` from `peer_id` (reserving a slot) or say why not."""
-    state.expire(now_ms)
+    state.expire(now_ms, policy.offer_hold_ms)
     reason = _rejection(offer, peer_id, now_ms, policy, state)
     if reason is not None:
         return JobResponse(job_id=offer.job_id, accepted=False, reason=reason, need_module=False)
     state.pending[(peer_id, offer.job_id)] = AcceptedOffer(
-        peer_id, offer, now_ms + policy.offer_ttl_ms
+        peer_id, offer, now_ms + hold_ms(offer, policy, have_module=have_module)
     )
     return JobResponse(job_id=offer.job_id, accepted=True, reason=None, need_module=not have_module)
+
+
+def hold_ms(offer: JobOffer, policy: ExecutorPolicy, *, have_module: bool) -> int:
+    """How long an accepted `offer` holds its slot: `offer_hold_ms`, plus the time its
+    `JobRequest` takes to arrive at `UPLOAD_BYTES_PER_S` (input, and module bytes when
+    this node asked for them), so a large job on a slow link is not struck for lapsing."""
+    upload = offer.input_size + (0 if have_module else offer.module_size)
+    return policy.offer_hold_ms + upload * 1000 // UPLOAD_BYTES_PER_S
 
 
 def admit_direct(
@@ -643,7 +688,7 @@ def admit_direct(
     accepted, else the rejection reason; a job id already reserved or running from that
     peer is `offer_mismatch` (the request must answer that offer, or repeats a job).
     """
-    state.expire(now_ms)
+    state.expire(now_ms, policy.offer_hold_ms)
     if (peer_id, request.module_sha256) not in state.known:
         return "no_offer"
     key = (peer_id, request.job_id)
@@ -655,7 +700,7 @@ def admit_direct(
         module_size=module_size,
         limits=request.limits,
         input_size=job_input_size(request.job_input),
-        deadline_ms=now_ms + policy.offer_ttl_ms,
+        deadline_ms=now_ms + policy.offer_hold_ms,
         nonce=request.nonce,
     )
     reason = _rejection(offer, peer_id, now_ms, policy, state)
@@ -669,6 +714,8 @@ def _rejection(
 ) -> str | None:
     if not policy.admits(peer_id):
         return "not_allowed"
+    if state.penalized(peer_id, now_ms):
+        return "rate_limited"  # its accepted offers lapsed unused: see `ExecutorState.expire`
     if not _take_token(peer_id, now_ms, policy, state):
         return "rate_limited"  # checked before the rest: every offer spends a token
     if OFFER_RUNTIME not in policy.runtimes:

@@ -128,7 +128,7 @@ class ExecutorSide:
 
     def _on_job(self, peer: str, request: JobRequest) -> PeerResponse | pykka.Future[Any]:
         try:
-            self._state.take(peer, request, now_ms())
+            self._state.take(peer, request, now_ms(), self._policy.offer_hold_ms)
         except OfferMismatchError as exc:
             refusal = self._admit_direct(peer, request) if exc.code == "no_offer" else None
             if exc.code != "no_offer" or refusal is not None:

@@ -1,31 +1,54 @@
 """Building the py-libp2p host: identity from the node seed, Noise, Yamux, TCP and QUIC.
 
-The libp2p identity is the node's Ed25519 key, so the peer ID that Noise authenticates
-is the key that signs receipts. Only Noise is offered (py-libp2p would also offer TLS,
-secio and plaintext). One connection per peer: py-libp2p waits a fixed 250 ms on every
-connect otherwise. No automatic dialing of known peers. Listening never raises in
-py-libp2p (a port in use is only logged), so ``check_listening`` compares what listens
-with what was asked for.
+The libp2p identity is the node's Ed25519 key, so the peer ID that Noise authenticates is the
+key that signs receipts. Only Noise is offered (py-libp2p would also offer TLS, secio and
+plaintext). One connection per peer: py-libp2p waits a fixed 250 ms on every connect
+otherwise. No automatic dialing of known peers. Inbound TCP sockets still in their
+handshake are bounded per source address and in total (``_pending``), and the handshake
+must finish within ``HANDSHAKE_TIMEOUT_S``; QUIC handshakes hold no swarm slot (the QUIC
+listener hands the swarm only finished connections), so they need no such bound. Listening
+never raises in py-libp2p (a port in use is only logged), so ``check_listening`` compares
+what listens with what was asked for.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import multiaddr
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, ITransport
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.network.config import ConnectionConfig
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.transport.quic.transport import QUICTransport
+from libp2p.transport.tcp.tcp import TCP, TCPListener
 
+from plasm.actors.network import _libp2p_private
 from plasm.actors.network._errors import NetworkStartError
+from plasm.actors.network._pending import PendingConnections
 from plasm.protocol.identity import peer_id_from_public_key
 
 SEED_SIZE = 32
+HANDSHAKE_TIMEOUT_S = 3.0  # accept to Noise + Yamux done (py-libp2p's default: 10 s)
+PENDING_PER_IP = 8  # sockets from one address in their handshake at once
+PENDING_TOTAL = 64  # ... from all addresses
+EVICT_AFTER_S = 1.0  # a pending socket this old may be pushed out by a newcomer
+
+
+class GuardedTCP(TCP):
+    """py-libp2p's TCP transport, with every accepted socket passed through ``pending``."""
+
+    def __init__(self, pending: PendingConnections) -> None:
+        super().__init__()
+        self.pending = pending
+
+    def create_listener(self, handler_function: Any) -> TCPListener:
+        return TCPListener(self.pending.guard(handler_function))
 
 
 def key_pair_from_seed(seed: bytes) -> KeyPair:
@@ -47,21 +70,43 @@ def parse_multiaddrs(
     return parsed
 
 
-def build_host(seed: bytes, listen: list[multiaddr.Multiaddr]) -> IHost:
-    """A host with the node identity, Noise only, Yamux, and one connection per peer."""
+def _transports(
+    key_pair: KeyPair, listen: list[multiaddr.Multiaddr], pending: PendingConnections
+) -> list[ITransport]:
+    """TCP (guarded) and, if a listen address asks for it, QUIC: what py-libp2p would pick
+    from the listen addresses, with our TCP in place of its own."""
+    transports: list[ITransport] = [GuardedTCP(pending)]
+    if any(_transport_of(a)[1] == "quic" for a in listen):
+        transports.append(QUICTransport(key_pair.private_key))
+    return transports
+
+
+def build_host(
+    seed: bytes, listen: list[multiaddr.Multiaddr], pending: PendingConnections | None = None
+) -> IHost:
+    """A host with the node identity, Noise only, Yamux, one connection per peer, and
+    inbound handshakes bounded in time and number (by ``pending``, else the defaults)."""
+    _libp2p_private.require()
     key_pair = key_pair_from_seed(seed)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    if pending is None:
+        pending = PendingConnections(PENDING_PER_IP, PENDING_TOTAL, EVICT_AFTER_S)
     host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
         listen_addrs=listen,
+        transports=_transports(key_pair, listen, pending),
         # min/low watermark 0: py-libp2p would otherwise dial every peer it ever heard
         # of to keep 50 connections; discovery decides whom we connect to.
         connection_config=ConnectionConfig(
-            max_connections_per_peer=1, min_connections=0, low_watermark=0
+            max_connections_per_peer=1,
+            min_connections=0,
+            low_watermark=0,
+            inbound_upgrade_timeout=HANDSHAKE_TIMEOUT_S,
         ),
     )
+    host.get_network().register_notifee(pending.notifee())
     expected = peer_id_from_public_key(key_pair.public_key.to_bytes())
     if str(host.get_id()) != expected:  # a py-libp2p change would break receipt binding
         raise NetworkStartError(f"libp2p derived peer id {host.get_id()}, expected {expected}")

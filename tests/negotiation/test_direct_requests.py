@@ -130,7 +130,7 @@ def test_a_warm_peer_that_never_took_an_offer_from_us_is_offered_the_job_next() 
 
 
 def test_no_offer_after_an_accepted_offer_is_a_rejection_not_a_retry() -> None:
-    lapsed = ExecutorPolicy(max_limits=Limits(), offer_ttl_ms=0)  # offers expire at once
+    lapsed = ExecutorPolicy(max_limits=Limits(), offer_hold_ms=0)  # offers expire at once
     expired = ExecutorEndpoint("expired", policy=lapsed)
     other = ExecutorEndpoint("other")
     decision = drive(RemoteJob(make_job(REQUESTER), DEADLINE), [expired, other])

@@ -138,7 +138,7 @@ def test_an_accepted_offer_expires() -> None:
     offer, request = offer_and_request()
     evaluate_offer(offer, ALICE, T0, OPEN, state)
     with pytest.raises(OfferMismatchError):
-        state.take(ALICE, request, T0 + OPEN.offer_ttl_ms)
+        state.take(ALICE, request, T0 + OPEN.offer_hold_ms)
     assert state.reserved() == 0  # the slot came back
 
 
