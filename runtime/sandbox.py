@@ -5,7 +5,8 @@ on), one shared ``Linker`` with WASI preview1, and a cache of ``CompiledModule``
 an ``InstancePre``, so a job skips import resolution) keyed by the sha256 of the module bytes,
 kept in memory and, with a ``cache_dir``, serialized on disk (see ``_cache``). ``run`` builds a
 new ``Store`` per job with the job's fuel, memory/table/instance limits, WASI context
-(``_wasi``) and an epoch watch for timeout and cancellation (``_deadline``), calls ``_start``,
+(``_wasi``: argv and env, and our own stdin, output capture and virtual filesystem of
+``_vfs``) and an epoch watch for timeout and cancellation (``_deadline``), calls ``_start``,
 and maps whatever happened to one ``OutcomeKind``. Guest behaviour never raises.
 
 Many threads may call ``run`` and ``compile`` on one Sandbox at once: a Store never leaves the
@@ -33,7 +34,8 @@ from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
-from plasm.runtime._wasi import OutputCapture, capturing, define_fd_write, wasi_config
+from plasm.runtime._vfs import Fds
+from plasm.runtime._wasi import OutputCapture, define_overrides, serving, wasi_config
 from plasm.runtime.errors import InvalidModuleError, SandboxError
 from plasm.runtime.job import JobInput, Limits, Outcome, OutcomeKind
 
@@ -234,9 +236,16 @@ class Sandbox:
         limits: Limits,
         cancel: CancelToken | None = None,
     ) -> Outcome:
-        """Run one job to its end and say how it ended. Never raises for guest behaviour."""
+        """Run one job to its end and say how it ended. Never raises for guest behaviour.
+
+        Raises ``ValueError`` when ``job_input`` does not fit ``limits`` (``Limits.admits``:
+        its input files are too big); check that before accepting a job.
+        """
         if self._closed:
             raise SandboxError("sandbox is closed; create a new Sandbox to run jobs")
+        too_big = limits.admits(job_input)
+        if too_big is not None:
+            raise ValueError(too_big)
         started_at_ms = time.time_ns() // 1_000_000
         started_ns = time.perf_counter_ns()
         if not isinstance(module, CompiledModule):
@@ -256,6 +265,7 @@ class Sandbox:
 
         stdout = OutputCapture(limits.max_output_bytes)
         stderr = OutputCapture(limits.max_output_bytes)
+        fds = Fds(job_input.stdin, stdout, stderr, job_input.files, limits)
         with self._free_slots:
             store = wasmtime.Store(self._engine)
             try:
@@ -269,7 +279,7 @@ class Sandbox:
                 )
                 watch = Watch(limits.timeout_ms, cancel, self._spread_cpus)
                 watch_store(store, watch)
-                with capturing(stdout, stderr):
+                with serving(fds):
                     try:
                         result = _execute(module._pre, store, watch, limits)
                     finally:
@@ -279,6 +289,7 @@ class Sandbox:
                 store.close()  # its pool slot is free for the next job now, not at GC
         result.stdout, result.stdout_truncated = bytes(stdout.data), stdout.truncated
         result.stderr, result.stderr_truncated = bytes(stderr.data), stderr.truncated
+        result.output_files, result.outputs_truncated = fds.output_files(), fds.truncated
         return result.outcome(started_at_ms, started_ns)
 
 
@@ -290,6 +301,8 @@ class _Result:
         "fuel_consumed",
         "kind",
         "message",
+        "output_files",
+        "outputs_truncated",
         "stderr",
         "stderr_truncated",
         "stdout",
@@ -305,6 +318,8 @@ class _Result:
         self.stdout = self.stderr = b""
         self.stdout_truncated = self.stderr_truncated = False
         self.fuel_consumed = 0
+        self.output_files: tuple[tuple[str, bytes], ...] = ()
+        self.outputs_truncated = False
 
     def outcome(self, started_at_ms: int, started_ns: int) -> Outcome:
         wall_time_us = (time.perf_counter_ns() - started_ns) // 1000
@@ -320,6 +335,8 @@ class _Result:
             wall_time_us=wall_time_us,
             started_at_ms=started_at_ms,
             finished_at_ms=max(started_at_ms, time.time_ns() // 1_000_000),
+            output_files=self.output_files,
+            outputs_truncated=self.outputs_truncated,
         )
 
 
@@ -419,7 +436,7 @@ def _wasi_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     linker.allow_shadowing = True
-    define_fd_write(linker)  # in-memory output on the job's own thread (see _wasi)
+    define_overrides(linker)  # stdio and the virtual filesystem on the job's thread (_wasi)
     # wasmtime's poll_oneoff sleeps on the host thread, where neither the timeout nor a
     # cancellation can reach it; a guest that wants to sleep gets ENOTSUP instead.
     i32 = wasmtime.ValType.i32()
