@@ -608,7 +608,7 @@ def path_open(caller: wasmtime.Caller, fd: int, dirflags: int, path: int, path_l
     return 0
 
 
-@_host("iiii")
+@_host("iii")
 def path_create_directory(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
     _, vfs, start, name = _at(caller, fd, path, path_len)
     parent, last, _slash = vfs.parent_of(start, name)

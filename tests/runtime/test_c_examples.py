@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from plasm.runtime.job import Outcome, OutcomeKind
+from plasm.runtime.job import Limits, Outcome, OutcomeKind
 
 RunExample = Callable[..., Outcome]  # the run_example fixture of conftest.py
 EXAMPLES = Path(__file__).resolve().parents[2] / "wasm-examples"
@@ -67,12 +67,29 @@ def test_wc_counts_lines_words_and_bytes(run_example: RunExample, stdin: bytes,
     assert (outcome.kind, outcome.stdout) == (OutcomeKind.OK, counts)
 
 
-def test_sha256sum_without_input_says_so_and_exits_1(run_example: RunExample) -> None:
-    # The sandbox preopens no directory yet, so /input cannot be opened.
+def test_sha256sum_writes_the_manifest_of_the_input_files(run_example: RunExample) -> None:
+    files = (("/input/b.txt", b"hello\n"), ("/input/a/empty", b""), ("/other/x", b"x"))
+    outcome = run_example("sha256sum", files=files)
+    manifest = (
+        b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a/empty\n"
+        b"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  b.txt\n"
+    )
+    assert (outcome.kind, outcome.stdout, outcome.stderr) == (OutcomeKind.OK, manifest, b"")
+    assert outcome.output_files == (("/output/SHA256SUMS", manifest),)
+
+
+def test_sha256sum_without_input_files_writes_an_empty_manifest(run_example: RunExample) -> None:
     outcome = run_example("sha256sum")
-    assert (outcome.kind, outcome.exit_code, outcome.stdout) == (OutcomeKind.EXIT, 1, b"")
-    assert outcome.stderr.startswith(b"sha256sum: cannot open /input: ")
-    assert len(outcome.stderr.splitlines()) == 1
+    assert (outcome.kind, outcome.stdout, outcome.stderr) == (OutcomeKind.OK, b"", b"")
+    assert outcome.output_files == (("/output/SHA256SUMS", b""),)
+
+
+def test_sha256sum_says_so_when_it_cannot_write_its_manifest(run_example: RunExample) -> None:
+    outcome = run_example("sha256sum", files=(("/input/b", b"b"),),
+                          limits=Limits(max_output_files_bytes=10))
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXIT, 1)
+    assert outcome.stderr.startswith(b"sha256sum: ")
+    assert outcome.outputs_truncated
 
 
 @pytest.mark.timeout(120)

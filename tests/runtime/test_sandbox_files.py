@@ -100,7 +100,8 @@ def test_readdir_lists_dot_entries_then_names_sorted(probe: Probe) -> None:
     files = (("/input/zeta", b""), ("/input/Alpha", b""), ("/input/beta", b""), ("/input/_", b""))
     _, lines = probe("write:/output/m:", "write:/output/b:", "mkdir:/output/a",
                      "ls:/input", "ls:/output", "ls:/", files=files)
-    assert lines[3:] == ["ls ok .,..,Alpha,_,beta,zeta", "ls ok .,..,a,b,m", "ls ok .,..,input,output"]
+    assert lines[3:] == [
+        "ls ok .,..,Alpha,_,beta,zeta", "ls ok .,..,a,b,m", "ls ok .,..,input,output"]
 
 
 def test_dot_dot_never_leaves_the_root_and_the_host_is_invisible(probe: Probe) -> None:
