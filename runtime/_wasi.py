@@ -20,8 +20,11 @@ the longest matching prefix, so one ``/`` serves every path, and a relative one 
 ``chdir``). Stdio reports filetype "unknown" with only the read or write right, as wasmtime's
 in-memory pipes do, so libc sees no terminal.
 
-Guest memory is read and written through a memoryview over the memory's data (its address
-from ``Memory.data_ptr``, fetched per call: memory may move when it grows). Every pointer and
+The functions are defined with wasmtime's unchecked C API (``private.define_unchecked``):
+wasmtime-py's ``define_func`` wraps the caller and converts every value on every call (~10
+µs a call), which a job reading its stdin in two calls would notice. Guest memory is read and
+written through a memoryview over the memory's data (its address and size from the C API,
+fetched per call: memory may move when it grows). Every pointer and
 length the guest passes is checked against the memory's size before use (EFAULT), iovec
 counts are capped at ``IOV_MAX`` (EINVAL) and paths at PATH_MAX (ENAMETOOLONG), so a hostile
 guest cannot make the node read out of bounds or allocate beyond its quotas. A host function
@@ -41,6 +44,7 @@ from typing import Any
 import wasmtime
 
 from plasm.runtime import _vfs as v
+from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._vfs import Directory, File, FsError, Handle
 from plasm.runtime.job import MAX_PATH_BYTES, JobInput
 
@@ -138,12 +142,11 @@ class _Guest:
 
     __slots__ = ("mem", "size")
 
-    def __init__(self, caller: wasmtime.Caller) -> None:
-        memory = caller.get("memory")
-        if not isinstance(memory, wasmtime.Memory):
+    def __init__(self, caller: Any) -> None:
+        found = private.caller_memory(caller)
+        if found is None:
             raise FsError(v.EFAULT)
-        self.size = memory.data_len(caller)
-        base = ctypes.addressof(memory.data_ptr(caller).contents)
+        base, self.size = found
         self.mem: memoryview = _from_memory(base, self.size, _PYBUF_WRITE)
 
     def check(self, ptr: int, length: int) -> int:
@@ -186,7 +189,8 @@ def _fds() -> v.Fds:
 
 
 HostFunc = Callable[..., int]
-_HOST: dict[str, tuple[str, HostFunc]] = {}
+_HOST: dict[str, tuple[str, Callable[[Any, Any], int]]] = {}
+_FIELD = {"i": "i32", "I": "i64"}
 
 
 def _host(params: str) -> Callable[[HostFunc], HostFunc]:
@@ -194,9 +198,11 @@ def _host(params: str) -> Callable[[HostFunc], HostFunc]:
     (every result is one i32 errno). FsError becomes its errno, anything else EIO."""
 
     def register(fn: HostFunc) -> HostFunc:
-        def call(caller: wasmtime.Caller, *args: int) -> int:
+        fields = tuple(enumerate(_FIELD[p] for p in params))
+
+        def call(caller: Any, args: Any) -> int:
             try:
-                return fn(caller, *args)
+                return fn(caller, *[getattr(args[i], field) for i, field in fields])
             except FsError as error:
                 return error.errno
             except Exception:
@@ -210,16 +216,12 @@ def _host(params: str) -> Callable[[HostFunc], HostFunc]:
 
 def define_overrides(linker: wasmtime.Linker) -> None:
     """Shadow every WASI call that takes a descriptor with ours (after ``define_wasi``, with
-    shadowing on)."""
+    shadowing on), through ``define_unchecked``: wasmtime-py's own host calls cost ~10 µs
+    each in value conversions, which a job reading stdin in two calls would notice."""
     types = {"i": wasmtime.ValType.i32(), "I": wasmtime.ValType.i64()}
     for name, (params, call) in _HOST.items():
-        linker.define_func(
-            "wasi_snapshot_preview1",
-            name,
-            wasmtime.FuncType([types[p] for p in params], [types["i"]]),
-            call,
-            access_caller=True,
-        )
+        ty = wasmtime.FuncType([types[p] for p in params], [types["i"]])
+        private.define_unchecked(linker, "wasi_snapshot_preview1", name, ty, call)
 
 
 # -- reading and writing ---------------------------------------------------------------------
@@ -277,7 +279,7 @@ def _write_from(guest: _Guest, spans: list[tuple[int, int]], file: File, pos: in
 
 
 @_host("iiii")
-def fd_read(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
+def fd_read(caller: Any, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
     handle = _fds().get(fd)
     file = _readable(handle)
     guest = _Guest(caller)
@@ -290,7 +292,7 @@ def fd_read(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nread: i
 
 
 @_host("iiiIi")
-def fd_pread(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, offset: int,
+def fd_pread(caller: Any, fd: int, iovs: int, iovs_len: int, offset: int,
              nread: int) -> int:  # fmt: skip
     handle = _fds().get(fd)
     file = _readable(handle)
@@ -305,7 +307,7 @@ def fd_pread(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, offset:
 
 
 @_host("iiii")
-def fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
+def fd_write(caller: Any, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
     handle = _fds().get(fd)
     if handle.kind == v.CAPTURE and handle.rights & v.RIGHT_FD_WRITE:
         guest = _Guest(caller)
@@ -327,7 +329,7 @@ def fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritte
 
 
 @_host("iiiIi")
-def fd_pwrite(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, offset: int,
+def fd_pwrite(caller: Any, fd: int, iovs: int, iovs_len: int, offset: int,
               nwritten: int) -> int:  # fmt: skip
     handle = _fds().get(fd)
     if handle.kind != v.FILE:
@@ -351,7 +353,7 @@ def _seekable(handle: Handle) -> File:
 
 
 @_host("iIii")
-def fd_seek(caller: wasmtime.Caller, fd: int, delta: int, whence: int, newoffset: int) -> int:
+def fd_seek(caller: Any, fd: int, delta: int, whence: int, newoffset: int) -> int:
     handle = _fds().get(fd)
     file = _seekable(handle)
     guest = _Guest(caller)
@@ -374,7 +376,7 @@ def fd_seek(caller: wasmtime.Caller, fd: int, delta: int, whence: int, newoffset
 
 
 @_host("ii")
-def fd_tell(caller: wasmtime.Caller, fd: int, offset: int) -> int:
+def fd_tell(caller: Any, fd: int, offset: int) -> int:
     handle = _fds().get(fd)
     _seekable(handle)
     _Guest(caller).put(offset, _U64_LE.pack(handle.pos))
@@ -385,13 +387,13 @@ def fd_tell(caller: wasmtime.Caller, fd: int, offset: int) -> int:
 
 
 @_host("i")
-def fd_close(caller: wasmtime.Caller, fd: int) -> int:
+def fd_close(caller: Any, fd: int) -> int:
     _fds().close(fd)
     return 0
 
 
 @_host("ii")
-def fd_renumber(caller: wasmtime.Caller, fd: int, to: int) -> int:
+def fd_renumber(caller: Any, fd: int, to: int) -> int:
     _fds().renumber(fd, to)
     return 0
 
@@ -403,7 +405,7 @@ def _filetype(handle: Handle) -> int:
 
 
 @_host("ii")
-def fd_fdstat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
+def fd_fdstat_get(caller: Any, fd: int, buf: int) -> int:
     handle = _fds().get(fd)
     stat = _FDSTAT.pack(_filetype(handle), handle.flags, handle.rights, handle.inheriting)
     _Guest(caller).put(buf, stat)
@@ -411,7 +413,7 @@ def fd_fdstat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
 
 
 @_host("ii")
-def fd_fdstat_set_flags(caller: wasmtime.Caller, fd: int, flags: int) -> int:
+def fd_fdstat_set_flags(caller: Any, fd: int, flags: int) -> int:
     handle = _fds().get(fd)
     flags &= 0xFFFF
     if flags & ~_FDFLAGS:
@@ -421,7 +423,7 @@ def fd_fdstat_set_flags(caller: wasmtime.Caller, fd: int, flags: int) -> int:
 
 
 @_host("iII")
-def fd_fdstat_set_rights(caller: wasmtime.Caller, fd: int, base: int, inheriting: int) -> int:
+def fd_fdstat_set_rights(caller: Any, fd: int, base: int, inheriting: int) -> int:
     handle = _fds().get(fd)
     base, inheriting = base & _U64, inheriting & _U64
     if base & ~handle.rights or inheriting & ~handle.inheriting:
@@ -438,7 +440,7 @@ def _filestat(node: File | Directory | None) -> bytes:
 
 
 @_host("ii")
-def fd_filestat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
+def fd_filestat_get(caller: Any, fd: int, buf: int) -> int:
     handle = _fds().get(fd)
     node = handle.node if handle.kind in (v.FILE, v.DIRECTORY) else None
     _Guest(caller).put(buf, _filestat(node))
@@ -446,7 +448,7 @@ def fd_filestat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
 
 
 @_host("iI")
-def fd_filestat_set_size(caller: wasmtime.Caller, fd: int, size: int) -> int:
+def fd_filestat_set_size(caller: Any, fd: int, size: int) -> int:
     handle = _fds().get(fd)
     file = _writable(handle)
     if handle.kind != v.FILE:
@@ -465,7 +467,7 @@ def _settable_times(node: File | Directory | None, flags: int) -> None:
 
 
 @_host("iIIi")
-def fd_filestat_set_times(caller: wasmtime.Caller, fd: int, atim: int, mtim: int,
+def fd_filestat_set_times(caller: Any, fd: int, atim: int, mtim: int,
                           flags: int) -> int:  # fmt: skip
     handle = _fds().get(fd)
     _settable_times(handle.node if handle.kind != v.STDIN else None, flags)
@@ -473,19 +475,19 @@ def fd_filestat_set_times(caller: wasmtime.Caller, fd: int, atim: int, mtim: int
 
 
 @_host("i")
-def fd_sync(caller: wasmtime.Caller, fd: int) -> int:
+def fd_sync(caller: Any, fd: int) -> int:
     _fds().get(fd)
     return 0
 
 
 @_host("i")
-def fd_datasync(caller: wasmtime.Caller, fd: int) -> int:
+def fd_datasync(caller: Any, fd: int) -> int:
     _fds().get(fd)
     return 0
 
 
 @_host("iIIi")
-def fd_advise(caller: wasmtime.Caller, fd: int, offset: int, length: int, advice: int) -> int:
+def fd_advise(caller: Any, fd: int, offset: int, length: int, advice: int) -> int:
     handle = _fds().get(fd)
     if handle.kind in (v.STDIN, v.CAPTURE):
         raise FsError(v.ESPIPE)
@@ -495,7 +497,7 @@ def fd_advise(caller: wasmtime.Caller, fd: int, offset: int, length: int, advice
 
 
 @_host("iII")
-def fd_allocate(caller: wasmtime.Caller, fd: int, offset: int, length: int) -> int:
+def fd_allocate(caller: Any, fd: int, offset: int, length: int) -> int:
     handle = _fds().get(fd)
     file = _writable(handle)
     if handle.kind != v.FILE:
@@ -509,7 +511,7 @@ def fd_allocate(caller: wasmtime.Caller, fd: int, offset: int, length: int) -> i
 
 
 @_host("ii")
-def fd_prestat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
+def fd_prestat_get(caller: Any, fd: int, buf: int) -> int:
     name = _fds().get(fd).preopen
     if name is None:
         raise FsError(v.EBADF)
@@ -518,7 +520,7 @@ def fd_prestat_get(caller: wasmtime.Caller, fd: int, buf: int) -> int:
 
 
 @_host("iii")
-def fd_prestat_dir_name(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
+def fd_prestat_dir_name(caller: Any, fd: int, path: int, path_len: int) -> int:
     name = _fds().get(fd).preopen
     if name is None:
         raise FsError(v.EBADF)
@@ -529,7 +531,7 @@ def fd_prestat_dir_name(caller: wasmtime.Caller, fd: int, path: int, path_len: i
 
 
 @_host("iiiIi")
-def fd_readdir(caller: wasmtime.Caller, fd: int, buf: int, buf_len: int, cookie: int,
+def fd_readdir(caller: Any, fd: int, buf: int, buf_len: int, cookie: int,
                bufused: int) -> int:  # fmt: skip
     handle = _fds().get(fd)
     if handle.kind != v.DIRECTORY:
@@ -556,7 +558,7 @@ def fd_readdir(caller: wasmtime.Caller, fd: int, buf: int, buf_len: int, cookie:
 # -- paths -----------------------------------------------------------------------------------
 
 
-def _at(caller: wasmtime.Caller, fd: int, path: int, path_len: int
+def _at(caller: Any, fd: int, path: int, path_len: int
         ) -> tuple[_Guest, v.Vfs, Directory, bytes]:  # fmt: skip
     fds = _fds()
     start = fds.directory(fd)
@@ -565,7 +567,7 @@ def _at(caller: wasmtime.Caller, fd: int, path: int, path_len: int
 
 
 @_host("iiiiiIIii")
-def path_open(caller: wasmtime.Caller, fd: int, dirflags: int, path: int, path_len: int,
+def path_open(caller: Any, fd: int, dirflags: int, path: int, path_len: int,
               oflags: int, base: int, inheriting: int, fdflags: int,
               opened: int) -> int:  # fmt: skip
     guest, vfs, start, name_bytes = _at(caller, fd, path, path_len)
@@ -609,7 +611,7 @@ def path_open(caller: wasmtime.Caller, fd: int, dirflags: int, path: int, path_l
 
 
 @_host("iii")
-def path_create_directory(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
+def path_create_directory(caller: Any, fd: int, path: int, path_len: int) -> int:
     _, vfs, start, name = _at(caller, fd, path, path_len)
     parent, last, _slash = vfs.parent_of(start, name)
     vfs.make_directory(parent, last)
@@ -617,7 +619,7 @@ def path_create_directory(caller: wasmtime.Caller, fd: int, path: int, path_len:
 
 
 @_host("iiiii")
-def path_filestat_get(caller: wasmtime.Caller, fd: int, flags: int, path: int, path_len: int,
+def path_filestat_get(caller: Any, fd: int, flags: int, path: int, path_len: int,
                       buf: int) -> int:  # fmt: skip
     guest, vfs, start, name = _at(caller, fd, path, path_len)
     guest.check(buf, _FILESTAT.size)
@@ -626,7 +628,7 @@ def path_filestat_get(caller: wasmtime.Caller, fd: int, flags: int, path: int, p
 
 
 @_host("iiiiIIi")
-def path_filestat_set_times(caller: wasmtime.Caller, fd: int, flags: int, path: int,
+def path_filestat_set_times(caller: Any, fd: int, flags: int, path: int,
                             path_len: int, atim: int, mtim: int,
                             fst_flags: int) -> int:  # fmt: skip
     _, vfs, start, name = _at(caller, fd, path, path_len)
@@ -635,7 +637,7 @@ def path_filestat_set_times(caller: wasmtime.Caller, fd: int, flags: int, path: 
 
 
 @_host("iiiiiii")
-def path_link(caller: wasmtime.Caller, old_fd: int, old_flags: int, old_path: int,
+def path_link(caller: Any, old_fd: int, old_flags: int, old_path: int,
               old_len: int, new_fd: int, new_path: int, new_len: int) -> int:  # fmt: skip
     _fds().directory(old_fd)
     _fds().directory(new_fd)
@@ -643,7 +645,7 @@ def path_link(caller: wasmtime.Caller, old_fd: int, old_flags: int, old_path: in
 
 
 @_host("iiiiii")
-def path_readlink(caller: wasmtime.Caller, fd: int, path: int, path_len: int, buf: int,
+def path_readlink(caller: Any, fd: int, path: int, path_len: int, buf: int,
                   buf_len: int, bufused: int) -> int:  # fmt: skip
     _, vfs, start, name = _at(caller, fd, path, path_len)
     vfs.lookup(start, name)  # ENOENT if absent
@@ -651,7 +653,7 @@ def path_readlink(caller: wasmtime.Caller, fd: int, path: int, path_len: int, bu
 
 
 @_host("iii")
-def path_remove_directory(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
+def path_remove_directory(caller: Any, fd: int, path: int, path_len: int) -> int:
     _, vfs, start, name = _at(caller, fd, path, path_len)
     parent, last, _slash = vfs.parent_of(start, name)
     vfs.remove_directory(parent, last)
@@ -659,7 +661,7 @@ def path_remove_directory(caller: wasmtime.Caller, fd: int, path: int, path_len:
 
 
 @_host("iiiiii")
-def path_rename(caller: wasmtime.Caller, fd: int, old_path: int, old_len: int, new_fd: int,
+def path_rename(caller: Any, fd: int, old_path: int, old_len: int, new_fd: int,
                 new_path: int, new_len: int) -> int:  # fmt: skip
     guest, vfs, old_start, old = _at(caller, fd, old_path, old_len)
     new_start = _fds().directory(new_fd)
@@ -674,14 +676,14 @@ def path_rename(caller: wasmtime.Caller, fd: int, old_path: int, old_len: int, n
 
 
 @_host("iiiii")
-def path_symlink(caller: wasmtime.Caller, old_path: int, old_len: int, fd: int, new_path: int,
+def path_symlink(caller: Any, old_path: int, old_len: int, fd: int, new_path: int,
                  new_len: int) -> int:  # fmt: skip
     _fds().directory(fd)
     return v.ENOTSUP  # no symlinks
 
 
 @_host("iii")
-def path_unlink_file(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
+def path_unlink_file(caller: Any, fd: int, path: int, path_len: int) -> int:
     _, vfs, start, name = _at(caller, fd, path, path_len)
     parent, last, slash = vfs.parent_of(start, name)
     vfs.unlink(parent, last, slash)
@@ -691,7 +693,7 @@ def path_unlink_file(caller: wasmtime.Caller, fd: int, path: int, path_len: int)
 # -- sockets: there are none -----------------------------------------------------------------
 
 
-def _not_a_socket(caller: wasmtime.Caller, fd: int, *_: Any) -> int:
+def _not_a_socket(caller: Any, fd: int, *_: Any) -> int:
     _fds().get(fd)
     return v.ENOTSOCK
 
