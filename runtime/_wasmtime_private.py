@@ -4,8 +4,8 @@ wasmtime-py 50 wraps neither the pooling allocator, nor stdin bytes, nor an epoc
 callback, nor an export lookup by name, nor host functions without its per-call value
 conversions (``define_unchecked``, ``caller_memory``); the runtime reaches them through
 ``wasmtime._ffi`` (the C API bindings) and a few underscore attributes. An upgrade may rename
-or reshape any of them. Importing this module never fails: it looks each symbol up and records what is missing
-or has another shape. ``require()`` (called when a Sandbox is built) raises
+or reshape any of them. Importing this module never fails: it looks each symbol up and records
+what is missing or has another shape. ``require()`` (called when a Sandbox is built) raises
 ``UnsupportedWasmtimeError`` naming the symbol and the installed version, instead of an
 AttributeError deep inside a job. tests/runtime/test_wasmtime_contract.py checks each symbol
 and what the runtime relies on it to do.
