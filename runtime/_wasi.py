@@ -249,10 +249,11 @@ def _read_into(guest: _Guest, spans: list[tuple[int, int]], data: bytes | bytear
     with memoryview(data) as source:
         for offset, length in spans:
             n = min(length, len(data) - pos - done)
-            if n <= 0:
-                break
-            guest.mem[offset : offset + n] = source[pos + done : pos + done + n]
-            done += n
+            if n > 0:
+                guest.mem[offset : offset + n] = source[pos + done : pos + done + n]
+                done += n
+            elif pos + done >= len(data):
+                break  # end of file (an empty iovec before it is skipped)
     return done
 
 
@@ -270,10 +271,11 @@ def _write_from(guest: _Guest, spans: list[tuple[int, int]], file: File, pos: in
     at = pos
     for offset, length in spans:
         n = min(length, end - at)
-        if n <= 0:
-            break
-        data[at : at + n] = guest.mem[offset : offset + n]
-        at += n
+        if n > 0:
+            data[at : at + n] = guest.mem[offset : offset + n]
+            at += n
+        elif at >= end:
+            break  # a short write at the quota (an empty iovec before it is skipped)
     vfs.used_bytes += len(data) - old
     return at - pos
 

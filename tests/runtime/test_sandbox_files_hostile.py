@@ -174,3 +174,19 @@ def test_every_descriptor_call_of_wasi_is_ours() -> None:
         "sock_accept", "sock_recv", "sock_send", "sock_shutdown",
     }
     assert set(_HOST) == spec
+
+
+def test_an_empty_iovec_before_data_is_skipped_not_taken_for_the_end(sandbox: Sandbox) -> None:
+    # musl's stdio writes and reads with [its buffer (often empty), the caller's buffer].
+    calls = [
+        open_output(),
+        f"(call $fd_write {OPENED} (i32.const {IOV_AT}) (i32.const 2) (i32.const {FD_AT + 4}))",
+        f"(i32.load (i32.const {FD_AT + 4}))",  # bytes written: 3
+        f"(call $fd_seek {OPENED} (i64.const 0) (i32.const 0) (i32.const {FD_AT + 8}))",
+        f"(call $fd_read {OPENED} (i32.const {IOV_AT + 16}) (i32.const 2) (i32.const {FD_AT + 4}))",
+        f"(i32.load (i32.const {FD_AT + 4}))",  # bytes read: 3
+    ]
+    iovecs = iovec(0, 0) + iovec(PATH_AT, 3) + iovec(0, 0) + iovec(500, 3)
+    outcome = sandbox.run(module(calls, iovecs=iovecs), JobInput(), Limits())
+    assert list(outcome.stdout) == [0, 0, 3, 0, 0, 3]
+    assert outcome.output_files == (("/output/f", b"out"),)
