@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,20 @@ def test_input_files_above_the_limit_are_refused_before_running(sandbox: Sandbox
     with pytest.raises(ValueError, match="max_input_files_bytes = 10"):
         sandbox.run(fsprobe, job, Limits(max_input_files_bytes=10))
     assert sandbox.run(fsprobe, job, Limits(max_input_files_bytes=11)).kind is OutcomeKind.OK
+
+
+def test_jobs_on_several_threads_each_see_only_their_own_files(
+    sandbox: Sandbox, example: Callable[[str], bytes]
+) -> None:
+    module = sandbox.compile(example("copyfiles"))
+
+    def copy(index: int) -> Outcome:
+        data = bytes([index]) * (50_000 + index)
+        return sandbox.run(module, JobInput(files=((f"/input/{index}.bin", data),)), Limits())
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(copy, range(16)))
+    for index, outcome in enumerate(outcomes):
+        assert outcome.kind is OutcomeKind.OK, outcome
+        data = bytes([index]) * (50_000 + index)
+        assert outcome.output_files == ((f"/output/{index}.bin", data),)
