@@ -118,10 +118,11 @@ _current = threading.local()
 def serving(fds: v.Fds) -> Iterator[None]:
     """Route this thread's guest descriptor calls to ``fds``."""
     _current.fds = fds
+    _current.memory = None
     try:
         yield
     finally:
-        _current.fds = None
+        _current.fds = _current.memory = None
 
 
 def wasi_config(job_input: JobInput) -> wasmtime.WasiConfig:
@@ -143,10 +144,12 @@ class _Guest:
     __slots__ = ("mem", "size")
 
     def __init__(self, caller: Any) -> None:
-        found = private.caller_memory(caller)
-        if found is None:
-            raise FsError(v.EFAULT)
-        base, self.size = found
+        handle = getattr(_current, "memory", None)  # looked up once per job (``serving``)
+        if handle is None:
+            handle = _current.memory = private.caller_memory_handle(caller)
+            if handle is None:
+                raise FsError(v.EFAULT)
+        base, self.size = private.caller_memory(caller, handle)
         self.mem: memoryview = _from_memory(base, self.size, _PYBUF_WRITE)
 
     def check(self, ptr: int, length: int) -> int:

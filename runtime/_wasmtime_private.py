@@ -267,14 +267,19 @@ def define_unchecked(
         raise wasmtime.WasmtimeError._from_ptr(error)
 
 
-def caller_memory(caller: Any) -> tuple[int, int] | None:
-    """``(address, size)`` of the calling instance's exported "memory", or None."""
+def caller_memory_handle(caller: Any) -> Any:
+    """The calling instance's exported "memory" (valid as long as its store), or None."""
     item = extern_t()
     if not _caller_export_get(caller, _MEMORY_NAME, 6, ctypes.byref(item)):
         return None
     if item.kind != _EXTERN_MEMORY.value:
         return None
+    return ctypes.byref(item.of.memory)
+
+
+def caller_memory(caller: Any, handle: Any) -> tuple[int, int]:
+    """``(address, size)`` now of the memory ``handle`` (from ``caller_memory_handle``):
+    fetched on every call, since a memory may move when it grows."""
     context = _caller_context(caller)
-    memory = ctypes.byref(item.of.memory)
-    address = ctypes.cast(_memory_data(context, memory), ctypes.c_void_p).value
-    return address or 0, _memory_data_size(context, memory)
+    address = ctypes.cast(_memory_data(context, handle), ctypes.c_void_p).value
+    return address or 0, _memory_data_size(context, handle)
