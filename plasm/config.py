@@ -90,6 +90,10 @@ class LimitValues:
     memory_bytes: int
     timeout_ms: int
     max_output_bytes: int
+    max_output_files_bytes: int
+    max_output_file_bytes: int
+    max_output_files: int
+    max_input_files_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,10 +344,18 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "limits.default.memory_bytes": (_size, _DEFAULT_LIMITS.memory_bytes),
     "limits.default.timeout_ms": (_duration(1), _DEFAULT_LIMITS.timeout_ms),
     "limits.default.max_output_bytes": (_size, _DEFAULT_LIMITS.max_output_bytes),
+    "limits.default.max_output_files_bytes": (_size, _DEFAULT_LIMITS.max_output_files_bytes),
+    "limits.default.max_output_file_bytes": (_size, _DEFAULT_LIMITS.max_output_file_bytes),
+    "limits.default.max_output_files": (_int(1), _DEFAULT_LIMITS.max_output_files),
+    "limits.default.max_input_files_bytes": (_size, _DEFAULT_LIMITS.max_input_files_bytes),
     "limits.max.fuel": (_int(1), DEFAULT_MAX_LIMITS.fuel),
     "limits.max.memory_bytes": (_size, DEFAULT_MAX_LIMITS.memory_bytes),
     "limits.max.timeout_ms": (_duration(1), DEFAULT_MAX_LIMITS.timeout_ms),
     "limits.max.max_output_bytes": (_size, DEFAULT_MAX_LIMITS.max_output_bytes),
+    "limits.max.max_output_files_bytes": (_size, DEFAULT_MAX_LIMITS.max_output_files_bytes),
+    "limits.max.max_output_file_bytes": (_size, DEFAULT_MAX_LIMITS.max_output_file_bytes),
+    "limits.max.max_output_files": (_int(1), DEFAULT_MAX_LIMITS.max_output_files),
+    "limits.max.max_input_files_bytes": (_size, DEFAULT_MAX_LIMITS.max_input_files_bytes),
     "journal.synchronous": (_choice("normal", "full"), "normal"),
     "log.format": (_choice("auto", "json", "rich"), "auto"),
     "log.level": (_choice("debug", "info", "warning", "error"), "info"),
@@ -505,6 +517,10 @@ def _limit_values(v: dict[str, Any], which: str) -> LimitValues:
         memory_bytes=v[f"limits.{which}.memory_bytes"],
         timeout_ms=v[f"limits.{which}.timeout_ms"],
         max_output_bytes=v[f"limits.{which}.max_output_bytes"],
+        max_output_files_bytes=v[f"limits.{which}.max_output_files_bytes"],
+        max_output_file_bytes=v[f"limits.{which}.max_output_file_bytes"],
+        max_output_files=v[f"limits.{which}.max_output_files"],
+        max_input_files_bytes=v[f"limits.{which}.max_input_files_bytes"],
     )
 
 

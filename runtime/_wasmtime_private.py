@@ -1,10 +1,11 @@
 """Every private wasmtime-py API the runtime uses, in one place, checked before first use.
 
 wasmtime-py 50 wraps neither the pooling allocator, nor stdin bytes, nor an epoch-deadline
-callback, nor an export lookup by name; the runtime reaches them through ``wasmtime._ffi``
-(the C API bindings) and a few underscore attributes. An upgrade may rename or reshape any of
-them. Importing this module never fails: it looks each symbol up and records what is missing
-or has another shape. ``require()`` (called when a Sandbox is built) raises
+callback, nor an export lookup by name, nor host functions without its per-call value
+conversions (``define_unchecked``, ``caller_memory``); the runtime reaches them through
+``wasmtime._ffi`` (the C API bindings) and a few underscore attributes. An upgrade may rename
+or reshape any of them. Importing this module never fails: it looks each symbol up and records
+what is missing or has another shape. ``require()`` (called when a Sandbox is built) raises
 ``UnsupportedWasmtimeError`` naming the symbol and the installed version, instead of an
 AttributeError deep inside a job. tests/runtime/test_wasmtime_contract.py checks each symbol
 and what the runtime relies on it to do.
@@ -90,6 +91,14 @@ _pool_new = _function("wasmtime_pooling_allocation_config_new", 0)
 _pool_delete = _function("wasmtime_pooling_allocation_config_delete", 1)
 _pool_strategy_set = _function("wasmtime_pooling_allocation_strategy_set", 2)
 _from_raw = _attr(wasmtime.Func, "wasmtime.Func", "_from_raw")
+_EXTERN_MEMORY = _attr(_ffi, "wasmtime._ffi", "WASMTIME_EXTERN_MEMORY")
+val_raw_t: Any = _attr(_ffi, "wasmtime._ffi", "wasmtime_val_raw_t")
+_unchecked_callback_t: Any = _attr(_ffi, "wasmtime._ffi", "wasmtime_func_unchecked_callback_t")
+_define_unchecked = _function("wasmtime_linker_define_func_unchecked", 9)
+_caller_export_get = _function("wasmtime_caller_export_get", 4)
+_caller_context = _function("wasmtime_caller_context", 1)
+_memory_data = _function("wasmtime_memory_data", 2)
+_memory_data_size = _function("wasmtime_memory_data_size", 2)
 if not callable(getattr(wasmtime.Store, "_context", None)):
     PROBLEMS["wasmtime.Store._context"] = "missing"
 for _cls in (wasmtime.Config, wasmtime.Store, wasmtime.WasiConfig):
@@ -221,3 +230,56 @@ def new_error(message: str) -> int:
     deadline callback returns it."""
     error = _error_new(message.encode())
     return ctypes.cast(error, ctypes.c_void_p).value or 0
+
+
+# Host functions defined through define_unchecked; their ctypes callbacks must outlive the
+# linker (wasmtime calls them by address), so they live as long as the process.
+_UNCHECKED: list[Any] = []
+_MEMORY_NAME = ctypes.create_string_buffer(b"memory")
+
+
+def define_unchecked(
+    linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType,
+    call: Callable[[Any, Any], int],
+) -> None:  # fmt: skip
+    """Define host function ``module.name`` of type ``ty`` (one i32 result) as
+    ``call(caller, args)``: ``caller`` the C ``wasmtime_caller_t *``, ``args`` the raw values
+    (``args[i].i32`` / ``.i64``, signed). Its int result goes back to the guest. ``call``
+    must not raise. wasmtime-py's ``define_func`` wraps the caller and converts and
+    type-checks every value on every call, which costs more than most WASI calls do."""
+
+    def trampoline(_env: Any, caller: Any, args: Any, _count: int) -> int:
+        try:
+            args[0].i32 = call(caller, args)
+        except BaseException:  # nothing may unwind into wasmtime
+            args[0].i32 = 29  # EIO
+        return 0
+
+    callback = _unchecked_callback_t(trampoline)
+    _UNCHECKED.append(callback)
+    module_buf = ctypes.create_string_buffer(module.encode())
+    name_buf = ctypes.create_string_buffer(name.encode())
+    error = _define_unchecked(
+        linker.ptr(), module_buf, len(module), name_buf, len(name), ty.ptr(), callback, None,
+        Finalizer(),  # a NULL finalizer: the callback is kept in _UNCHECKED
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+def caller_memory_handle(caller: Any) -> Any:
+    """The calling instance's exported "memory" (valid as long as its store), or None."""
+    item = extern_t()
+    if not _caller_export_get(caller, _MEMORY_NAME, 6, ctypes.byref(item)):
+        return None
+    if item.kind != _EXTERN_MEMORY.value:
+        return None
+    return ctypes.byref(item.of.memory)
+
+
+def caller_memory(caller: Any, handle: Any) -> tuple[int, int]:
+    """``(address, size)`` now of the memory ``handle`` (from ``caller_memory_handle``):
+    fetched on every call, since a memory may move when it grows."""
+    context = _caller_context(caller)
+    address = ctypes.cast(_memory_data(context, handle), ctypes.c_void_p).value
+    return address or 0, _memory_data_size(context, handle)

@@ -8,8 +8,9 @@ bytes (least recently used first out). A module that is in neither cache is comp
 worker process under CPU, memory and wall-time limits (``_compiler``) and loaded here with
 ``Module.deserialize``; a module refused there (``compile_limit`` or invalid) is remembered
 by sha256 and refused at once next time. ``run`` builds a new ``Store`` per job with the
-job's fuel, memory/table/instance limits, WASI context (``_wasi``) and an epoch watch for
-timeout and cancellation (``_deadline``), calls ``_start``, and maps whatever happened to one
+job's fuel, memory/table/instance limits, WASI context (``_wasi``: argv and env, and our own
+stdin, output capture and virtual filesystem of ``_vfs``) and an epoch watch for timeout and
+cancellation (``_deadline``), calls ``_start``, and maps whatever happened to one
 ``OutcomeKind``. Guest behaviour never raises.
 
 Many threads may call ``run`` and ``compile`` on one Sandbox at once: a Store never leaves the
@@ -41,7 +42,8 @@ from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
 from plasm.runtime._compiler import CompilePool, CompileSettings
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
-from plasm.runtime._wasi import OutputCapture, capturing, define_fd_write, wasi_config
+from plasm.runtime._vfs import Fds
+from plasm.runtime._wasi import OutputCapture, define_overrides, serving, wasi_config
 from plasm.runtime.errors import (
     CompileCancelledError,
     CompileDeadlineError,
@@ -331,9 +333,15 @@ class Sandbox:
         Given bytes, compiles them first (or takes them from a cache); the compile counts
         against ``limits.timeout_ms``. ``expect_sha256``: bytes of another sha256 are
         refused (``invalid_module``) and never compiled or run.
+
+        Raises ``ValueError`` when ``job_input`` does not fit ``limits`` (``Limits.admits``:
+        its input files are too big); check that before accepting a job.
         """
         if self._closed:
             raise SandboxError("sandbox is closed; create a new Sandbox to run jobs")
+        too_big = limits.admits(job_input)
+        if too_big is not None:
+            raise ValueError(too_big)
         started_at_ms = time.time_ns() // 1_000_000
         started_ns = time.perf_counter_ns()
         deadline_ns = time.monotonic_ns() + limits.timeout_ms * 1_000_000
@@ -356,6 +364,7 @@ class Sandbox:
 
         stdout = OutputCapture(limits.max_output_bytes)
         stderr = OutputCapture(limits.max_output_bytes)
+        fds = Fds(job_input.stdin, stdout, stderr, job_input.files, limits)
         with self._free_slots:
             store = wasmtime.Store(self._engine)
             try:
@@ -369,7 +378,7 @@ class Sandbox:
                 )
                 watch = Watch(deadline_ns, cancel, self._spread_cpus)
                 watch_store(store, watch)
-                with capturing(stdout, stderr):
+                with serving(fds):
                     try:
                         result = _execute(module._pre, store, watch, limits)
                     finally:
@@ -379,6 +388,7 @@ class Sandbox:
                 store.close()  # its pool slot is free for the next job now, not at GC
         result.stdout, result.stdout_truncated = bytes(stdout.data), stdout.truncated
         result.stderr, result.stderr_truncated = bytes(stderr.data), stderr.truncated
+        result.output_files, result.outputs_truncated = fds.output_files(), fds.truncated
         return result.outcome(started_at_ms, started_ns)
 
     def _compile_for_job(
@@ -423,6 +433,8 @@ class _Result:
         "fuel_consumed",
         "kind",
         "message",
+        "output_files",
+        "outputs_truncated",
         "stderr",
         "stderr_truncated",
         "stdout",
@@ -438,6 +450,8 @@ class _Result:
         self.stdout = self.stderr = b""
         self.stdout_truncated = self.stderr_truncated = False
         self.fuel_consumed = 0
+        self.output_files: tuple[tuple[str, bytes], ...] = ()
+        self.outputs_truncated = False
 
     def outcome(self, started_at_ms: int, started_ns: int) -> Outcome:
         wall_time_us = (time.perf_counter_ns() - started_ns) // 1000
@@ -453,6 +467,8 @@ class _Result:
             wall_time_us=wall_time_us,
             started_at_ms=started_at_ms,
             finished_at_ms=max(started_at_ms, time.time_ns() // 1_000_000),
+            output_files=self.output_files,
+            outputs_truncated=self.outputs_truncated,
         )
 
 
@@ -553,7 +569,7 @@ def _wasi_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     linker.allow_shadowing = True
-    define_fd_write(linker)  # in-memory output on the job's own thread (see _wasi)
+    define_overrides(linker)  # stdio and the virtual filesystem on the job's thread (_wasi)
     # wasmtime's poll_oneoff sleeps on the host thread, where neither the timeout nor a
     # cancellation can reach it; a guest that wants to sleep gets ENOTSUP instead.
     i32 = wasmtime.ValType.i32()

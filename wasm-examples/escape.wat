@@ -1,7 +1,8 @@
 ;; escape: tries to reach the host filesystem and reports the WASI errno of each attempt:
 ;;   "path_open <errno>\n"       path_open on fd 3 (the first preopen, if any) for "../../etc/passwd"
 ;;   "fd_prestat_get <errno>\n"  whether fd 3 is a preopened directory at all
-;; then exits 0. With no preopens both are 8 (EBADF); 0 would mean the sandbox leaked.
+;; then exits 0. fd 3 is the sandbox's virtual "/": path_open is 44 (ENOENT: ".." stops at "/"
+;; and there is no /etc/passwd there), fd_prestat_get 0. 0 for path_open would mean a leak.
 ;; Memory layout: 0..8 iovec, 8..12 nwritten, 32 opened fd, 40 prestat, 64 path,
 ;; 96 / 112 labels, 200..220 decimal digits.
 (module

@@ -46,7 +46,10 @@ final class Receipt
         'wall_time_us' => 'uint', 'limits' => 'limits', 'engine' => 'engine', 'executor' => 'text',
         'requester' => 'text', 'nonce' => 'bytes16', 'started_at_ms' => 'uint', 'finished_at_ms' => 'uint',
     ];
-    private const LIMIT_FIELDS = ['fuel', 'memory_bytes', 'timeout_ms', 'max_output_bytes'];
+    private const LIMIT_FIELDS = [
+        'fuel', 'memory_bytes', 'timeout_ms', 'max_output_bytes',
+        'max_output_files_bytes', 'max_output_file_bytes', 'max_output_files', 'max_input_files_bytes',
+    ];
     private const ENGINE_FIELDS = ['name', 'version'];
 
     /** @var list<string> what verify() checked beyond signature and key, for summary() */

@@ -380,7 +380,8 @@ def test_an_unknown_nested_key_is_refused_with_its_siblings(tmp_path: Path) -> N
 
     assert error_of(path) == (
         "limits.max.memory: unknown key; known keys in [limits.max]: "
-        "fuel, max_output_bytes, memory_bytes, timeout_ms"
+        "fuel, max_input_files_bytes, max_output_bytes, max_output_file_bytes, max_output_files, "
+        "max_output_files_bytes, memory_bytes, timeout_ms"
     )
 
 

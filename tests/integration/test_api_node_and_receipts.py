@@ -20,10 +20,9 @@ def test_node_info_names_the_peer_its_key_and_its_limits(daemon) -> None:
     assert node["peer_id"] == peer_id_from_public_key(bytes.fromhex(node["public_key"]))
     assert node["capabilities"]["engine"]["name"] == "wasmtime"
     assert node["capabilities"]["executors"] >= 1
-    from plasm.runtime.job import LIMIT_FIELDS
-
-    assert set(node["limits"]["max"]) == set(LIMIT_FIELDS) >= {
-        "fuel", "memory_bytes", "timeout_ms", "max_output_bytes", "max_output_files_bytes"}
+    assert set(node["limits"]["max"]) == {
+        "fuel", "memory_bytes", "timeout_ms", "max_output_bytes", "max_output_files_bytes",
+        "max_output_file_bytes", "max_output_files", "max_input_files_bytes"}
     for name, value in node["limits"]["default"].items():
         assert value <= node["limits"]["max"][name]
 

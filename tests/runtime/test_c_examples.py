@@ -13,13 +13,13 @@ from types import ModuleType
 
 import pytest
 
-from plasm.runtime.job import Outcome, OutcomeKind
+from plasm.runtime.job import Limits, Outcome, OutcomeKind
 
 RunExample = Callable[..., Outcome]  # the run_example fixture of conftest.py
 EXAMPLES = Path(__file__).resolve().parents[2] / "wasm-examples"
 
 BUILD = EXAMPLES / "build.py"
-C_MODULES = ("primes", "sha256sum", "wc")
+C_MODULES = ("copyfiles", "primes", "sha256sum", "wc")
 
 
 def load_build() -> ModuleType:
@@ -67,12 +67,48 @@ def test_wc_counts_lines_words_and_bytes(run_example: RunExample, stdin: bytes,
     assert (outcome.kind, outcome.stdout) == (OutcomeKind.OK, counts)
 
 
-def test_sha256sum_without_input_says_so_and_exits_1(run_example: RunExample) -> None:
-    # The sandbox preopens no directory yet, so /input cannot be opened.
+def test_sha256sum_writes_the_manifest_of_the_input_files(run_example: RunExample) -> None:
+    files = (("/input/b.txt", b"hello\n"), ("/input/a/empty", b""), ("/other/x", b"x"))
+    outcome = run_example("sha256sum", files=files)
+    manifest = (
+        b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a/empty\n"
+        b"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  b.txt\n"
+    )
+    assert (outcome.kind, outcome.stdout, outcome.stderr) == (OutcomeKind.OK, manifest, b"")
+    assert outcome.output_files == (("/output/SHA256SUMS", manifest),)
+
+
+def test_copyfiles_copies_the_input_tree_to_output(run_example: RunExample) -> None:
+    files = (("/input/a/b/deep.bin", bytes(range(256)) * 1000), ("/input/top.txt", b"top\n"),
+             ("/input/empty", b""), ("/elsewhere/skipped", b"s"))
+    outcome = run_example("copyfiles", files=files)
+    assert (outcome.kind, outcome.stderr) == (OutcomeKind.OK, b"")
+    assert outcome.stdout == b"256000 a/b/deep.bin\n0 empty\n4 top.txt\n"
+    assert outcome.output_files == (("/output/a/b/deep.bin", files[0][1]),
+                                    ("/output/empty", b""), ("/output/top.txt", b"top\n"))
+
+
+def test_copyfiles_fails_with_edquot_when_output_is_full(run_example: RunExample) -> None:
+    outcome = run_example("copyfiles", files=(("/input/big", b"x" * 200_000),),
+                          limits=Limits(max_output_files_bytes=100_000))
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXIT, 1)
+    assert outcome.stderr.startswith(b"copyfiles: cannot write /output/big: ")  # EDQUOT
+    assert outcome.outputs_truncated
+    assert outcome.output_files == (("/output/big", b"x" * 100_000),)
+
+
+def test_sha256sum_without_input_files_writes_an_empty_manifest(run_example: RunExample) -> None:
     outcome = run_example("sha256sum")
-    assert (outcome.kind, outcome.exit_code, outcome.stdout) == (OutcomeKind.EXIT, 1, b"")
-    assert outcome.stderr.startswith(b"sha256sum: cannot open /input: ")
-    assert len(outcome.stderr.splitlines()) == 1
+    assert (outcome.kind, outcome.stdout, outcome.stderr) == (OutcomeKind.OK, b"", b"")
+    assert outcome.output_files == (("/output/SHA256SUMS", b""),)
+
+
+def test_sha256sum_says_so_when_it_cannot_write_its_manifest(run_example: RunExample) -> None:
+    outcome = run_example("sha256sum", files=(("/input/b", b"b"),),
+                          limits=Limits(max_output_files_bytes=10))
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXIT, 1)
+    assert outcome.stderr.startswith(b"sha256sum: ")
+    assert outcome.outputs_truncated
 
 
 @pytest.mark.timeout(120)
@@ -103,7 +139,7 @@ def test_check_without_clang_fails_naming_the_apt_packages(tmp_path: Path) -> No
                             text=True, timeout=120, env=env)
     assert result.returncode == 1
     assert "clang lld wasi-libc libclang-rt-dev-wasm32" in result.stderr
-    assert "primes.c" in result.stderr
+    assert "copyfiles.c" in result.stderr  # the first C source, by name
 
 
 @pytest.mark.timeout(120)

@@ -57,7 +57,7 @@ final class ReceiptFactory
             'message' => null,
             'fuel_consumed' => 1234,
             'wall_time_us' => 410,
-            'limits' => ['fuel' => 1_000_000_000, 'memory_bytes' => 64 << 20, 'timeout_ms' => 10_000, 'max_output_bytes' => 1 << 20],
+            'limits' => ['fuel' => 1_000_000_000, 'memory_bytes' => 64 << 20, 'timeout_ms' => 10_000, 'max_output_bytes' => 1 << 20, 'max_output_files_bytes' => 16 << 20, 'max_output_file_bytes' => 16 << 20, 'max_output_files' => 64, 'max_input_files_bytes' => 16 << 20],
             'engine' => ['name' => 'wasmtime', 'version' => '50.0.1'],
             'executor' => $this->peerId(),
             'requester' => $this->peerId(),

@@ -31,7 +31,7 @@ final class ReceiptVerificationTest extends TestCase
         self::assertSame($this->factory->peerId(), $receipt->executor);
         self::assertSame('ok', $receipt->outcome);
         self::assertSame(1234, $receipt->fuelConsumed);
-        self::assertSame(['fuel' => 1_000_000_000, 'memory_bytes' => 64 << 20, 'timeout_ms' => 10_000, 'max_output_bytes' => 1 << 20], $receipt->limits);
+        self::assertSame(['fuel' => 1_000_000_000, 'memory_bytes' => 64 << 20, 'timeout_ms' => 10_000, 'max_output_bytes' => 1 << 20, 'max_output_files_bytes' => 16 << 20, 'max_output_file_bytes' => 16 << 20, 'max_output_files' => 64, 'max_input_files_bytes' => 16 << 20], $receipt->limits);
         self::assertSame(ReceiptFactory::NONCE, $receipt->nonce);
     }
 
@@ -149,7 +149,7 @@ final class ReceiptVerificationTest extends TestCase
         return [
             'missing field' => [['fuel_consumed' => new Omit()]],
             'unknown extra field' => [['extra' => 1]],
-            'zero fuel limit' => [['limits' => ['fuel' => 0, 'memory_bytes' => 1, 'timeout_ms' => 1, 'max_output_bytes' => 1]]],
+            'zero fuel limit' => [['limits' => ['fuel' => 0, 'memory_bytes' => 1, 'timeout_ms' => 1, 'max_output_bytes' => 1, 'max_output_files_bytes' => 1, 'max_output_file_bytes' => 1, 'max_output_files' => 1, 'max_input_files_bytes' => 1]]],
             'executor missing' => [['executor' => new Omit()]],
             'text where bytes belong' => [['module_sha256' => str_repeat('a', 32)]],
             'short hash' => [['stdout_sha256' => new ByteString(str_repeat("\0", 31))]],
@@ -158,7 +158,7 @@ final class ReceiptVerificationTest extends TestCase
             'bool as int' => [['stdout_truncated' => 0]],
             'unknown outcome' => [['outcome' => 'exploded']],
             'job id not hex' => [['job_id' => 'not-a-job-id-not-a-job-id-123456']],
-            'limits missing fuel' => [['limits' => ['memory_bytes' => 1, 'timeout_ms' => 1, 'max_output_bytes' => 1]]],
+            'limits missing fuel' => [['limits' => ['memory_bytes' => 1, 'timeout_ms' => 1, 'max_output_bytes' => 1, 'max_output_files_bytes' => 1, 'max_output_file_bytes' => 1, 'max_output_files' => 1, 'max_input_files_bytes' => 1]]],
             'engine version not text' => [['engine' => ['name' => 'wasmtime', 'version' => 50]]],
             'exit code as text' => [['exit_code' => '3']],
         ];
