@@ -40,6 +40,7 @@ from plasm.client import ApiRequestError, Client, DaemonUnavailableError
 from plasm.commands._options import (
     UsageError,
     add_job_options,
+    determinism_fields,
     limit_overrides,
     parse_env,
     read_module,
@@ -226,6 +227,7 @@ class ConsoleCommands:
             env=parse_env(args.env),
             limits=limit_overrides(args),
             placement=placement,
+            extra=determinism_fields(args),
         )
         job_id = answer["job_id"]
         self.remember(job_id)

@@ -120,6 +120,7 @@ class Client:
         limits: dict[str, int] | None = None,
         placement: dict[str, Any] | None = None,
         wait: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Submit a job; with `wait`, the result if it finished within that many seconds."""
         manifest: dict[str, Any] = {}
@@ -139,6 +140,7 @@ class Client:
             manifest["limits"] = dict(limits)
         if placement:
             manifest["placement"] = placement
+        manifest.update(extra or {})  # other manifest fields: determinism, seed, epoch_ms
         query = {"wait": f"{wait:g}"} if wait else None
         timeout = self.timeout + (wait or 0)
         return self.request("POST", "/v1/jobs", json=manifest, query=query, timeout=timeout)

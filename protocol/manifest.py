@@ -17,7 +17,7 @@ from typing import Any
 
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.schemas import validator
-from plasm.runtime.job import JobInput, Limits
+from plasm.runtime.job import DEFAULT_EPOCH_MS, JobInput, Limits
 
 DEFAULT_PLACEMENT: dict[str, Any] = {"mode": "local"}
 
@@ -49,11 +49,19 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
     )
     module_name = obj.get("module_name", JobInput().module_name)
     try:
+        deterministic = obj.get("determinism", "on") == "on"
+        if not deterministic and ("seed" in obj or "epoch_ms" in obj):
+            raise ManifestError(
+                "$.determinism", "seed and epoch_ms only apply with determinism on"
+            )
         job_input = JobInput(
             stdin=_base64(obj, "stdin") if "stdin" in obj else b"",
             args=tuple(obj.get("args", ())),
             env=tuple(sorted(obj.get("env", {}).items())),
             module_name=module_name,
+            deterministic=deterministic,
+            seed=bytes.fromhex(obj["seed"]) if "seed" in obj else None,
+            epoch_ms=obj.get("epoch_ms", DEFAULT_EPOCH_MS),
         )
     except ValueError as exc:
         raise ManifestError("$", str(exc)) from exc

@@ -147,30 +147,19 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _digest(data: bytes) -> dict[str, Any]:
-    return {"sha256": sha256(data), "size": len(data)}
-
-
 def input_sha256(job_input: JobInput) -> bytes:
     """sha256 of the canonical CBOR of everything the guest is given besides the module::
 
         {"args": [text], "env": {text: text}, "files": [{"path", "sha256", "size"}],
-         "module_name": text, "stdin": {"sha256", "size"}}
+         "module_name": text, "stdin": {"sha256", "size"},
+         "determinism": {"epoch_ms": uint, "seed": bytes | null} | null}
 
     ``files`` sorted by path; argv[0] (``module_name``) is included because a guest can read
     it. Bytes enter by their sha256 and size, so a verifier never has to hold them whole.
+    ``determinism`` is null for a job run with the host's clocks and randomness; a null seed
+    means the guest's random stream is seeded with this very hash (``JobInput.random_seed``).
     """
-    return sha256(
-        cbor.dumps(
-            {
-                "args": list(job_input.args),
-                "env": dict(job_input.env),
-                "files": [{"path": path, **_digest(data)} for path, data in job_input.files],
-                "module_name": job_input.module_name,
-                "stdin": _digest(job_input.stdin),
-            }
-        )
-    )
+    return job_input.sha256()
 
 
 def output_files(outcome: Outcome) -> tuple[OutputFile, ...]:
@@ -188,9 +177,9 @@ def build_receipt(
     executor: str,
     requester: str,
     nonce: bytes,
-    profile: str = PROFILE_DETERMINISTIC,
 ) -> Receipt:
-    """The receipt of ``outcome``; ``module_sha256`` is hex, as everywhere outside receipts."""
+    """The receipt of ``outcome``; ``module_sha256`` is hex, as everywhere outside receipts.
+    The profile follows ``job_input.deterministic``."""
     formats.check_sha256_hex(module_sha256)
     kind = OutcomeKind(outcome.kind)
     return Receipt(
@@ -214,7 +203,7 @@ def build_receipt(
         limits=limits,
         engine_name=engine_name,
         engine_version=engine_version,
-        profile=profile,
+        profile=PROFILE_DETERMINISTIC if job_input.deterministic else PROFILE_NONDETERMINISTIC,
         executor=executor,
         requester=requester,
         nonce=nonce,

@@ -12,36 +12,22 @@ shadows wasmtime's WASI clocks and ``random_get`` with the functions below:
   (``SHA-256(seed || counter)``, 32 bytes per block), so the n-th random byte a guest reads
   is the same everywhere. It is not secret from anyone who knows the seed — which, for a
   job whose receipt anyone may re-check, is the point. A job that needs secrets or wall
-  time asks for ``determinism: off``: then wasmtime's own WASI functions answer (OS clocks,
-  OS randomness) and the receipt says so. The same functions serve it, reading the host's
-  clocks and ``os.urandom`` when the thread has no virtual world.
+  time asks for ``determinism: off``: then the same host functions read the host's clocks
+  and ``os.urandom`` (``host_now``, ``host_random``), and the receipt says so.
 
-As ``fd_write`` in ``_wasi``, the functions find their job's state through a thread-local
-(``virtual_world``), and never raise: an error is a WASI errno.
+The host functions themselves (``clock_time_get``, ``clock_res_get``, ``random_get``) live
+with the other WASI calls in ``_wasi``; this module is their arithmetic.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
-import struct
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import wasmtime
 
 TICK_NS = 1_000  # one microsecond per reading
-DEFAULT_EPOCH_NS = 1_700_000_000 * 10**9  # 2023-11-14T22:13:20Z, the default wall clock
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME, CLOCK_THREAD_CPUTIME = 0, 1, 2, 3
 RANDOM_CALL_MAX = 1 << 20  # bytes per random_get call; a larger ask is EINVAL
-
-WASI_EFAULT = 21
-WASI_EINVAL = 28
-_U32 = 0xFFFF_FFFF
-_U64_LE = struct.Struct("<Q")
 
 
 class VirtualWorld:
@@ -49,7 +35,7 @@ class VirtualWorld:
 
     __slots__ = ("_block", "_counter", "_seed", "epoch_ns", "readings")
 
-    def __init__(self, seed: bytes, epoch_ns: int = DEFAULT_EPOCH_NS) -> None:
+    def __init__(self, seed: bytes, epoch_ns: int) -> None:
         self._seed = bytes(seed)
         self.epoch_ns = epoch_ns
         self.readings = 0
@@ -84,24 +70,14 @@ class VirtualWorld:
         return bytes(out)
 
 
-_current = threading.local()
+def host_now(clock_id: int) -> int | None:
+    """The host's reading of ``clock_id`` in ns (``determinism: off``), or None."""
+    clock = _HOST_CLOCKS.get(clock_id)
+    return None if clock is None else clock()
 
 
-@contextmanager
-def virtual_world(world: VirtualWorld | None) -> Iterator[None]:
-    """Answer this thread's guest clock and random calls from ``world``."""
-    _current.world = world
-    try:
-        yield
-    finally:
-        _current.world = None
-
-
-def _guest_memory(caller: wasmtime.Caller) -> tuple[int, int] | None:
-    memory = caller.get("memory")
-    if not isinstance(memory, wasmtime.Memory):
-        return None
-    return ctypes.addressof(memory.data_ptr(caller).contents), memory.data_len(caller)
+def host_random(length: int) -> bytes:
+    return os.urandom(length)
 
 
 _HOST_CLOCKS = {
@@ -110,62 +86,3 @@ _HOST_CLOCKS = {
     CLOCK_PROCESS_CPUTIME: time.process_time_ns,
     CLOCK_THREAD_CPUTIME: time.thread_time_ns,
 }
-
-
-def clock_time_get(caller: wasmtime.Caller, clock_id: int, _precision: int, out: int) -> int:
-    world = getattr(_current, "world", None)
-    clock_id &= _U32
-    if world is not None:
-        reading = world.now(clock_id)
-    else:
-        host_clock = _HOST_CLOCKS.get(clock_id)
-        reading = None if host_clock is None else host_clock()
-    if reading is None:
-        return WASI_EINVAL
-    return _store_u64(caller, out, reading)
-
-
-def clock_res_get(caller: wasmtime.Caller, clock_id: int, out: int) -> int:
-    if clock_id & _U32 not in _HOST_CLOCKS:
-        return WASI_EINVAL
-    world = getattr(_current, "world", None)
-    return _store_u64(caller, out, TICK_NS if world is not None else 1)
-
-
-def random_get(caller: wasmtime.Caller, buf: int, length: int) -> int:
-    world = getattr(_current, "world", None)
-    buf, length = buf & _U32, length & _U32
-    if length > RANDOM_CALL_MAX:
-        return WASI_EINVAL
-    memory = _guest_memory(caller)
-    if memory is None or buf + length > memory[1]:
-        return WASI_EFAULT
-    data = world.random(length) if world is not None else os.urandom(length)
-    ctypes.memmove(memory[0] + buf, data, length)
-    return 0
-
-
-def _store_u64(caller: wasmtime.Caller, address: int, value: int) -> int:
-    memory = _guest_memory(caller)
-    address &= _U32
-    if memory is None or address + _U64_LE.size > memory[1]:
-        return WASI_EFAULT
-    ctypes.memmove(memory[0] + address, _U64_LE.pack(value), _U64_LE.size)
-    return 0
-
-
-def define_virtual_world(linker: wasmtime.Linker) -> None:
-    """Shadow WASI's clocks and ``random_get`` (after ``define_wasi``, shadowing on)."""
-    i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-    for name, params, func in (
-        ("clock_time_get", [i32, i64, i32], clock_time_get),
-        ("clock_res_get", [i32, i32], clock_res_get),
-        ("random_get", [i32, i32], random_get),
-    ):
-        linker.define_func(
-            "wasi_snapshot_preview1",
-            name,
-            wasmtime.FuncType(params, [i32]),
-            func,
-            access_caller=True,
-        )

@@ -12,7 +12,9 @@ shadows, in its one linker, every preview1 call that takes a descriptor (``fd_*`
 ``path_*``, ``sock_*``) with the functions below. They run on the job's own thread and work
 on the job's ``Fds`` (its descriptor table over its ``Vfs``), found through a thread-local
 that ``serving`` sets: a store never leaves the thread that runs it, and host calls are
-synchronous. wasmtime still provides args, environ, clocks, random and proc_exit.
+synchronous. The clocks and ``random_get`` are ours too, for the determinism profile
+(``_clock``: virtual clocks and a seeded random stream, or the host's when the job asked
+for ``determinism: off``). wasmtime still provides args, environ and proc_exit.
 
 Descriptors: 0 reads the job's stdin bytes, 1 and 2 write into ``OutputCapture``s, 3 is the
 preopened ``/`` (wasi-libc and Rust std resolve an absolute path against the preopen with
@@ -45,6 +47,7 @@ import wasmtime
 
 from plasm.runtime import _vfs as v
 from plasm.runtime import _wasmtime_private as private
+from plasm.runtime._clock import RANDOM_CALL_MAX, TICK_NS, VirtualWorld, host_now, host_random
 from plasm.runtime._vfs import Directory, File, FsError, Handle
 from plasm.runtime.job import MAX_PATH_BYTES, JobInput
 
@@ -115,14 +118,16 @@ _current = threading.local()
 
 
 @contextmanager
-def serving(fds: v.Fds) -> Iterator[None]:
-    """Route this thread's guest descriptor calls to ``fds``."""
+def serving(fds: v.Fds, world: VirtualWorld | None = None) -> Iterator[None]:
+    """Route this thread's guest descriptor calls to ``fds``, and its clock and random calls
+    to ``world`` (None: the host's clocks and randomness)."""
     _current.fds = fds
+    _current.world = world
     _current.memory = None
     try:
         yield
     finally:
-        _current.fds = _current.memory = None
+        _current.fds = _current.memory = _current.world = None
 
 
 def wasi_config(job_input: JobInput) -> wasmtime.WasiConfig:
@@ -218,9 +223,10 @@ def _host(params: str) -> Callable[[HostFunc], HostFunc]:
 
 
 def define_overrides(linker: wasmtime.Linker) -> None:
-    """Shadow every WASI call that takes a descriptor with ours (after ``define_wasi``, with
-    shadowing on), through ``define_unchecked``: wasmtime-py's own host calls cost ~10 µs
-    each in value conversions, which a job reading stdin in two calls would notice."""
+    """Shadow every WASI call that takes a descriptor, the clocks and ``random_get`` with ours
+    (after ``define_wasi``, with shadowing on), through ``define_unchecked``: wasmtime-py's own
+    host calls cost ~10 µs each in value conversions, which a job reading stdin in two calls
+    would notice."""
     types = {"i": wasmtime.ValType.i32(), "I": wasmtime.ValType.i64()}
     for name, (params, call) in _HOST.items():
         ty = wasmtime.FuncType([types[p] for p in params], [types["i"]])
@@ -707,3 +713,41 @@ for _name, _params in (("sock_accept", "iii"), ("sock_recv", "iiiiii"),
                        ("sock_send", "iiiii"), ("sock_shutdown", "ii")):  # fmt: skip
     _not_a_socket.__name__ = _name
     _host(_params)(_not_a_socket)
+
+
+# -- clocks and randomness (the determinism profile: _clock) ---------------------------------
+
+
+def _world() -> VirtualWorld | None:
+    return getattr(_current, "world", None)
+
+
+@_host("iIi")
+def clock_time_get(caller: Any, clock_id: int, _precision: int, out: int) -> int:
+    world = _world()
+    clock_id &= _U32
+    reading = world.now(clock_id) if world is not None else host_now(clock_id)
+    if reading is None:
+        raise FsError(v.EINVAL)
+    _Guest(caller).put(out, _U64_LE.pack(reading))
+    return 0
+
+
+@_host("ii")
+def clock_res_get(caller: Any, clock_id: int, out: int) -> int:
+    if host_now(clock_id & _U32) is None:
+        raise FsError(v.EINVAL)
+    _Guest(caller).put(out, _U64_LE.pack(TICK_NS if _world() is not None else 1))
+    return 0
+
+
+@_host("ii")
+def random_get(caller: Any, buf: int, length: int) -> int:
+    length &= _U32
+    if length > RANDOM_CALL_MAX:
+        raise FsError(v.EINVAL)
+    guest = _Guest(caller)
+    guest.check(buf, length)
+    world = _world()
+    guest.put(buf, world.random(length) if world is not None else host_random(length))
+    return 0

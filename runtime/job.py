@@ -7,9 +7,12 @@ these types in messages and receipts. ``plasm.runtime.sandbox`` turns a ``JobInp
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
+
+import cbor2
 
 
 class OutcomeKind(StrEnum):
@@ -109,6 +112,11 @@ MAX_INPUT_FILES = 1024
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 OUTPUT_DIR = "/output"
+# The determinism profile's wall clock starts here unless the job says otherwise
+# (2023-11-14T22:13:20Z); a seed is at most 64 bytes; epochs stop at year 9999.
+DEFAULT_EPOCH_MS = 1_700_000_000_000
+MAX_SEED_BYTES = 64
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 def _check_input_path(path: object) -> str:
@@ -191,6 +199,11 @@ class JobInput:
     ``args`` and ``env`` given as lists are stored as tuples. ``env`` must be sorted by key with
     unique keys (one canonical form, so equal inputs hash equally in receipts); keys must not
     contain ``=``; no string may contain NUL.
+
+    ``deterministic`` (the determinism profile, runtime/_clock.py): the guest's clocks are
+    virtual, starting at ``epoch_ms`` (unix ms) and advancing one tick per reading, and its
+    random bytes a stream seeded by ``seed`` (None: derived from the input's hash, see
+    ``protocol.receipt.input_sha256``). False: the host's clocks and randomness.
     """
 
     stdin: bytes = b""
@@ -198,8 +211,19 @@ class JobInput:
     env: tuple[tuple[str, str], ...] = ()
     module_name: str = "module.wasm"
     files: tuple[tuple[str, bytes], ...] = ()
+    deterministic: bool = True
+    seed: bytes | None = None
+    epoch_ms: int = DEFAULT_EPOCH_MS
 
     def __post_init__(self) -> None:
+        if type(self.deterministic) is not bool:
+            raise ValueError("job_input.deterministic must be a bool")
+        if self.seed is not None and (
+            not isinstance(self.seed, bytes) or not 1 <= len(self.seed) <= MAX_SEED_BYTES
+        ):
+            raise ValueError(f"job_input.seed must be 1 to {MAX_SEED_BYTES} bytes, or None")
+        if type(self.epoch_ms) is not int or not 0 <= self.epoch_ms <= MAX_EPOCH_MS:
+            raise ValueError(f"job_input.epoch_ms must be an integer from 0 to {MAX_EPOCH_MS}")
         if self.files:
             object.__setattr__(self, "files", _check_files(self.files))
         elif not isinstance(self.files, tuple):
@@ -228,6 +252,35 @@ class JobInput:
                     "build it with tuple(sorted(mapping.items()))"
                 )
             previous = key
+
+    def sha256(self) -> bytes:
+        """The input's hash, as receipts bind it (``protocol.receipt.input_sha256`` documents
+        the canonical CBOR map it covers)."""
+        return hashlib.sha256(
+            cbor2.dumps(
+                {
+                    "args": list(self.args),
+                    "env": dict(self.env),
+                    "files": [{"path": path, **_digest(data)} for path, data in self.files],
+                    "module_name": self.module_name,
+                    "stdin": _digest(self.stdin),
+                    "determinism": (
+                        {"epoch_ms": self.epoch_ms, "seed": self.seed}
+                        if self.deterministic
+                        else None
+                    ),
+                },
+                canonical=True,
+            )
+        ).digest()
+
+    def random_seed(self) -> bytes:
+        """What seeds the guest's random stream: ``seed``, else the input's own hash."""
+        return self.seed if self.seed is not None else self.sha256()
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).digest(), "size": len(data)}
 
 
 @dataclass(frozen=True, slots=True)

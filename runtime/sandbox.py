@@ -40,6 +40,7 @@ import wasmtime
 from plasm.runtime import _wasmtime_private as private
 from plasm.runtime._cache import DiskCache, engine_fingerprint
 from plasm.runtime._cancel import CancelToken
+from plasm.runtime._clock import VirtualWorld
 from plasm.runtime._compiler import CompilePool, CompileSettings
 from plasm.runtime._deadline import CANCELLED, EpochTicker, Watch, watch_store
 from plasm.runtime._vfs import Fds
@@ -63,6 +64,11 @@ _CONFIG_SETTINGS: dict[str, object] = {
     "consume_fuel": True,
     "epoch_interruption": True,
     "cranelift_opt_level": "speed",
+    # The determinism profile (wasi-p1-det/1): NaNs come out in one canonical bit pattern,
+    # relaxed SIMD gives its deterministic results, and no shared-memory threads.
+    "cranelift_nan_canonicalization": True,
+    "wasm_relaxed_simd_deterministic": True,
+    "wasm_threads": False,
 }
 _WASM_MAGIC = b"\x00asm"
 # Refusals remembered by module sha256 (a few hundred bytes each).
@@ -378,7 +384,12 @@ class Sandbox:
                 )
                 watch = Watch(deadline_ns, cancel, self._spread_cpus)
                 watch_store(store, watch)
-                with serving(fds):
+                world = (
+                    VirtualWorld(job_input.random_seed(), job_input.epoch_ms * 1_000_000)
+                    if job_input.deterministic
+                    else None
+                )
+                with serving(fds, world):
                     try:
                         result = _execute(module._pre, store, watch, limits)
                     finally:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from plasm.errors import PlasmError
 
@@ -120,11 +121,52 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
         help="wall-clock limit in seconds (fractions allowed)",
     )
     parser.add_argument(
+        "--determinism",
+        choices=("on", "off"),
+        default=None,
+        help="on (default): virtual clocks and seeded randomness, the same result on every "
+        "node (profile wasi-p1-det/1); off: the host's clocks and randomness",
+    )
+    parser.add_argument(
+        "--seed", metavar="HEX", help="seed of the job's random stream (default: its input hash)"
+    )
+    parser.add_argument(
+        "--epoch-ms", type=int, metavar="MS", help="where the job's wall clock starts, unix ms"
+    )
+    parser.add_argument(
         "--max-output",
         type=_size,
         metavar="BYTES",
         help="cap on captured stdout, and on stderr, each",
     )
+
+
+def determinism_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The manifest's ``determinism``, ``seed`` and ``epoch_ms`` the options asked for."""
+    fields: dict[str, Any] = {}
+    if args.determinism is not None:
+        fields["determinism"] = args.determinism
+    if args.seed is not None:
+        try:
+            if not bytes.fromhex(args.seed) or args.seed != args.seed.lower():
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--seed {args.seed!r}: give 1 to 64 bytes as lowercase hex") from None
+        fields["seed"] = args.seed
+    if args.epoch_ms is not None:
+        fields["epoch_ms"] = args.epoch_ms
+    return fields
+
+
+def determinism_input(args: argparse.Namespace) -> dict[str, Any]:
+    """``JobInput`` keyword arguments of the same options (for jobs run in this process)."""
+    fields = determinism_fields(args)
+    out: dict[str, Any] = {"deterministic": fields.get("determinism", "on") == "on"}
+    if "seed" in fields:
+        out["seed"] = bytes.fromhex(fields["seed"])
+    if "epoch_ms" in fields:
+        out["epoch_ms"] = fields["epoch_ms"]
+    return out
 
 
 def read_stdin(args: argparse.Namespace) -> bytes:

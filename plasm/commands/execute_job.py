@@ -15,6 +15,7 @@ from plasm.commands._options import (
     add_guest_args,
     add_job_options,
     add_state_dir,
+    determinism_input,
     guest_args,
     limit_overrides,
     parse_env,
@@ -64,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
             args=guest_args(args),
             env=tuple(sorted(env.items())),
             module_name=Path(args.module).name,
+            **determinism_input(args),
         )
         limits = dataclasses.replace(Limits(), **limit_overrides(args))
         compiling = CompileSettings(workers=1, warm=False)  # its module is mostly on disk

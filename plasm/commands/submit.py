@@ -19,6 +19,7 @@ from plasm.commands._options import (
     add_job_options,
     add_socket,
     connect,
+    determinism_fields,
     guest_args,
     limit_overrides,
     parse_env,
@@ -122,6 +123,7 @@ def main(args: argparse.Namespace) -> int:
             limits=limit_overrides(args),
             placement=placement,
             wait=args.wait,
+            extra=determinism_fields(args),
         )
     failed = "receipt" not in answer and "error" in answer
     if args.json:

@@ -193,3 +193,20 @@ def test_sha256sum_without_input_files_gives_an_empty_manifest(state: Path) -> N
 def test_hello_takes_its_text_as_an_argument(state: Path) -> None:
     result = execute(state, "hello", "--arg", "Hello, World", "--stdin", "unread")
     assert result["stdout_text"] == "dlroW ,olleH\n"
+
+
+def test_the_determinism_profile_gives_one_answer_and_off_gives_the_hosts(state: Path) -> None:
+    first, second = (execute(state, "clock_random") for _ in range(2))
+    assert first["stdout_text"] == second["stdout_text"]
+    assert first["receipt"]["body"]["profile"] == "wasi-p1-det/1"
+    seeded = execute(state, "clock_random", "--seed", "01", "--epoch-ms", "0")
+    assert seeded["stdout_text"].startswith("time 0.000001000\n")
+    assert seeded["stdout_text"] != first["stdout_text"]
+    off = [execute(state, "clock_random", "--determinism", "off") for _ in range(2)]
+    assert off[0]["stdout_text"] != off[1]["stdout_text"]
+    assert off[0]["receipt"]["body"]["profile"] == "wasi-p1-nondet/1"
+
+
+def test_a_seed_that_is_not_hex_is_exit_2(state: Path) -> None:
+    run = plasmd("execute-job", example("clock_random"), "--state-dir", state, "--seed", "xyz")
+    assert "--seed" in one_line_error(run)

@@ -115,3 +115,23 @@ def test_a_huge_bad_value_gives_a_short_message() -> None:
     error = refusal({"module": "%" * 100_000})
     assert error.path == "$.module"
     assert len(str(error)) < 400
+
+
+def test_determinism_seed_and_epoch_reach_the_job_input() -> None:
+    manifest = parse_manifest({"module": MODULE_B64, "seed": "00ff", "epoch_ms": 5})
+    assert manifest.job_input.deterministic
+    assert (manifest.job_input.seed, manifest.job_input.epoch_ms) == (b"\x00\xff", 5)
+    off = parse_manifest({"module": MODULE_B64, "determinism": "off"})
+    assert not off.job_input.deterministic
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [({"determinism": "sometimes"}, "$.determinism"),
+     ({"seed": "0"}, "$.seed"), ({"seed": "ZZ"}, "$.seed"), ({"seed": "00" * 65}, "$.seed"),
+     ({"epoch_ms": -1}, "$.epoch_ms"),
+     ({"determinism": "off", "seed": "00"}, "$.determinism"),
+     ({"determinism": "off", "epoch_ms": 0}, "$.determinism")],
+)
+def test_bad_determinism_fields_are_refused_naming_them(extra: dict[str, Any], path: str) -> None:
+    assert refusal({"module": MODULE_B64, **extra}).path == path

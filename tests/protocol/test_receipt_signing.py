@@ -154,6 +154,7 @@ def test_input_hash_is_sha256_of_the_documented_cbor_map(job_input: JobInput) ->
             "files": [{"path": "/input/in.txt", **digest(b"input file")}],
             "module_name": "module.wasm",
             "stdin": digest(b"hello"),
+            "determinism": {"epoch_ms": 1_700_000_000_000, "seed": None},
         },
         canonical=True,
     )

@@ -25,6 +25,13 @@ def _files(given: list[dict[str, str]]) -> tuple[tuple[str, bytes], ...]:
     return tuple((f["path"], base64.b64decode(f["content"])) for f in given)
 
 
+def _determinism(given: dict[str, Any] | None) -> dict[str, Any]:
+    if given is None:
+        return {"deterministic": False}
+    seed = given["seed"]
+    return {"epoch_ms": given["epoch_ms"], "seed": None if seed is None else bytes.fromhex(seed)}
+
+
 def expectations(given: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments of ``verify_envelope`` from a vector's JSON expectations."""
     decoders: dict[str, Callable[[str], Any]] = {
@@ -61,6 +68,7 @@ def test_every_valid_vector_verifies_with_all_its_expectations(vector: dict[str,
         env=tuple(sorted(given_input["env"].items())),
         module_name=given_input["module_name"],
         files=_files(given_input["files"]),
+        **_determinism(given_input["determinism"]),
     )
     module = base64.b64decode(vector["module"])
     assert hashlib.sha256(module).hexdigest() == expected["module_sha256"]

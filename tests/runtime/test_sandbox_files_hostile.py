@@ -161,8 +161,9 @@ def test_every_override_has_the_signature_wasmtime_gives_it() -> None:
         assert [str(r) for r in ty.results] == ["i32"], name
 
 
-def test_every_descriptor_call_of_wasi_is_ours() -> None:
-    # wasi_snapshot_preview1's calls that take a descriptor or a path (its witx).
+def test_every_descriptor_clock_and_random_call_of_wasi_is_ours() -> None:
+    # wasi_snapshot_preview1's calls that take a descriptor or a path (its witx), and the
+    # clocks and random_get of the determinism profile.
     spec = {
         "fd_advise", "fd_allocate", "fd_close", "fd_datasync", "fd_fdstat_get",
         "fd_fdstat_set_flags", "fd_fdstat_set_rights", "fd_filestat_get",
@@ -172,6 +173,7 @@ def test_every_descriptor_call_of_wasi_is_ours() -> None:
         "path_filestat_set_times", "path_link", "path_open", "path_readlink",
         "path_remove_directory", "path_rename", "path_symlink", "path_unlink_file",
         "sock_accept", "sock_recv", "sock_send", "sock_shutdown",
+        "clock_time_get", "clock_res_get", "random_get",
     }
     assert set(_HOST) == spec
 

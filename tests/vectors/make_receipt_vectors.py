@@ -83,6 +83,7 @@ def cases() -> list[dict[str, Any]]:
                 stdin=b"abc\n",
                 args=("--name", "w\u00f6rld"),
                 env=(("LANG", "C.UTF-8"), ("TZ", "UTC")),
+                deterministic=False,
             ),
             "limits": Limits(
                 fuel=5_000_000, memory_bytes=16 * 2**20, timeout_ms=2_000, max_output_bytes=4_096
@@ -94,7 +95,7 @@ def cases() -> list[dict[str, Any]]:
         {
             "name": "trap_with_truncated_stdout",
             "job_id": f"{T0:012x}" + "00000000000000000003",
-            "job_input": JobInput(stdin=bytes(range(256))),
+            "job_input": JobInput(stdin=bytes(range(256)), seed=b"\x2a" * 8, epoch_ms=0),
             "limits": Limits(max_output_bytes=16),
             "outcome": outcome(
                 OutcomeKind.TRAP,
@@ -161,6 +162,14 @@ def valid_vector(
             "env": dict(job_input.env),
             "module_name": job_input.module_name,
             "files": [{"path": p, "content": b64(d)} for p, d in job_input.files],
+            "determinism": (
+                {
+                    "epoch_ms": job_input.epoch_ms,
+                    "seed": None if job_input.seed is None else job_input.seed.hex(),
+                }
+                if job_input.deterministic
+                else None
+            ),
         },
         "expected": {
             "executor": receipt.executor,
