@@ -72,9 +72,10 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_made(transport)
         self.guard.connections.add(self)
         if len(self.guard.connections) > self.guard.max_connections:
-            self.refuse(503, "too_many_connections",
-                        f"this node serves at most {self.guard.max_connections} API connections "
-                        "at once (api.max_connections); retry later")
+            self.refuse(ApiError(
+                503, "too_many_connections",
+                f"this node serves at most {self.guard.max_connections} API connections at once "
+                "(api.max_connections); retry later"))
             return
         self.timeout_keep_alive_task = self.loop.call_later(
             self.guard.idle_timeout_s, self.timeout_keep_alive_handler
@@ -99,7 +100,7 @@ class GuardedHttp(HttpToolsProtocol):
             pass  # no upgrades here: the request is served as plain HTTP
         except httptools.HttpParserError as exc:
             if not self.refused:
-                self.refuse(400, "bad_request", f"not a valid HTTP/1.1 request: {exc}")
+                self.refuse(_parse_error(exc))
 
     # -- parser callbacks --------------------------------------------------------------
 
@@ -115,8 +116,7 @@ class GuardedHttp(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.head_done = True
         if self.header_lines > MAX_HEADERS:
-            self.refuse(431, "headers_too_large",
-                        f"a request may have at most {MAX_HEADERS} header lines")
+            self.refuse(_malformed(431, f"a request may have at most {MAX_HEADERS} header lines"))
             raise _Refused  # stops the parser: the request never reaches the app
         super().on_headers_complete()
 
@@ -126,7 +126,7 @@ class GuardedHttp(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's own; in our error shape
-        self.refuse(400, "bad_request", msg)
+        self.refuse(_malformed(400, msg))
 
     # -- limits ------------------------------------------------------------------------
 
@@ -146,39 +146,42 @@ class GuardedHttp(HttpToolsProtocol):
             self.line_done = newline >= 0
             self.line_bytes += newline if newline >= 0 else len(data)
             if self.line_bytes > MAX_LINE_BYTES:
-                self.refuse(414, "uri_too_long",
-                            f"the request line is longer than {MAX_LINE_BYTES} bytes")
+                self.refuse(
+                    _malformed(414, f"the request line is longer than {MAX_LINE_BYTES} bytes")
+                )
                 return False
         # A chunk may hold the end of the head and then body bytes: count up to the end.
         end = data.find(b"\r\n\r\n")
         self.head_bytes += len(data) if end < 0 else end + 4
         if self.head_bytes > MAX_HEAD_BYTES:
-            self.refuse(431, "headers_too_large",
-                        f"the request head is larger than {MAX_HEAD_BYTES} bytes")
+            self.refuse(
+                _malformed(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes")
+            )
             return False
         return True
 
     def _request_timed_out(self) -> None:
         self.request_timer = None
         if self.in_request and not self.transport.is_closing():
-            self.refuse(408, "request_timeout",
-                        f"the request did not arrive whole within "
-                        f"{self.guard.request_timeout_s:g} s (api.request_timeout_ms)")
+            self.refuse(ApiError(
+                408, "request_timeout",
+                f"the request did not arrive whole within {self.guard.request_timeout_s:g} s "
+                "(api.request_timeout_ms)"))
 
     def _cancel_request_timer(self) -> None:
         if self.request_timer is not None:
             self.request_timer.cancel()
             self.request_timer = None
 
-    def refuse(self, status: int, code: str, message: str) -> None:
-        """Answer `status` in the API's error shape, unless a response began, and close."""
+    def refuse(self, error: ApiError) -> None:
+        """Answer `error` in the API's error shape, unless a response began, and close."""
         self.refused = True
         self._cancel_request_timer()
         self._unset_keepalive_if_required()
         if self.transport.is_closing():
             return
         if self.cycle is None or not self.cycle.response_started:
-            self.transport.write(error_response(status, code, message))
+            self.transport.write(error_response(error))
         self.transport.close()
 
 
@@ -186,12 +189,23 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing a refused request."""
 
 
-def error_response(status: int, code: str, message: str) -> bytes:
+def _malformed(status: int, message: str) -> ApiError:
+    """400, or 414/431 for a request line or head too long: all code `bad_request`."""
+    return ApiError(status, "bad_request", message)
+
+
+def _parse_error(exc: Exception) -> ApiError:
+    if "Content-Length" in str(exc):
+        return ApiError(400, "bad_length", f"Content-Length is not a non-negative number: {exc}")
+    return _malformed(400, f"not a valid HTTP/1.1 request: {exc}")
+
+
+def error_response(error: ApiError) -> bytes:
     from http import HTTPStatus
 
-    body = orjson.dumps(ApiError(status, code, message).body())
+    body = orjson.dumps(error.body())
     return b"".join([
-        b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode()),
+        b"HTTP/1.1 %d %s\r\n" % (error.status, HTTPStatus(error.status).phrase.encode()),
         b"server: ", SERVER_HEADER, b"\r\n",
         b"content-type: application/json\r\n",
         b"content-length: %d\r\n" % len(body),

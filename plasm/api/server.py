@@ -20,6 +20,7 @@ has the numbers, h11 measured against it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -113,13 +114,22 @@ class ApiServer:
         await asyncio.gather(*serving)
 
     def stop_accepting(self) -> None:
-        """Stop taking connections; requests in progress go on until `close`."""
+        """Close the listeners; open connections go on being served until `close`, so a
+        client mid-conversation hears 503 for new jobs while the node drains."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop just ended
+                loop.call_soon_threadsafe(self._close_listeners)
+
+    def _close_listeners(self) -> None:
         for _, server in self._listeners:
-            server.should_exit = True  # uvicorn's main loop looks every 0.1 s
+            for listener in getattr(server, "servers", ()):
+                listener.close()
 
     def close(self) -> None:
-        """Wait (at most CLOSE_GRACE_S and a little) for the loop thread, then the pool."""
-        self.stop_accepting()
+        """End every connection: requests in progress get CLOSE_GRACE_S; then the pool."""
+        for _, server in self._listeners:
+            server.should_exit = True  # uvicorn's main loop looks every 0.1 s
         if self._thread is not None:
             self._thread.join(CLOSE_GRACE_S + 2)
             if self._thread.is_alive():

@@ -392,7 +392,7 @@ def test_an_unknown_table_is_refused(tmp_path: Path) -> None:
 
 def test_an_unknown_override_key_is_refused() -> None:
     assert error_of(None, {"api.sockets": "/tmp/x"}).startswith(
-        "api.sockets: unknown key; known keys in [api]: max_body_bytes, socket, "
+        "api.sockets: unknown key; known keys in [api]: idle_timeout_ms, max_body_bytes, "
     )
 
 
