@@ -25,7 +25,7 @@ from typing import Any
 
 from plasm._version import __version__
 from plasm.actors.node import NetworkSettings, Node, NodeSettings
-from plasm.api.routes import ApiRoutes
+from plasm.api.routes import QUICK_ROUTES, ApiRoutes
 from plasm.api.server import ApiServer, bind_tcp, bind_unix, raise_open_file_limit
 from plasm.config import Config, LimitValues
 from plasm.keystore import check_private, load_or_create_key
@@ -126,6 +126,7 @@ class Daemon:
             max_connections=cfg.api.max_connections,
             idle_timeout_ms=cfg.api.idle_timeout_ms,
             request_timeout_ms=cfg.api.request_timeout_ms,
+            quick=QUICK_ROUTES,
         )
         self._api = api
         api.listen(bind_unix(cfg.api.socket, cfg.api.socket_mode), token=None)

@@ -104,7 +104,8 @@ class Response:
 class Later:
     """A response that waits for `future` (at most `timeout` s) without holding a thread.
 
-    `finish(answered)` then builds the response, in the pool (it may ask an actor).
+    `finish(True)` then builds the response on the loop, so it must not block once the
+    future is answered; `finish(False)` (timed out) runs in the pool and may ask an actor.
     """
 
     future: Future[Any]
@@ -142,9 +143,15 @@ class ApiApp:
     """The ASGI app of one listener; `token` set on TCP, None on the Unix socket."""
 
     def __init__(
-        self, router: Router, token: str | None, max_body_bytes: int, pool: Executor
+        self,
+        router: Router,
+        token: str | None,
+        max_body_bytes: int,
+        pool: Executor,
+        quick: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.router = router
+        self.quick = quick  # (method, path) of routes that ask no actor: served on the loop
         self.expected = f"Bearer {token}".encode() if token is not None else None
         self.max_body_bytes = max_body_bytes
         self.pool = pool
@@ -165,8 +172,7 @@ class ApiApp:
                 scope["raw_path"].decode("latin-1"),
                 parse_qs(scope["query_string"].decode("latin-1")),
                 body,
-                headers.get(b"content-type", b"").decode("latin-1").split(";")[0]
-                .strip().lower(),
+                headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower(),
                 wants_cbor,
             )
             response = await self._respond(request)
@@ -181,11 +187,15 @@ class ApiApp:
 
     async def _respond(self, request: Request) -> Response:
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self.pool, self.router, request)
+        if (request.method, request.path) in self.quick:
+            answer = self.router(request)
+        else:
+            answer = await loop.run_in_executor(self.pool, self.router, request)
         if isinstance(answer, Response):
             return answer
-        answered = await wait_answered(answer.future, answer.timeout)
-        return await loop.run_in_executor(self.pool, answer.finish, answered)
+        if await wait_answered(answer.future, answer.timeout):
+            return answer.finish(True)  # reads an answered future: nothing to wait for
+        return await loop.run_in_executor(self.pool, answer.finish, False)
 
     def _check_token(self, headers: dict[bytes, bytes]) -> None:
         if self.expected is None:

@@ -72,10 +72,14 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_made(transport)
         self.guard.connections.add(self)
         if len(self.guard.connections) > self.guard.max_connections:
-            self.refuse(ApiError(
-                503, "too_many_connections",
-                f"this node serves at most {self.guard.max_connections} API connections at once "
-                "(api.max_connections); retry later"))
+            self.refuse(
+                ApiError(
+                    503,
+                    "too_many_connections",
+                    f"this node serves at most {self.guard.max_connections} API connections "
+                    "at once (api.max_connections); retry later",
+                )
+            )
             return
         self.timeout_keep_alive_task = self.loop.call_later(
             self.guard.idle_timeout_s, self.timeout_keep_alive_handler
@@ -154,19 +158,21 @@ class GuardedHttp(HttpToolsProtocol):
         end = data.find(b"\r\n\r\n")
         self.head_bytes += len(data) if end < 0 else end + 4
         if self.head_bytes > MAX_HEAD_BYTES:
-            self.refuse(
-                _malformed(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes")
-            )
+            self.refuse(_malformed(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes"))
             return False
         return True
 
     def _request_timed_out(self) -> None:
         self.request_timer = None
         if self.in_request and not self.transport.is_closing():
-            self.refuse(ApiError(
-                408, "request_timeout",
-                f"the request did not arrive whole within {self.guard.request_timeout_s:g} s "
-                "(api.request_timeout_ms)"))
+            self.refuse(
+                ApiError(
+                    408,
+                    "request_timeout",
+                    f"the request did not arrive whole within {self.guard.request_timeout_s:g} s "
+                    "(api.request_timeout_ms)",
+                )
+            )
 
     def _cancel_request_timer(self) -> None:
         if self.request_timer is not None:
@@ -204,11 +210,15 @@ def error_response(error: ApiError) -> bytes:
     from http import HTTPStatus
 
     body = orjson.dumps(error.body())
-    return b"".join([
-        b"HTTP/1.1 %d %s\r\n" % (error.status, HTTPStatus(error.status).phrase.encode()),
-        b"server: ", SERVER_HEADER, b"\r\n",
-        b"content-type: application/json\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"connection: close\r\n\r\n",
-        body,
-    ])
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (error.status, HTTPStatus(error.status).phrase.encode()),
+            b"server: ",
+            SERVER_HEADER,
+            b"\r\n",
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )

@@ -58,8 +58,10 @@ class ApiServer:
         max_connections: int,
         idle_timeout_ms: int,
         request_timeout_ms: int,
+        quick: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.router = router
+        self.quick = quick
         self.max_body_bytes = max_body_bytes
         self.guard = Guard(max_connections, idle_timeout_ms / 1000, request_timeout_ms / 1000)
         self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="api-pool")
@@ -70,7 +72,7 @@ class ApiServer:
 
     def listen(self, sock: socket.socket, token: str | None) -> None:
         """Serve `sock` (bound and listening); TCP listeners pass their bearer token."""
-        app = ApiApp(self.router, token, self.max_body_bytes, self.pool)
+        app = ApiApp(self.router, token, self.max_body_bytes, self.pool, self.quick)
         config = GuardedConfig(
             app,
             http=GuardedHttp,
@@ -133,8 +135,7 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(CLOSE_GRACE_S + 2)
             if self._thread.is_alive():
-                log.error("the API did not stop in time; leaving it",
-                          extra={"event": "api_stuck"})
+                log.error("the API did not stop in time; leaving it", extra={"event": "api_stuck"})
         self.pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + 2
         for thread in threading.enumerate():

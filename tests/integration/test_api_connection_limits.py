@@ -93,7 +93,7 @@ def test_five_thousand_idle_connections_under_a_task_limit_leave_the_api_serving
 ) -> None:
     config = write_config(
         tmp_path,
-        "[executor]\ncount = 2\ncpu_affinity = \"off\"\n"
+        '[executor]\ncount = 2\ncpu_affinity = "off"\n'
         "[api]\nmax_connections = 6000\nidle_timeout_ms = 120000\n",
     )
     with raised_open_files(IDLE_CONNECTIONS + 1000), pids_cgroup(TASKS_MAX) as group:
@@ -156,8 +156,10 @@ def test_a_header_line_without_a_colon_is_400(daemon) -> None:
 def test_a_module_upload_cut_short_of_its_length_stores_nothing(daemon) -> None:
     module = example_bytes("hello")
     half = module[: len(module) // 2]
-    head = (b"POST /v1/modules HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(module))
+    head = (
+        b"POST /v1/modules HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(module)
+    )
     answer = raw_exchange(daemon.socket, head + half)
     assert answer == b"" or status_of(answer) == 400
     with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
@@ -168,8 +170,10 @@ def test_a_module_upload_cut_short_of_its_length_stores_nothing(daemon) -> None:
 def test_a_job_body_cut_short_of_its_length_creates_no_job(daemon) -> None:
     body = orjson.dumps({"module": base64.b64encode(example_bytes("hello")).decode()})
     # The JSON is whole; the declared length promises 100 more bytes that never come.
-    head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % (len(body) + 100))
+    head = (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (len(body) + 100)
+    )
     answer = raw_exchange(daemon.socket, head + body)
     assert answer == b"" or status_of(answer) == 400
     with daemon.client() as client:
@@ -206,8 +210,7 @@ def dropped_while_trickling(sock: socket.socket, data: bytes, deadline: float) -
     return False
 
 
-def test_a_request_sent_a_byte_at_a_time_is_dropped_by_the_server(daemon_factory, tmp_path
-                                                                   ) -> None:
+def test_a_request_sent_a_byte_at_a_time_is_dropped_by_the_server(daemon_factory, tmp_path) -> None:
     config = write_config(tmp_path, "[api]\nrequest_timeout_ms = 1000\n")
     daemon = daemon_factory(None, config=config)
     request = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
