@@ -73,14 +73,24 @@ def raised_open_files(wanted: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def open_idle(path: Path, count: int) -> list[socket.socket]:
+def open_idle(path: Path, count: int, within_s: float = 60.0) -> list[socket.socket]:
+    """`count` connections to `path`; a full accept backlog (EAGAIN) is retried until the
+    deadline, so a server that accepts slowly is waited for and one that stopped fails."""
     held: list[socket.socket] = []
+    deadline = time.monotonic() + within_s
     try:
-        for _ in range(count):
+        while len(held) < count:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            held.append(sock)
             sock.settimeout(10)
-            sock.connect(str(path))
+            try:
+                sock.connect(str(path))
+            except BlockingIOError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
+            held.append(sock)
     except BaseException:
         for sock in held:
             sock.close()
