@@ -25,6 +25,7 @@ from daemon_checks import (
     daemon_alive_and_healthy,
     example_bytes,
     raw_exchange,
+    start_spinning_job,
     status_of,
     write_config,
 )
@@ -34,6 +35,7 @@ from plasm.client import ApiRequestError
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 IDLE_CONNECTIONS = 5000
+WAITERS = 300
 TASKS_MAX = 512
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")  # cgroup v1, as on this kind of machine
 
@@ -126,6 +128,59 @@ def test_five_thousand_idle_connections_under_a_task_limit_leave_the_api_serving
                 sock.close()
         with daemon.client() as client:
             assert daemon_alive_and_healthy(client, daemon.proc)
+
+
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """One HTTP response from a kept-alive connection: (status, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed mid-body"
+        body += chunk
+    return status_of(head), body
+
+
+def test_clients_waiting_for_their_jobs_hold_no_threads(daemon_factory, tmp_path) -> None:
+    config = write_config(tmp_path, '[executor]\ncount = 1\ncpu_affinity = "off"\n')
+    daemon = daemon_factory(None, config=config)
+    assert daemon.proc is not None
+    with daemon.client() as client:
+        sha = client.upload_module(example_bytes("hello"))
+        spinner = start_spinning_job(client)  # every job after it waits in the queue
+        body = orjson.dumps({"module_sha256": sha})
+        request = (
+            b"POST /v1/jobs?wait=60 HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        waiting = open_idle(daemon.socket, WAITERS)
+        try:
+            for sock in waiting:
+                sock.sendall(request)
+            deadline = time.monotonic() + 30
+            while len(client.jobs(limit=WAITERS + 1)) < WAITERS + 1:
+                assert time.monotonic() < deadline, "the waiting jobs were not all admitted"
+                time.sleep(0.05)
+            assert daemon_threads(daemon.proc.pid) < 64
+            client.cancel(spinner)
+            for sock in waiting:
+                sock.settimeout(60)
+                status, answer = read_response(sock)
+                assert (status, orjson.loads(answer)["status"]) == (200, "done")
+        finally:
+            for sock in waiting:
+                sock.close()
 
 
 def test_connections_past_max_connections_are_refused_with_503_and_the_api_serves(
