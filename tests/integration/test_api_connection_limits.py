@@ -55,12 +55,14 @@ def pids_cgroup(limit: int) -> Iterator[Path]:
         (group / "pids.max").write_text(f"{limit}\n")
         yield group
     finally:
-        for _ in range(100):  # the daemon's exit empties it; rmdir then succeeds
+        for _ in range(200):  # the daemon's exit empties it; rmdir then succeeds
             try:
                 group.rmdir()
                 break
             except OSError:
                 time.sleep(0.05)
+        else:
+            raise AssertionError(f"{group} still holds tasks; remove it by hand")
 
 
 @contextlib.contextmanager
@@ -115,19 +117,22 @@ def test_five_thousand_idle_connections_under_a_task_limit_leave_the_api_serving
             None, config=config, program=("sh", "-c", join, sys.executable, "-m", "plasm.cli")
         )
         assert daemon.proc is not None
-        held = open_idle(daemon.socket, IDLE_CONNECTIONS)
         try:
+            held = open_idle(daemon.socket, IDLE_CONNECTIONS)
+            try:
+                with daemon.client() as client:
+                    assert daemon_alive_and_healthy(client, daemon.proc)
+                    result = client.submit(module=example_bytes("hello"), wait=30)
+                    assert result["status"] == "done"
+                # Threads do not grow with connections: well under the task limit.
+                assert daemon_threads(daemon.proc.pid) < 64
+            finally:
+                for sock in held:
+                    sock.close()
             with daemon.client() as client:
                 assert daemon_alive_and_healthy(client, daemon.proc)
-                result = client.submit(module=example_bytes("hello"), wait=30)
-                assert result["status"] == "done"
-            # Threads do not grow with connections: well under the task limit.
-            assert daemon_threads(daemon.proc.pid) < 64
         finally:
-            for sock in held:
-                sock.close()
-        with daemon.client() as client:
-            assert daemon_alive_and_healthy(client, daemon.proc)
+            daemon.stop()  # before the cgroup goes: it cannot while a task is in it
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
