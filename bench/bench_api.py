@@ -7,7 +7,9 @@ Starts a daemon in a temporary state dir, uploads hello.wasm once, then:
               build_receipt, sign_receipt) -- what no API can beat;
   health      GET /v1/health round trips: the HTTP + socket cost alone;
   sequential  POST /v1/jobs?wait=30 by module_sha256, one at a time: median and p99;
-  concurrent  C clients (threads, keep-alive connections) submitting and waiting.
+  concurrent  C clients (threads, keep-alive connections) submitting and waiting;
+  idle        with --idle N: N connections held open and silent; the daemon's threads
+              and RSS, and GET /v1/health while they are held.
 
 Targets (issue 3): sequential median <= 3 ms (about 7x the floor), concurrent >= 400 jobs/s.
 """
@@ -33,6 +35,8 @@ from plasm.protocol.receipt import build_receipt, sign_receipt
 from plasm.runtime.job import JobInput, Limits
 from plasm.runtime.sandbox import Sandbox
 
+# --idle runs need connections to stay: more than the default max, a long idle timeout.
+EXTRA_CONFIG = ""
 HELLO = Path(__file__).resolve().parent.parent / "wasm-examples" / "hello.wasm"
 
 
@@ -57,7 +61,7 @@ def floor_ms(jobs: int) -> float:
 def start_daemon(base: Path) -> tuple[subprocess.Popen[bytes], Path]:
     config = base / "plasmd.toml"
     config.write_text("[executor]\nqueue_length = 4096\n[network]\nenabled = false\n"
-                      "[log]\nlevel = \"warning\"\n")
+                      "[log]\nlevel = \"warning\"\n" + EXTRA_CONFIG)
     socket = base / "api.sock"
     proc = subprocess.Popen(
         [sys.executable, "-m", "plasm.cli", "run", "--config", str(config), "--state-dir",
@@ -110,11 +114,50 @@ def concurrent_jobs_per_s(socket: Path, sha: str, clients: int, jobs: int) -> fl
     return per_client * clients / elapsed
 
 
+def daemon_footprint(pid: int) -> tuple[int, float]:
+    """(threads, RSS in MiB) of process `pid`, from /proc."""
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kib = next(int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmRSS:"))
+    return threads, rss_kib / 1024
+
+
+def idle_phase(proc: subprocess.Popen[bytes], path: Path, count: int) -> None:
+    import resource
+    import socket as sockets
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 1000)), hard))
+    before = daemon_footprint(proc.pid)
+    held = []
+    try:
+        for _ in range(count):
+            sock = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+            held.append(sock)
+            sock.connect(str(path))
+        time.sleep(1)  # let the daemon accept them all
+        threads, rss = daemon_footprint(proc.pid)
+        with Client(path) as client:
+            health = timed(client.health, 500)
+    finally:
+        for sock in held:
+            sock.close()
+    print(f"idle: {count} connections held: threads {before[0]} -> {threads}, "
+          f"RSS {before[1]:.0f} -> {rss:.0f} MiB, GET /v1/health median "
+          f"{statistics.median(health):.3f} ms, p99 {sorted(health)[494]:.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--idle", type=int, default=0, help="idle connections to hold")
     args = parser.parse_args()
+    if args.idle:
+        global EXTRA_CONFIG
+        EXTRA_CONFIG = (f"[api]\nmax_connections = {args.idle + 100}\n"
+                        "idle_timeout_ms = 600000\n")
     floor = floor_ms(args.jobs)
     with tempfile.TemporaryDirectory(prefix="plasm-bench-") as tmp:
         proc, socket = start_daemon(Path(tmp))
@@ -127,6 +170,8 @@ def main() -> None:
                     lambda: client.submit(module_sha256=sha, stdin=b"Hello, World", wait=30),
                     args.jobs)
             rate = concurrent_jobs_per_s(socket, sha, args.clients, args.jobs * 2)
+            if args.idle:
+                idle_phase(proc, socket, args.idle)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

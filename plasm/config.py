@@ -61,6 +61,13 @@ class ApiConfig:
     tcp_listen: str  # "" = no TCP listener, else "127.0.0.1:PORT" / "[::1]:PORT"
     token_file: Path | None  # bearer token for TCP clients; set iff tcp_listen is
     max_body_bytes: int
+    # Connections served at once (Unix socket and TCP together); one more is answered 503.
+    max_connections: int = 4096
+    # A connection with no request under way (new, or kept alive between requests) is
+    # closed after this long.
+    idle_timeout_ms: int = 5000
+    # A request's head and body must arrive within this long of its first byte (slowloris).
+    request_timeout_ms: int = 10000
 
     @property
     def tcp_address(self) -> tuple[str, int] | None:
@@ -332,6 +339,9 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "api.tcp_listen": (_tcp_listen, ""),
     "api.token_file": (_path(allow_empty=True), ""),
     "api.max_body_bytes": (_size, "32MiB"),
+    "api.max_connections": (_int(1), 4096),
+    "api.idle_timeout_ms": (_duration(1), 5000),
+    "api.request_timeout_ms": (_duration(1), 10000),
     "executor.count": (_int(0), 0),
     "executor.queue_length": (_int(1), 1024),
     "executor.cpu_affinity": (_cpu_affinity, "auto"),
@@ -492,6 +502,9 @@ def _build(v: dict[str, Any]) -> Config:
             tcp_listen=v["api.tcp_listen"],
             token_file=None if token_file is None else state_dir / token_file,
             max_body_bytes=v["api.max_body_bytes"],
+            max_connections=v["api.max_connections"],
+            idle_timeout_ms=v["api.idle_timeout_ms"],
+            request_timeout_ms=v["api.request_timeout_ms"],
         ),
         executor=ExecutorConfig(
             count=v["executor.count"] or _cpu_count(),

@@ -25,8 +25,8 @@ from typing import Any
 
 from plasm._version import __version__
 from plasm.actors.node import NetworkSettings, Node, NodeSettings
-from plasm.api.routes import ApiRoutes
-from plasm.api.server import bind_tcp, bind_unix, serve_in_thread
+from plasm.api.routes import QUICK_ROUTES, ApiRoutes
+from plasm.api.server import ApiServer, bind_tcp, bind_unix, raise_open_file_limit
 from plasm.config import Config, ExecutorConfig, LimitValues
 from plasm.keystore import check_private, load_or_create_key, tighten_state_dir
 from plasm.runtime.cpus import CpuPlan
@@ -47,8 +47,7 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_requested = threading.Event()
-        self._servers: list[Any] = []  # bound
-        self._serving: list[Any] = []  # bound and served by a thread
+        self._api: ApiServer | None = None
         self.node: Node | None = None
         self.routes: ApiRoutes | None = None
 
@@ -61,6 +60,7 @@ class Daemon:
         os.umask(0o077)
         tighten_state_dir(cfg.state_dir)
         return_big_buffers_to_the_os()
+        raise_open_file_limit()  # each API connection is a file descriptor
         identity = load_or_create_key(cfg.state_dir)
         # Pin this thread before it starts any other: the API's threads inherit the home CPU
         # as the node's actors do (runtime/cpus.py). The plan remembers every allowed CPU;
@@ -134,35 +134,36 @@ class Daemon:
         assert self.routes is not None
         # Bind every listener before serving any: a client that reaches one may rely on
         # the others (and a failed bind leaves nothing half-started).
-        server = bind_unix(cfg.api.socket, cfg.api.socket_mode, self.routes, cfg.api.max_body_bytes)
-        self._servers.append(server)
+        api = ApiServer(
+            self.routes,
+            max_body_bytes=cfg.api.max_body_bytes,
+            max_connections=cfg.api.max_connections,
+            idle_timeout_ms=cfg.api.idle_timeout_ms,
+            request_timeout_ms=cfg.api.request_timeout_ms,
+            quick=QUICK_ROUTES,
+        )
+        self._api = api
+        api.listen(bind_unix(cfg.api.socket, cfg.api.socket_mode), token=None)
         if cfg.api.tcp_listen:
             assert cfg.api.token_file is not None
             token = read_token(cfg.api.token_file)
             host, _, port = cfg.api.tcp_listen.rpartition(":")
-            tcp = bind_tcp(host.strip("[]"), int(port), token, self.routes, cfg.api.max_body_bytes)
-            self._servers.append(tcp)
-            log.info(
-                "API also on http://%s (bearer token)",
-                cfg.api.tcp_listen,
-                extra={"event": "listening", "tcp": cfg.api.tcp_listen},
-            )
-        for listener, name in zip(self._servers, ("api-unix", "api-tcp"), strict=False):
-            serve_in_thread(listener, name)
-            self._serving.append(listener)
+            api.listen(bind_tcp(host.strip("[]"), int(port)), token=token)
+            log.info("API also on http://%s (bearer token)", cfg.api.tcp_listen,
+                     extra={"event": "listening", "tcp": cfg.api.tcp_listen})
+        api.start()
 
     def _shutdown(self) -> None:
         if self.routes is not None:
             self.routes.stopping = True
-        for server in self._serving:
-            server.shutdown()  # stops accepting; requests in progress finish
+        if self._api is not None:
+            self._api.stop_accepting()  # requests in progress finish
         try:
             if self.node is not None:
                 self.node.stop(grace_s=self.config.shutdown.grace_ms / 1000)
         finally:
-            for server in self._servers:
-                server.server_close()
-            if self._servers:
+            if self._api is not None:
+                self._api.close()
                 with suppress(FileNotFoundError):
                     self.config.api.socket.unlink()
 

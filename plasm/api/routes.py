@@ -20,10 +20,10 @@ from plasm.actors.errors import (
     error_code,
 )
 from plasm.actors.messages import JobInfo
-from plasm.actors.node import Node
+from plasm.actors.node import Node, Submission
+from plasm.api.app import Later, Request, Response
 from plasm.api.errors import ApiError
 from plasm.api.metrics import render_metrics
-from plasm.api.server import Request, Response
 from plasm.protocol.errors import ManifestError
 from plasm.protocol.formats import JOB_STATUSES
 from plasm.protocol.manifest import parse_manifest
@@ -37,6 +37,9 @@ PEER_PATH = re.compile(r"^/v1/peers/([^/]+)$")
 MAX_WAIT_S = 300.0
 MAX_LIST = 1000
 WASM_MAGIC = b"\x00asm"
+# Routes that never ask an actor nor block: the server runs them on its event loop
+# rather than its thread pool (a hop there and back doubled GET /v1/health's latency).
+QUICK_ROUTES = frozenset({("GET", "/v1/health")})
 
 
 class ApiRoutes:
@@ -53,46 +56,54 @@ class ApiRoutes:
         self.capabilities = capabilities
         self.stopping = False
 
-    def __call__(self, request: Request) -> Response:
+    def __call__(self, request: Request) -> Response | Later:
+        return self._mapped(self._route, request)
+
+    def _route(self, request: Request) -> Response | Later:
         method, path = request.method, request.path
+        if path == "/v1/jobs":
+            if method == "POST":
+                return self.submit(request)
+            if method == "GET":
+                return self.list_jobs(request)
+        elif match := JOB_PATH.match(path):
+            if method == "GET":
+                return self.get_job(match.group(1))
+            if method == "DELETE":
+                return self.cancel(match.group(1))
+        elif path.startswith("/v1/jobs/"):
+            raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
+        elif path == "/v1/modules" and method == "POST":
+            return self.put_module(request)
+        elif path == "/v1/peers" and method == "GET":
+            return Response(200, self.peers())
+        elif match := PEER_PATH.match(path):
+            if method == "GET":
+                return Response(200, self.peer(match.group(1)))
+        elif path == "/v1/node" and method == "GET":
+            return Response(200, self.node_info())
+        elif path == "/v1/health" and method == "GET":
+            return Response(
+                200 if not self.stopping else 503,
+                {"status": "stopping" if self.stopping else "ok"},
+            )
+        elif path == "/v1/receipts/verify" and method == "POST":
+            return self.verify(request)
+        elif path == "/metrics" and method == "GET":
+            return Response(
+                200,
+                render_metrics(self.node).encode(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        else:
+            raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
+        raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
+
+    @staticmethod
+    def _mapped(route: Callable[[Any], Any], argument: Any) -> Any:
+        """`route(argument)`, with the actor layer's refusals as their API errors."""
         try:
-            if path == "/v1/jobs":
-                if method == "POST":
-                    return self.submit(request)
-                if method == "GET":
-                    return self.list_jobs(request)
-            elif match := JOB_PATH.match(path):
-                if method == "GET":
-                    return self.get_job(match.group(1))
-                if method == "DELETE":
-                    return self.cancel(match.group(1))
-            elif path.startswith("/v1/jobs/"):
-                raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
-            elif path == "/v1/modules" and method == "POST":
-                return self.put_module(request)
-            elif path == "/v1/peers" and method == "GET":
-                return Response(200, self.peers())
-            elif match := PEER_PATH.match(path):
-                if method == "GET":
-                    return Response(200, self.peer(match.group(1)))
-            elif path == "/v1/node" and method == "GET":
-                return Response(200, self.node_info())
-            elif path == "/v1/health" and method == "GET":
-                return Response(
-                    200 if not self.stopping else 503,
-                    {"status": "stopping" if self.stopping else "ok"},
-                )
-            elif path == "/v1/receipts/verify" and method == "POST":
-                return self.verify(request)
-            elif path == "/metrics" and method == "GET":
-                return Response(
-                    200,
-                    render_metrics(self.node).encode(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-            else:
-                raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
-            raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
+            return route(argument)
         except ActorLayerError as exc:
             code = error_code(exc)  # the one table: plasm.actors.errors.ERROR_CODES
             if code is None:
@@ -101,7 +112,7 @@ class ApiRoutes:
 
     # -- jobs --------------------------------------------------------------------------
 
-    def submit(self, request: Request) -> Response:
+    def submit(self, request: Request) -> Response | Later:
         if self.stopping:
             raise ShuttingDownError("the node is shutting down and takes no new jobs")
         wait_s = _wait_seconds(request.query_value("wait"))
@@ -125,13 +136,21 @@ class ApiRoutes:
             placement=placement,
             confirm=wait_s <= 0,  # a waiting client learns of a refusal from wait()
         )
-        finished = submission.wait(wait_s) if wait_s > 0 else None
+        if wait_s <= 0:
+            return Response(202, {"job_id": submission.job_id, "status": "queued"})
+        # The wait itself holds no thread: the event loop awaits `done` (plasm.api.app).
+        return Later(submission.done, wait_s, lambda answered: self._mapped(
+            lambda _: self._waited(submission, answered, request.wants_cbor), None))
+
+    @staticmethod
+    def _waited(submission: Submission, answered: bool, wants_cbor: bool) -> Response:
+        finished = submission.wait(0) if answered else None
         if finished is None:
             submission.confirm()  # never answer 202 for a job the node refused
             return Response(202, {"job_id": submission.job_id, "status": "queued"})
         if finished.result is not None:
             return Response(200, orjson.loads(finished.result)
-                            if request.wants_cbor else finished.result, JSON_TYPE)
+                            if wants_cbor else finished.result, JSON_TYPE)
         answer: dict[str, Any] = {"job_id": finished.job_id, "status": finished.status}
         if finished.error is not None:
             answer["error"] = orjson.loads(finished.error)

@@ -1,271 +1,188 @@
-"""The local HTTP API: transport only.
+"""The local HTTP API: uvicorn on an event-loop thread of its own inside the daemon.
 
-HTTP parsing is the standard library's (`http.server`); this module adds a Unix-socket
-server, request size caps, bearer-token checking on TCP, content negotiation (JSON by
-default, CBOR when asked) and the mapping of errors to JSON bodies. What each route
-does lives in plasm.api.routes.
+Theory of operation. The daemon binds its listeners here (`bind_unix`, `bind_tcp`: the
+socket file gets `api.socket_mode`, a stale socket is replaced, one in use refused), then
+`ApiServer.start` runs one uvicorn `Server` per listener on a single asyncio loop in
+the thread `api-loop`. Connections cost a file descriptor and a few KiB, not a thread:
+the loop parses (httptools, with the limits of plasm.api.guard), the app
+(plasm.api.app) reads bodies and awaits jobs, and route code runs in a pool of
+`POOL_THREADS` threads. uvicorn installs no signal handlers off the main thread
+(`Server.capture_signals` returns at once there), so the daemon keeps owning SIGTERM,
+SIGINT and SIGUSR1; it stops the API with `stop_accepting` and `close`.
 
-Why the standard library: no dependency to ship in the .deb, a blocking
-thread-per-connection model that fits waiting on a pykka future, and a measured
-keep-alive p50 of 0.35 ms on a Unix socket — within 20% of uvicorn here.
+Why uvicorn with httptools: thousands of idle or waiting clients cost no threads (the
+thread-per-connection server it replaced failed every request at 600 idle connections
+under TasksMax=512), llhttp parses strictly, and with httptools a job answered with
+`?wait` took no longer than on the old server (bench/bench_api.py; docs/architecture.md
+has the numbers, h11 measured against it).
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import contextlib
 import logging
 import os
 import socket
-import socketserver
 import threading
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import cbor2
-import orjson
+from uvicorn import Server
 
-from plasm._version import __version__
-from plasm.api.errors import ApiError
+from plasm.api.app import ApiApp, Router
+from plasm.api.errors import ApiSetupError
+from plasm.api.guard import Guard, GuardedConfig, GuardedHttp
 
 log = logging.getLogger("plasm.api")
+# uvicorn logs each start and stop at info level: the daemon says what matters itself.
+logging.getLogger("uvicorn").setLevel(logging.WARNING)
 
-JSON = "application/json"
-CBOR = "application/cbor"
+# Route code (actor asks, journal reads) runs here, off the loop. Waiting for a job takes
+# no pool thread (plasm.api.app.Later); 8 keeps a burst of journal reads from queueing
+# behind one another on two cores without growing the thread count with clients.
+POOL_THREADS = 8
+# After `stop_accepting`, how long requests in progress get to finish in `close`.
+CLOSE_GRACE_S = 5.0
 
 
-class Request:
-    """What a route sees: method, path parts, query, body (already size-checked)."""
-
-    __slots__ = ("body", "content_type", "method", "path", "query", "wants_cbor")
+class ApiServer:
+    """Every API listener of one daemon, served from one event-loop thread."""
 
     def __init__(
         self,
-        method: str,
-        path: str,
-        query: dict[str, list[str]],
-        body: bytes,
-        content_type: str,
-        wants_cbor: bool,
+        router: Router,
+        *,
+        max_body_bytes: int,
+        max_connections: int,
+        idle_timeout_ms: int,
+        request_timeout_ms: int,
+        quick: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
-        self.method = method
-        self.path = path
-        self.query = query
-        self.body = body
-        self.content_type = content_type
-        self.wants_cbor = wants_cbor
+        self.router = router
+        self.quick = quick
+        self.max_body_bytes = max_body_bytes
+        self.guard = Guard(max_connections, idle_timeout_ms / 1000, request_timeout_ms / 1000)
+        self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="api-pool")
+        self._listeners: list[tuple[socket.socket, Server]] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
 
-    def json(self) -> Any:
-        """The body as JSON (or CBOR when sent as application/cbor)."""
-        if not self.body:
-            raise ApiError(400, "empty_body", "this request needs a body")
-        if self.content_type == CBOR:
-            from plasm.protocol.cbor import loads
-            from plasm.protocol.errors import DecodeError
+    def listen(self, sock: socket.socket, token: str | None) -> None:
+        """Serve `sock` (bound and listening); TCP listeners pass their bearer token."""
+        app = ApiApp(self.router, token, self.max_body_bytes, self.pool, self.quick)
+        config = GuardedConfig(
+            app,
+            http=GuardedHttp,
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=int(max(1, self.guard.idle_timeout_s)),
+            timeout_graceful_shutdown=int(CLOSE_GRACE_S),
+            backlog=socket.SOMAXCONN,
+        )
+        config.guard = self.guard
+        config.load()
+        config.timeout_keep_alive = self.guard.idle_timeout_s  # type: ignore[assignment]
+        self._listeners.append((sock, Server(config)))
 
-            try:
-                return loads(self.body, max_size=len(self.body))
-            except DecodeError as exc:
-                raise ApiError(400, "bad_cbor", f"the body is not valid CBOR: {exc}") from exc
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="api-loop", daemon=True)
+        self._thread.start()
+        if not self._started.wait(10):
+            raise ApiSetupError("the API's event loop did not start within 10 s")
+
+    def _run(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
         try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from exc
+            loop.run_until_complete(self._serve())
+        finally:
+            loop.close()
 
-    def query_value(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else None
+    async def _serve(self) -> None:
+        serving = [
+            asyncio.ensure_future(server.serve(sockets=[sock])) for sock, server in self._listeners
+        ]
+        while not all(server.started for _, server in self._listeners):
+            if any(task.done() for task in serving):
+                break  # one failed to start: its exception comes out of gather below
+            await asyncio.sleep(0.005)
+        self._started.set()
+        await asyncio.gather(*serving)
 
+    def stop_accepting(self) -> None:
+        """Close the listeners; open connections go on being served until `close`, so a
+        client mid-conversation hears 503 for new jobs while the node drains."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop just ended
+                loop.call_soon_threadsafe(self._close_listeners)
 
-class Response:
-    __slots__ = ("body", "content_type", "status")
+    def _close_listeners(self) -> None:
+        for _, server in self._listeners:
+            for listener in getattr(server, "servers", ()):
+                listener.close()
 
-    def __init__(self, status: int, body: Any, content_type: str | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-
-
-Router = Callable[[Request], Response]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = f"plasmd/{__version__}"
-    sys_version = ""
-    server: _ApiServerMixin  # type: ignore[assignment]
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        wants_cbor = CBOR in (self.headers.get("Accept") or "")
-        try:
-            self._check_token()
-            body = self._read_body()
-            parts = urlsplit(self.path)
-            request = Request(
-                self.command,
-                parts.path,
-                parse_qs(parts.query),
-                body,
-                (self.headers.get("Content-Type") or "").split(";")[0].strip().lower(),
-                wants_cbor,
-            )
-            response = self.server.router(request)
-        except ApiError as exc:
-            response = Response(exc.status, exc.body())
-        except Exception:
-            log.exception("internal error serving %s %s", self.command, self.path)
-            response = Response(
-                500, ApiError(500, "internal", "internal error; see the daemon's log").body()
-            )
-        self._send(response, wants_cbor)
-
-    def _check_token(self) -> None:
-        token = self.server.token
-        if token is None:
-            return
-        given = self.headers.get("Authorization") or ""
-        expected = f"Bearer {token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            raise ApiError(
-                411, "length_required", "send a Content-Length; chunked bodies are not accepted"
-            )
-        length_text = self.headers.get("Content-Length")
-        if not length_text:
-            return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            self.close_connection = True
-            raise ApiError(400, "bad_length", "Content-Length is not a number") from None
-        if length < 0:
-            self.close_connection = True
-            raise ApiError(400, "bad_length", "Content-Length is negative")
-        if length > self.server.max_body_bytes:
-            # Do not read it: close the connection after answering.
-            self.close_connection = True
-            raise ApiError(
-                413,
-                "too_large",
-                f"the body is {length} bytes; this node accepts at most "
-                f"{self.server.max_body_bytes}",
-            )
-        return self.rfile.read(length)
-
-    def _send(self, response: Response, wants_cbor: bool) -> None:
-        body = response.body
-        if isinstance(body, bytes):
-            payload, content_type = body, response.content_type or "application/octet-stream"
-        elif wants_cbor:
-            payload, content_type = cbor2.dumps(body), CBOR
-        else:
-            payload, content_type = orjson.dumps(body), JSON
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # http.server's own parse errors (bad request line, oversize headers): answer
-        # in our JSON error shape rather than its HTML page.
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":
-            # An unparseable request line leaves http.server assuming HTTP/0.9, which has
-            # no status line: the client would get a bare body. Answer as HTTP/1.0.
-            self.request_version = "HTTP/1.0"
-        reason = message or HTTPStatus(code).phrase
-        self._send(Response(code, ApiError(code, "bad_request", reason).body()), False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("api %s", format % args)
+    def close(self) -> None:
+        """End every connection: requests in progress get CLOSE_GRACE_S; then the pool."""
+        for _, server in self._listeners:
+            server.should_exit = True  # uvicorn's main loop looks every 0.1 s
+        if self._thread is not None:
+            self._thread.join(CLOSE_GRACE_S + 2)
+            if self._thread.is_alive():
+                log.error("the API did not stop in time; leaving it", extra={"event": "api_stuck"})
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + 2
+        for thread in threading.enumerate():
+            if thread.name.startswith("api-pool"):
+                thread.join(max(0.0, deadline - time.monotonic()))
+        for sock, _ in self._listeners:
+            sock.close()
 
 
-class _ApiServerMixin:
-    router: Router
-    token: str | None
-    max_body_bytes: int
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default listen backlog is 5: a burst of clients connecting at once
-    # (a few dozen) would get EAGAIN on connect. Let the kernel queue as many as it allows.
-    request_queue_size = socket.SOMAXCONN
-
-
-class UnixApiServer(_ApiServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    def get_request(self) -> tuple[socket.socket, Any]:
-        request, _ = self.socket.accept()
-        return request, ("unix", 0)
-
-
-class TcpApiServer(_ApiServerMixin, ThreadingHTTPServer):
-    pass
-
-
-def bind_unix(path: Path, mode: int, router: Router, max_body_bytes: int) -> UnixApiServer:
+def bind_unix(path: Path, mode: int) -> socket.socket:
     """Bind the API socket at `path` with `mode`, replacing a stale socket file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_socket():
         if _socket_answers(path):
-            from plasm.api.errors import ApiSetupError
-
             raise ApiSetupError(
                 f"{path} is in use by a running daemon; stop it or pick another --socket"
             )
         path.unlink()
     elif path.exists():
-        from plasm.api.errors import ApiSetupError
-
         raise ApiSetupError(
             f"{path} exists and is not a socket; remove it or pick another --socket"
         )
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o777 & ~mode)
     try:
-        server = UnixApiServer(str(path), _Handler, bind_and_activate=True)
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        raise
     finally:
         os.umask(old_umask)
     os.chmod(path, mode)
-    _configure(server, router, None, max_body_bytes)
-    return server
+    sock.listen(socket.SOMAXCONN)
+    return sock
 
 
-def bind_tcp(host: str, port: int, token: str, router: Router, max_body_bytes: int) -> TcpApiServer:
-    server = TcpApiServer((host, port), _Handler)
-    _configure(server, router, token, max_body_bytes)
-    return server
-
-
-def _configure(
-    server: _ApiServerMixin, router: Router, token: str | None, max_body_bytes: int
-) -> None:
-    server.router = router
-    server.token = token
-    server.max_body_bytes = max_body_bytes
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _socket_answers(path: Path) -> bool:
@@ -280,8 +197,15 @@ def _socket_answers(path: Path) -> bool:
     return True
 
 
-def serve_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name=name, kwargs={"poll_interval": 0.2})
-    thread.daemon = True
-    thread.start()
-    return thread
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (each API connection is a file)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+            return soft
+    return hard

@@ -393,7 +393,7 @@ def test_an_unknown_table_is_refused(tmp_path: Path) -> None:
 
 def test_an_unknown_override_key_is_refused() -> None:
     assert error_of(None, {"api.sockets": "/tmp/x"}).startswith(
-        "api.sockets: unknown key; known keys in [api]: max_body_bytes, socket, "
+        "api.sockets: unknown key; known keys in [api]: idle_timeout_ms, max_body_bytes, "
     )
 
 
@@ -416,3 +416,15 @@ def test_invalid_toml_is_reported_with_the_file_name(tmp_path: Path) -> None:
 
 def test_every_key_is_listed_once() -> None:
     assert len(KEYS) == len(set(KEYS))
+
+
+def test_api_connection_limits_have_defaults_and_take_durations() -> None:
+    config = load_config(None, {})
+    assert (config.api.max_connections, config.api.idle_timeout_ms) == (4096, 5000)
+    assert config.api.request_timeout_ms == 10_000
+    config = load_config(None, {"api.idle_timeout_ms": "2s", "api.max_connections": 10})
+    assert (config.api.max_connections, config.api.idle_timeout_ms) == (10, 2000)
+
+
+def test_api_max_connections_below_one_is_refused() -> None:
+    assert error_of(None, {"api.max_connections": 0}).startswith("api.max_connections: ")

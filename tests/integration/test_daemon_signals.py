@@ -56,7 +56,7 @@ def test_sigusr1_logs_every_threads_traceback_and_the_daemon_keeps_serving(daemo
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGUSR1)
     expected = ('"event":"thread_dump"', '"thread_name":"MainThread"',
-                '"thread_name":"api-unix"', '"thread_name":"IngressActor')
+                '"thread_name":"api-loop"', '"thread_name":"IngressActor')
     deadline = time.monotonic() + 10
     while not all(text in daemon.log() for text in expected) and time.monotonic() < deadline:
         time.sleep(0.05)

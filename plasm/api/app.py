@@ -1,0 +1,257 @@
+"""The API's ASGI application: one request in, one response out.
+
+Theory of operation. uvicorn parses HTTP and calls `ApiApp` on its event-loop thread
+with the request's head; the app checks the bearer token (TCP only), the framing
+(no chunked bodies, Content-Length within `api.max_body_bytes`), reads the whole body
+and only then routes. A client that disconnects before its body is complete gets
+nothing done on its behalf: the route never runs.
+
+Routes (plasm.api.routes) are synchronous and talk to actors, so each runs in a small
+bounded thread pool, never on the loop: an ask may wait behind a busy journal. A route
+that must wait for a job returns `Later` instead of a `Response`: the loop awaits the
+job's future (its done callback resolves an asyncio future through
+`call_soon_threadsafe`), so a thousand clients waiting on `?wait` cost a thousand small
+objects, not a thousand threads. Content negotiation: JSON unless the client accepts
+CBOR; errors are `{"error": {"code", "message"}}` with the status of their `ApiError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import cbor2
+import orjson
+
+from plasm._version import __version__
+from plasm.actors._future import Future
+from plasm.api.errors import ApiError
+
+log = logging.getLogger("plasm.api")
+
+JSON = "application/json"
+CBOR = "application/cbor"
+SERVER_HEADER = f"plasmd/{__version__}".encode()
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Request:
+    """What a route sees: method, path parts, query, body (already size-checked)."""
+
+    __slots__ = ("body", "content_type", "method", "path", "query", "wants_cbor")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: bytes,
+        content_type: str,
+        wants_cbor: bool,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.body = body
+        self.content_type = content_type
+        self.wants_cbor = wants_cbor
+
+    def json(self) -> Any:
+        """The body as JSON (or CBOR when sent as application/cbor)."""
+        if not self.body:
+            raise ApiError(400, "empty_body", "this request needs a body")
+        if self.content_type == CBOR:
+            from plasm.protocol.cbor import loads
+            from plasm.protocol.errors import DecodeError
+
+            try:
+                return loads(self.body, max_size=len(self.body))
+            except DecodeError as exc:
+                raise ApiError(400, "bad_cbor", f"the body is not valid CBOR: {exc}") from exc
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from exc
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+
+class Response:
+    __slots__ = ("body", "close", "content_type", "status")
+
+    def __init__(
+        self, status: int, body: Any, content_type: str | None = None, close: bool = False
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.close = close
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A response that waits for `future` (at most `timeout` s) without holding a thread.
+
+    `finish(True)` then builds the response on the loop, so it must not block once the
+    future is answered; `finish(False)` (timed out) runs in the pool and may ask an actor.
+    """
+
+    future: Future[Any]
+    timeout: float
+    finish: Callable[[bool], Response]
+
+
+Router = Callable[[Request], "Response | Later"]
+
+
+async def wait_answered(future: Future[Any], timeout: float) -> bool:
+    """Whether `future` was answered within `timeout` s; the loop is free meanwhile."""
+    if future.done:
+        return True
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not answered.done():
+            answered.set_result(None)
+
+    def on_answer(_future: Future[Any]) -> None:  # runs on the answering actor's thread
+        with contextlib.suppress(RuntimeError):  # a closed loop: the daemon is stopping
+            loop.call_soon_threadsafe(settle)
+
+    future.add_done_callback(on_answer)
+    try:
+        await asyncio.wait_for(answered, timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+class ApiApp:
+    """The ASGI app of one listener; `token` set on TCP, None on the Unix socket."""
+
+    def __init__(
+        self,
+        router: Router,
+        token: str | None,
+        max_body_bytes: int,
+        pool: Executor,
+        quick: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.router = router
+        self.quick = quick  # (method, path) of routes that ask no actor: served on the loop
+        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.max_body_bytes = max_body_bytes
+        self.pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # no lifespan (uvicorn runs with lifespan="off")
+            return
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        wants_cbor = CBOR.encode() in headers.get(b"accept", b"")
+        try:
+            self._check_token(headers)
+            length = self._body_length(headers)
+            body = await _read_body(receive, length)
+            if body is None:
+                return  # the client left before its body was complete: do nothing
+            request = Request(
+                scope["method"],
+                scope["raw_path"].decode("latin-1"),
+                parse_qs(scope["query_string"].decode("latin-1")),
+                body,
+                headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower(),
+                wants_cbor,
+            )
+            response = await self._respond(request)
+        except ApiError as exc:
+            response = Response(exc.status, exc.body(), close=exc.status in (411, 413))
+        except Exception:
+            log.exception("internal error serving %s %s", scope["method"], scope["path"])
+            response = Response(
+                500, ApiError(500, "internal", "internal error; see the daemon's log").body()
+            )
+        await _send(send, response, wants_cbor, scope["method"] == "HEAD")
+
+    async def _respond(self, request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        if (request.method, request.path) in self.quick:
+            answer = self.router(request)
+        else:
+            answer = await loop.run_in_executor(self.pool, self.router, request)
+        if isinstance(answer, Response):
+            return answer
+        if await wait_answered(answer.future, answer.timeout):
+            return answer.finish(True)  # reads an answered future: nothing to wait for
+        return await loop.run_in_executor(self.pool, answer.finish, False)
+
+    def _check_token(self, headers: dict[bytes, bytes]) -> None:
+        if self.expected is None:
+            return
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+
+    def _body_length(self, headers: dict[bytes, bytes]) -> int:
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            raise ApiError(
+                411, "length_required", "send a Content-Length; chunked bodies are not accepted"
+            )
+        # The parser (llhttp) refused a Content-Length that is not a whole number.
+        length = int(headers.get(b"content-length", b"0") or b"0")
+        if length > self.max_body_bytes:
+            # Not read: the connection is closed after the answer.
+            raise ApiError(
+                413,
+                "too_large",
+                f"the body is {length} bytes; this node accepts at most {self.max_body_bytes}",
+            )
+        return length
+
+
+async def _read_body(receive: Receive, length: int) -> bytes | None:
+    """The whole body, or None when the client disconnected before it was all there."""
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        received += len(chunk)
+        if not message.get("more_body", False):
+            break
+    if received != length:  # the parser ends a message only at its length; be sure
+        return None
+    return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response, wants_cbor: bool, head_only: bool) -> None:
+    body = response.body
+    if isinstance(body, bytes):
+        payload, content_type = body, response.content_type or "application/octet-stream"
+    elif wants_cbor:
+        payload, content_type = cbor2.dumps(body), CBOR
+    else:
+        payload, content_type = orjson.dumps(body), JSON
+    headers = [
+        (b"server", SERVER_HEADER),
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if response.close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else payload})
