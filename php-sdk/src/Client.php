@@ -161,15 +161,20 @@ final class Client
     }
 
     /**
-     * Ask the node to verify an envelope (raw CBOR bytes). For a check that does not trust
-     * the node, use Receipt::verify() instead.
+     * Ask the node to verify a receipt (its COSE_Sign1 bytes, e.g. Result::receiptCose()).
+     * For a check that does not trust the node, use Receipt::verify() instead.
      *
-     * @return array{valid: bool, reason: ?string, receipt: mixed}
+     * @return array{valid: bool, reason: ?string, message: ?string, receipt: mixed}
      */
-    public function verify(string $envelope): array
+    public function verify(string $cose): array
     {
-        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode(['envelope' => base64_encode($envelope)], JSON_THROW_ON_ERROR)));
-        return ['valid' => ($data['valid'] ?? false) === true, 'reason' => $data['reason'] ?? null, 'receipt' => $data['receipt'] ?? null];
+        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode(['cose' => base64_encode($cose)], JSON_THROW_ON_ERROR)));
+        return [
+            'valid' => ($data['valid'] ?? false) === true,
+            'reason' => $data['reason'] ?? null,
+            'message' => is_string($data['message'] ?? null) ? $data['message'] : null,
+            'receipt' => $data['receipt'] ?? null,
+        ];
     }
 
     /** @return array<string, mixed> the decoded JSON body of a 2xx answer */

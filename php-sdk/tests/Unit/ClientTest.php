@@ -130,7 +130,7 @@ final class ClientTest extends TestCase
         $client = $this->unixClient([self::json(200, $this->factory->jobResult(['stdout' => base64_encode("forged\n")]))]);
 
         $this->expectException(VerificationException::class);
-        $this->expectExceptionMessage('hash_mismatch');
+        $this->expectExceptionMessage('result_mismatch');
 
         $client->run(Manifest::fromBytes(ReceiptFactory::MODULE), timeoutSeconds: 10);
     }
@@ -293,15 +293,16 @@ final class ClientTest extends TestCase
         self::assertSame(['DELETE', "/v1/jobs/$id"], [$this->server->requests()[0]['method'], $this->server->requests()[0]['path']]);
     }
 
-    public function test_verify_sends_the_envelope_as_base64(): void
+    public function test_verify_sends_the_cose_bytes_as_base64(): void
     {
-        $client = $this->unixClient([self::json(200, ['valid' => true, 'reason' => null, 'receipt' => []])]);
-        $envelope = $this->factory->envelope();
+        $client = $this->unixClient([self::json(200, ['valid' => true, 'reason' => null, 'message' => 'signed by the executor', 'receipt' => []])]);
+        $cose = $this->factory->cose();
 
-        $verdict = $client->verify($envelope);
+        $verdict = $client->verify($cose);
 
         self::assertTrue($verdict['valid']);
-        self::assertSame(['envelope' => base64_encode($envelope)], json_decode($this->server->requests()[0]['body'], true));
+        self::assertSame('signed by the executor', $verdict['message']);
+        self::assertSame(['cose' => base64_encode($cose)], json_decode($this->server->requests()[0]['body'], true));
     }
 
     /** @param list<array<string, mixed>> $responses */
