@@ -80,8 +80,9 @@ final class Client
 
     /**
      * Submit a job and wait for its result, polling when the node answers before the job ends.
-     * The receipt is verified against the manifest's module and input and the returned
-     * output before this returns (VerificationException otherwise). A job that ends without
+     * The receipt is verified against the manifest's module and input (and, for runOnPeer(),
+     * that peer as executor), and every field of the returned result against the receipt,
+     * before this returns (VerificationException otherwise). A job that ends without
      * a result — e.g. no peer would run it — raises JobFailedException with the node's code
      * and, for remote placement, the peers it tried (getAttempts()).
      */
@@ -94,7 +95,8 @@ final class Client
             $job = $this->waitForJob($job->jobId, max(0.0, $deadline - microtime(true)));
         }
         $result = $this->requireResult($job);
-        $result->verifyReceipt($manifest);
+        // A job placed on one peer must come back signed by that peer.
+        $result->verifyReceipt($manifest, executor: $manifest->targetPeer());
         return $result;
     }
 

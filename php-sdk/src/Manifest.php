@@ -201,6 +201,12 @@ final class Manifest
         return $this->withPlacement($placement);
     }
 
+    /** The peer ID of runOnPeer(), which alone may run the job (and sign its receipt); else null. */
+    public function targetPeer(): ?string
+    {
+        return ($this->placement['mode'] ?? null) === 'peer' ? $this->placement['peer_id'] : null;
+    }
+
     public function moduleSha256(): string
     {
         return $this->moduleSha256;

@@ -156,6 +156,26 @@ final class ClientTest extends TestCase
         $client->run(Manifest::fromBytes(ReceiptFactory::MODULE), timeoutSeconds: 10);
     }
 
+    public function test_run_on_a_named_peer_refuses_a_receipt_signed_by_another(): void
+    {
+        $client = $this->unixClient([self::json(200, $this->factory->jobResult())]);
+        $asked = (new ReceiptFactory('another-seed-of-thirty-two-bytes'))->peerId();
+
+        $this->expectException(VerificationException::class);
+        $this->expectExceptionMessage('executor_mismatch');
+
+        $client->run(Manifest::fromBytes(ReceiptFactory::MODULE)->runOnPeer($asked), timeoutSeconds: 10);
+    }
+
+    public function test_run_on_a_named_peer_accepts_its_receipt(): void
+    {
+        $client = $this->unixClient([self::json(200, $this->factory->jobResult())]);
+
+        $result = $client->run(Manifest::fromBytes(ReceiptFactory::MODULE)->runOnPeer($this->factory->peerId()), timeoutSeconds: 10);
+
+        self::assertSame($this->factory->peerId(), $result->executor);
+    }
+
     public function test_run_gives_up_when_the_job_does_not_finish_in_time(): void
     {
         $id = str_repeat('b', 32);
