@@ -179,6 +179,26 @@ final class Client
         ];
     }
 
+    /**
+     * Ask the node to verify a saved job result (or a job as getJob() shows it, or a receipt's
+     * JSON form): its receipt, and every field of the result against it. For a check that
+     * does not trust the node, use Result::verifyReceipt() instead.
+     *
+     * @param Result|array<string, mixed> $saved
+     * @return array{valid: bool, reason: ?string, message: ?string, receipt: mixed}
+     */
+    public function verifyResult(Result|array $saved): array
+    {
+        $json = $saved instanceof Result ? $saved->raw : $saved;
+        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode($json, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION)));
+        return [
+            'valid' => ($data['valid'] ?? false) === true,
+            'reason' => $data['reason'] ?? null,
+            'message' => is_string($data['message'] ?? null) ? $data['message'] : null,
+            'receipt' => $data['receipt'] ?? null,
+        ];
+    }
+
     /** @return array<string, mixed> the decoded JSON body of a 2xx answer */
     private function call(Request $request): array
     {
