@@ -55,7 +55,8 @@ final class Encoder
     private static function map(array $entries): string
     {
         $keys = array_map('strval', array_keys($entries));
-        usort($keys, static fn (string $a, string $b): int => [strlen($a), $a] <=> [strlen($b), $b]);
+        // strcmp, not <=>: PHP compares numeric strings such as "10" and "1e1" as numbers.
+        usort($keys, static fn (string $a, string $b): int => strlen($a) <=> strlen($b) ?: strcmp($a, $b));
         $out = self::head(5, count($keys));
         foreach ($keys as $key) {
             $out .= self::text($key) . self::encode($entries[$key]);
