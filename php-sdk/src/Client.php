@@ -80,8 +80,9 @@ final class Client
 
     /**
      * Submit a job and wait for its result, polling when the node answers before the job ends.
-     * The receipt is verified against the manifest's module and input and the returned
-     * output before this returns (VerificationException otherwise). A job that ends without
+     * The receipt is verified against the manifest's module and input (and, for runOnPeer(),
+     * that peer as executor), and every field of the returned result against the receipt,
+     * before this returns (VerificationException otherwise). A job that ends without
      * a result — e.g. no peer would run it — raises JobFailedException with the node's code
      * and, for remote placement, the peers it tried (getAttempts()).
      */
@@ -94,7 +95,8 @@ final class Client
             $job = $this->waitForJob($job->jobId, max(0.0, $deadline - microtime(true)));
         }
         $result = $this->requireResult($job);
-        $result->verifyReceipt($manifest);
+        // A job placed on one peer must come back signed by that peer.
+        $result->verifyReceipt($manifest, executor: $manifest->targetPeer());
         return $result;
     }
 
@@ -161,15 +163,40 @@ final class Client
     }
 
     /**
-     * Ask the node to verify an envelope (raw CBOR bytes). For a check that does not trust
-     * the node, use Receipt::verify() instead.
+     * Ask the node to verify a receipt (its COSE_Sign1 bytes, e.g. Result::receiptCose()).
+     * For a check that does not trust the node, use Receipt::verify() instead.
      *
-     * @return array{valid: bool, reason: ?string, receipt: mixed}
+     * @return array{valid: bool, reason: ?string, message: ?string, receipt: mixed}
      */
-    public function verify(string $envelope): array
+    public function verify(string $cose): array
     {
-        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode(['envelope' => base64_encode($envelope)], JSON_THROW_ON_ERROR)));
-        return ['valid' => ($data['valid'] ?? false) === true, 'reason' => $data['reason'] ?? null, 'receipt' => $data['receipt'] ?? null];
+        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode(['cose' => base64_encode($cose)], JSON_THROW_ON_ERROR)));
+        return [
+            'valid' => ($data['valid'] ?? false) === true,
+            'reason' => $data['reason'] ?? null,
+            'message' => is_string($data['message'] ?? null) ? $data['message'] : null,
+            'receipt' => $data['receipt'] ?? null,
+        ];
+    }
+
+    /**
+     * Ask the node to verify a saved job result (or a job as getJob() shows it, or a receipt's
+     * JSON form): its receipt, and every field of the result against it. For a check that
+     * does not trust the node, use Result::verifyReceipt() instead.
+     *
+     * @param Result|array<string, mixed> $saved
+     * @return array{valid: bool, reason: ?string, message: ?string, receipt: mixed}
+     */
+    public function verifyResult(Result|array $saved): array
+    {
+        $json = $saved instanceof Result ? $saved->raw : $saved;
+        $data = $this->call(new Request('POST', '/v1/receipts/verify', json_encode($json, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION)));
+        return [
+            'valid' => ($data['valid'] ?? false) === true,
+            'reason' => $data['reason'] ?? null,
+            'message' => is_string($data['message'] ?? null) ? $data['message'] : null,
+            'receipt' => $data['receipt'] ?? null,
+        ];
     }
 
     /** @return array<string, mixed> the decoded JSON body of a 2xx answer */

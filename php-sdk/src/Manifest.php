@@ -22,6 +22,9 @@ use Plasm\Cbor\Map;
  */
 final class Manifest
 {
+    /** Where a deterministic job's wall clock starts unless it says otherwise (unix ms). */
+    public const DEFAULT_EPOCH_MS = 1_700_000_000_000;
+
     private ?string $module = null;
     private string $moduleSha256;
     private ?string $moduleName = null;
@@ -30,10 +33,15 @@ final class Manifest
     private array $args = [];
     /** @var array<string, string> */
     private array $env = [];
+    /** @var array<string, string> guest path => bytes, sorted by path */
+    private array $files = [];
     /** @var array<string, int> */
     private array $limits = [];
     /** @var array<string, mixed>|null */
     private ?array $placement = null;
+    private bool $deterministic = true;
+    private ?string $seed = null;
+    private ?int $epochMs = null;
 
     private function __construct()
     {
@@ -108,11 +116,89 @@ final class Manifest
         return $m;
     }
 
-    /** Limits left null keep the node's defaults. */
-    public function withLimits(?int $fuel = null, ?int $memoryBytes = null, ?int $timeoutMs = null, ?int $maxOutputBytes = null): self
+    /**
+     * A file the guest can read (not write) at $guestPath, e.g. /input/data.txt, with the
+     * bytes of $hostPath read now. Sent in the manifest's `files` and covered by the input
+     * hash the receipt signs (inputSha256()).
+     */
+    public function withInputFile(string $guestPath, string $hostPath): self
+    {
+        $bytes = is_file($hostPath) ? @file_get_contents($hostPath) : false;
+        if ($bytes === false) {
+            throw new \InvalidArgumentException(sprintf('cannot read the input file %s', $hostPath));
+        }
+        return $this->withInputBytes($guestPath, $bytes);
+    }
+
+    /**
+     * The determinism profile (on by default): virtual clocks from $epochMs and a random stream
+     * seeded by $seed (raw bytes; default the input's own hash), so every node gives the same
+     * result. withoutDeterminism() asks for the host's clocks and randomness instead.
+     */
+    public function withDeterminism(?string $seed = null, ?int $epochMs = null): self
+    {
+        if ($seed !== null && (strlen($seed) < 1 || strlen($seed) > 64)) {
+            throw new \InvalidArgumentException('a seed is 1 to 64 bytes');
+        }
+        if ($epochMs !== null && ($epochMs < 0 || $epochMs > 253402300799999)) {
+            throw new \InvalidArgumentException('epoch_ms is unix ms from 0 to the year 9999');
+        }
+        $m = clone $this;
+        $m->deterministic = true;
+        $m->seed = $seed;
+        $m->epochMs = $epochMs;
+        return $m;
+    }
+
+    public function withoutDeterminism(): self
     {
         $m = clone $this;
-        foreach (['fuel' => $fuel, 'memory_bytes' => $memoryBytes, 'timeout_ms' => $timeoutMs, 'max_output_bytes' => $maxOutputBytes] as $key => $value) {
+        $m->deterministic = false;
+        $m->seed = null;
+        $m->epochMs = null;
+        return $m;
+    }
+
+    /** Like withInputFile(), with the file's bytes given. */
+    public function withInputBytes(string $guestPath, string $bytes): self
+    {
+        self::checkInputPath($guestPath);
+        foreach (array_keys($this->files) as $path) {
+            $path = (string) $path;
+            if ($path === $guestPath) {
+                throw new \InvalidArgumentException(sprintf('input file %s is given twice', $guestPath));
+            }
+            if (str_starts_with($guestPath, $path . '/') || str_starts_with($path, $guestPath . '/')) {
+                throw new \InvalidArgumentException(sprintf('input file %s cannot be both a file and the directory of another (%s)', min($path, $guestPath), max($path, $guestPath)));
+            }
+        }
+        $m = clone $this;
+        $m->files[$guestPath] = $bytes;
+        uksort($m->files, static fn (string|int $a, string|int $b): int => strcmp((string) $a, (string) $b));
+        return $m;
+    }
+
+    /**
+     * Limits left null keep the node's defaults. The output limits bound the files the job
+     * may leave under /output (all of them, one, how many); maxInputFilesBytes the input files.
+     */
+    public function withLimits(
+        ?int $fuel = null,
+        ?int $memoryBytes = null,
+        ?int $timeoutMs = null,
+        ?int $maxOutputBytes = null,
+        ?int $maxOutputFilesBytes = null,
+        ?int $maxOutputFileBytes = null,
+        ?int $maxOutputFiles = null,
+        ?int $maxInputFilesBytes = null,
+    ): self {
+        $m = clone $this;
+        $given = [
+            'fuel' => $fuel, 'memory_bytes' => $memoryBytes, 'timeout_ms' => $timeoutMs, 'max_output_bytes' => $maxOutputBytes,
+            'max_output_files_bytes' => $maxOutputFilesBytes, 'max_output_file_bytes' => $maxOutputFileBytes,
+            'max_output_files' => $maxOutputFiles, 'max_input_files_bytes' => $maxInputFilesBytes,
+        ];
+        foreach ($given as $key => $value) {
             if ($value === null) {
                 continue;
             }
@@ -150,25 +236,48 @@ final class Manifest
         return $this->withPlacement($placement);
     }
 
+    /** The peer ID of runOnPeer(), which alone may run the job (and sign its receipt); else null. */
+    public function targetPeer(): ?string
+    {
+        return ($this->placement['mode'] ?? null) === 'peer' ? $this->placement['peer_id'] : null;
+    }
+
     public function moduleSha256(): string
     {
         return $this->moduleSha256;
     }
 
     /**
-     * Hex sha256 of the job input as receipts hash it: canonical CBOR
-     * {"args": [...], "env": {...}, "stdin": bytes}. A receipt with another input hash is
-     * for a job that did not get this manifest's stdin, args or env.
+     * Hex sha256 of the job input as receipts (version 2) hash it: the canonical CBOR of
+     * {"args": [...], "env": {...}, "files": [{"path", "sha256", "size"}...], "module_name",
+     * "stdin": {"sha256", "size"}}, files sorted by path, hashes as raw bytes
+     * (protocol/receipt.py input_sha256). A receipt with another input hash is for a job that
+     * did not get this manifest's stdin, args, env, module name or input files.
      */
     public function inputSha256(): string
     {
+        $files = [];
+        foreach ($this->files as $path => $bytes) {
+            $files[] = new Map(['path' => (string) $path, ...self::digest($bytes)]);
+        }
         return hash('sha256', Encoder::encode(new Map([
             'args' => $this->args,
             'env' => new Map($this->env),
+            'files' => $files,
             // argv[0]: the daemon's default when the manifest names none.
             'module_name' => $this->moduleName ?? 'module.wasm',
-            'stdin' => new ByteString($this->stdin),
+            'stdin' => new Map(self::digest($this->stdin)),
+            'determinism' => $this->deterministic ? new Map([
+                'epoch_ms' => $this->epochMs ?? self::DEFAULT_EPOCH_MS,
+                'seed' => $this->seed === null ? null : new ByteString($this->seed),
+            ]) : null,
         ])));
+    }
+
+    /** @return array<string, string> the input files, guest path => bytes, sorted by path */
+    public function inputFiles(): array
+    {
+        return $this->files;
     }
 
     public function moduleBytes(): ?string
@@ -199,11 +308,26 @@ final class Manifest
         if ($this->env !== []) {
             $out['env'] = $this->env;
         }
+        if ($this->files !== []) {
+            $out['files'] = [];
+            foreach ($this->files as $path => $bytes) {
+                $out['files'][] = ['path' => (string) $path, 'content' => base64_encode($bytes)];
+            }
+        }
         if ($this->limits !== []) {
             $out['limits'] = $this->limits;
         }
         if ($this->placement !== null) {
             $out['placement'] = $this->placement;
+        }
+        if (!$this->deterministic) {
+            $out['determinism'] = 'off';
+        }
+        if ($this->seed !== null) {
+            $out['seed'] = bin2hex($this->seed);
+        }
+        if ($this->epochMs !== null) {
+            $out['epoch_ms'] = $this->epochMs;
         }
         return $out;
     }
@@ -218,6 +342,30 @@ final class Manifest
             $array['placement']['requirements'] = (object) $array['placement']['requirements'];
         }
         return json_encode($array, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES);
+    }
+
+    /** @return array{sha256: ByteString, size: int} */
+    private static function digest(string $bytes): array
+    {
+        return ['sha256' => new ByteString(hash('sha256', $bytes, true)), 'size' => strlen($bytes)];
+    }
+
+    /** An absolute, normalised UTF-8 path without NUL, not /output or under it (runtime/job.py). */
+    private static function checkInputPath(string $path): void
+    {
+        $why = match (true) {
+            preg_match('//u', $path) !== 1 => 'is not valid UTF-8',
+            str_contains($path, "\0") => 'must not contain a NUL character',
+            !str_starts_with($path, '/') || $path === '/' => 'must be an absolute file path such as /input/data.txt',
+            strlen($path) > 4096 => 'is longer than 4096 bytes',
+            array_intersect(explode('/', substr($path, 1)), ['', '.', '..']) !== [] => "must be normalised: no empty, '.' or '..' component, no trailing '/'",
+            max(array_map('strlen', explode('/', substr($path, 1)))) > 255 => 'has a component longer than 255 bytes',
+            $path === '/output' || str_starts_with($path, '/output/') => "is under /output, which holds the job's outputs only",
+            default => null,
+        };
+        if ($why !== null) {
+            throw new \InvalidArgumentException(sprintf('input file path %s %s', json_encode($path, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE), $why));
+        }
     }
 
     /** @param array<string, mixed> $placement */

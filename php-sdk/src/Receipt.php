@@ -6,62 +6,70 @@ namespace Plasm;
 
 use Plasm\Cbor\ByteString;
 use Plasm\Cbor\Decoder;
+use Plasm\Cbor\Encoder;
 use Plasm\Cbor\Map;
+use Plasm\Cose\Sign1;
 use Plasm\Exception\DecodeException;
 use Plasm\Exception\VerificationException;
 use Plasm\Identity\PeerId;
 
 /*
- * Theory of operation: a receipt travels as an envelope, canonical CBOR
- * {"v": 1, "body": bytes, "sig": bytes(64), "key": bytes(32)}, where `body` is itself the
- * canonical CBOR of the receipt map and `sig` is Ed25519 over "plasm/receipt/v1\0" . body.
- * Receipt::verify() is the only way to obtain a Receipt, so holding one means all of this held,
- * checked in the same order as the Python verifier (protocol/receipt.py) so that both report
- * the same reason for the same bad receipt:
- *   1. the envelope and its body decode strictly, the envelope has exactly its four fields
- *      and the body names an executor (else `malformed`);
- *   2. the peer ID of the envelope key is the body's `executor` (else `key_mismatch`);
- *   3. the signature checks with sodium over the exact body bytes received — never over a
- *      re-encoding (else `bad_signature`);
- *   4. the body is version 1 (else `unsupported_version`) and has exactly the receipt fields
- *      with their types (else `malformed`);
+ * Theory of operation: a receipt (version 2) is a COSE_Sign1 (RFC 9052, see Cose\Sign1) of
+ * content type application/vnd.plasm.receipt+cbor whose kid is the executor's peer ID and
+ * whose payload is the canonical CBOR receipt body. Receipt::verify() is the only way to
+ * obtain a Receipt, so holding one means all of this held, checked in the same order as the
+ * Python verifier (protocol/receipt.py) so that both report the same reason for the same
+ * bad receipt:
+ *   1. the COSE_Sign1 is in Plasm's one accepted encoding and its payload decodes strictly
+ *      (else `malformed`; a version 1 envelope map is `unsupported_version`);
+ *   2. the kid is the body's `executor` (else `key_mismatch`);
+ *   3. Ed25519 by the key inside the kid's peer ID over the Sig_structure, which the SDK
+ *      encodes itself (else `bad_signature`; a kid naming no Ed25519 key is `malformed`);
+ *   4. the body is version 2 (else `unsupported_version`), has exactly the documented fields
+ *      and types (else `malformed`) and is the canonical encoding of itself: re-encoded with
+ *      Cbor\Encoder it gives the payload back byte for byte (else `malformed`);
  *   5. every expectation the caller passes holds: executor, job id, nonce, module hash, input
- *      hash, stdout and stderr bytes (else `executor_mismatch`, `job_id_mismatch`, `nonce_mismatch`,
- *      `hash_mismatch`).
+ *      hash, stdout, stderr and output file bytes (else `executor_mismatch`,
+ *      `job_id_mismatch`, `nonce_mismatch`, `hash_mismatch`).
  * Before step 3 only `executor` is read from the body, which is decoded but not yet trusted.
  */
 final class Receipt
 {
-    public const SIGNING_CONTEXT = "plasm/receipt/v1\x00";
-    public const VERSION = 1;
+    public const VERSION = 2;
+    public const CONTENT_TYPE = Sign1::CONTENT_TYPE_RECEIPT;
     public const OUTCOMES = ['ok', 'exit', 'trap', 'out_of_fuel', 'timeout', 'memory_limit', 'invalid_module', 'compile_limit', 'cancelled'];
-    private const MAX_ENVELOPE_BYTES = 1 << 20;
-    private const ENVELOPE_FIELDS = ['v', 'body', 'sig', 'key'];
-    /** field => type: int, uint, text, bool, bytes32, bytes16, ?int, ?text, limits, engine */
+    public const PROFILES = ['wasi-p1-det/1', 'wasi-p1-nondet/1'];
+    /** The limit fields in their documented order (schemas/receipt.schema.json). */
+    public const LIMIT_FIELDS = [
+        'fuel', 'memory_bytes', 'timeout_ms', 'max_output_bytes', 'max_output_files_bytes',
+        'max_output_file_bytes', 'max_output_files', 'max_input_files_bytes',
+    ];
+    private const MAX_COSE_BYTES = 1 << 20;
+    /** field => type: uint, text, bool, bytes32, bytes16, ?int, ?text, limits, engine, outputs */
     private const BODY_FIELDS = [
         'v' => 'uint', 'job_id' => 'text', 'module_sha256' => 'bytes32', 'input_sha256' => 'bytes32',
         'stdout_sha256' => 'bytes32', 'stderr_sha256' => 'bytes32', 'stdout_len' => 'uint',
         'stderr_len' => 'uint', 'stdout_truncated' => 'bool', 'stderr_truncated' => 'bool',
+        'outputs' => 'outputs', 'outputs_truncated' => 'bool',
         'outcome' => 'text', 'exit_code' => '?int', 'message' => '?text', 'fuel_consumed' => 'uint',
-        'wall_time_us' => 'uint', 'limits' => 'limits', 'engine' => 'engine', 'executor' => 'text',
-        'requester' => 'text', 'nonce' => 'bytes16', 'started_at_ms' => 'uint', 'finished_at_ms' => 'uint',
+        'fuel_exact' => 'bool', 'wall_time_us' => 'uint', 'limits' => 'limits', 'engine' => 'engine',
+        'profile' => 'text', 'executor' => 'text', 'requester' => 'text', 'nonce' => 'bytes16',
+        'started_at_ms' => 'uint', 'finished_at_ms' => 'uint',
     ];
-    private const LIMIT_FIELDS = [
-        'fuel', 'memory_bytes', 'timeout_ms', 'max_output_bytes',
-        'max_output_files_bytes', 'max_output_file_bytes', 'max_output_files', 'max_input_files_bytes',
-    ];
+    private const OUTPUT_FIELDS = ['path', 'size', 'sha256'];
     private const ENGINE_FIELDS = ['name', 'version'];
 
     /** @var list<string> what verify() checked beyond signature and key, for summary() */
     private array $checked = [];
 
     /**
+     * @param list<array{path: string, size: int, sha256: string}> $outputs sha256 as hex
      * @param array<string, int> $limits
      * @param array<string, string> $engine
      */
     private function __construct(
-        public readonly string $envelope,
-        public readonly string $body,
+        public readonly string $cose,
+        public readonly string $payload,
         public readonly string $signature,
         public readonly string $publicKey,
         public readonly string $jobId,
@@ -73,13 +81,17 @@ final class Receipt
         public readonly int $stderrLen,
         public readonly bool $stdoutTruncated,
         public readonly bool $stderrTruncated,
+        public readonly array $outputs,
+        public readonly bool $outputsTruncated,
         public readonly string $outcome,
         public readonly ?int $exitCode,
         public readonly ?string $message,
         public readonly int $fuelConsumed,
+        public readonly bool $fuelExact,
         public readonly int $wallTimeUs,
         public readonly array $limits,
         public readonly array $engine,
+        public readonly string $profile,
         public readonly string $executor,
         public readonly string $requester,
         public readonly string $nonce,
@@ -89,7 +101,7 @@ final class Receipt
     }
 
     /**
-     * Verify an envelope and return the receipt it carries; throws VerificationException.
+     * Verify a receipt (its tagged COSE_Sign1 bytes) and return it; throws VerificationException.
      *
      * @param string|null $moduleSha256 hex sha256 of the module bytes the client sent
      * @param string|null $stdout the exact stdout bytes the client received
@@ -98,9 +110,11 @@ final class Receipt
      * @param string|null $jobId the job id the client was given
      * @param string|null $nonce the raw 16-byte nonce the client chose, if it chose one
      * @param string|null $inputSha256 hex hash of the input sent (Manifest::inputSha256())
+     * @param array<string, string>|null $outputs every output file, guest path => bytes
+     *        (e.g. "/output/result.txt" => ...): exactly the receipt's files, same bytes
      */
     public static function verify(
-        string $envelope,
+        string $cose,
         ?string $moduleSha256 = null,
         ?string $stdout = null,
         ?string $stderr = null,
@@ -108,36 +122,64 @@ final class Receipt
         ?string $jobId = null,
         ?string $nonce = null,
         ?string $inputSha256 = null,
+        ?array $outputs = null,
     ): self {
-        [$body, $signature, $publicKey] = self::openEnvelope($envelope);
-        $map = self::decodeMap($body, 'body');
-        $named = $map->has('executor') ? $map->get('executor') : null;
+        [$signed, $body] = self::decode($cose);
+        $named = $body instanceof Map && $body->has('executor') ? $body->get('executor') : null;
         if (!is_string($named)) {
             throw new VerificationException('malformed', 'the receipt body names no executor');
         }
-        $keyPeer = PeerId::fromPublicKey($publicKey);
-        if ($keyPeer !== $named) {
-            throw new VerificationException('key_mismatch', sprintf('the receipt was signed by %s but names %s as executor', $keyPeer, $named));
+        if ($signed->kid !== $named) {
+            throw new VerificationException('key_mismatch', sprintf('the receipt was signed by %s but names executor %s', $signed->kid, $named));
         }
-        if (!sodium_crypto_sign_verify_detached($signature, self::SIGNING_CONTEXT . $body, $publicKey)) {
-            throw new VerificationException('bad_signature', 'the ed25519 signature does not match the receipt body; it was altered');
+        try {
+            $publicKey = PeerId::toPublicKey($signed->kid);
+        } catch (DecodeException $e) {
+            throw new VerificationException('malformed', sprintf("the receipt's kid names no key: %s", $e->getMessage()), $e);
         }
-        $receipt = self::fromBody($map, $envelope, $body, $signature, $publicKey);
-        $receipt->checkExpectations($moduleSha256, $inputSha256, $stdout, $stderr, $executor, $jobId, $nonce);
+        if (!$signed->verifySignature($publicKey)) {
+            throw new VerificationException('bad_signature', 'the signature does not match the receipt body; it was altered');
+        }
+        $receipt = self::fromBody($body, $cose, $signed, $publicKey);
+        if (Encoder::encode($body) !== $signed->payload) {
+            throw new VerificationException('malformed', 'the receipt body is not in canonical CBOR (RFC 8949 core deterministic)');
+        }
+        $receipt->checkExpectations($moduleSha256, $inputSha256, $stdout, $stderr, $executor, $jobId, $nonce, $outputs);
         return $receipt;
     }
 
-    /** Verify the base64 envelope of the JSON form (`receipt.envelope` in job results). */
-    public static function verifyBase64(string $envelopeBase64, mixed ...$expectations): self
+    /**
+     * Verify the JSON form of a receipt ({"cose": base64, "executor", "body"}, as job results
+     * carry it) or just its base64 string. Only `cose` is read: `executor` and `body` are for
+     * people. Takes the same expectations as verify().
+     *
+     * @param array<string, mixed>|string $receipt
+     */
+    public static function verifyJson(array|string $receipt, mixed ...$expectations): self
     {
-        $envelope = base64_decode($envelopeBase64, true);
-        if ($envelope === false) {
-            throw new VerificationException('malformed', 'the receipt envelope is not valid base64');
+        if (is_array($receipt)) {
+            if (is_string($receipt['envelope'] ?? null) && !array_key_exists('cose', $receipt)) {
+                throw new VerificationException('unsupported_version', "this is a version 1 receipt ('envelope', plasmd 0.2 and older); this SDK verifies COSE_Sign1 receipts ('cose') only: check it with the plasmd that made it");
+            }
+            if (!is_string($receipt['cose'] ?? null)) {
+                throw new VerificationException('malformed', "a receipt in JSON has a 'cose' string (base64)");
+            }
+            $receipt = $receipt['cose'];
         }
-        return self::verify($envelope, ...$expectations);
+        return self::verifyBase64($receipt, ...$expectations);
     }
 
-    /** The executor's peer ID, derived from the signing key (equal to $executor once verified). */
+    /** Verify the base64 COSE bytes (`receipt.cose` in job results). */
+    public static function verifyBase64(string $coseBase64, mixed ...$expectations): self
+    {
+        $cose = base64_decode($coseBase64, true);
+        if ($cose === false) {
+            throw new VerificationException('malformed', "the receipt's cose is not valid base64");
+        }
+        return self::verify($cose, ...$expectations);
+    }
+
+    /** The executor's peer ID: the kid, equal to $executor once verified. */
     public function signerPeerId(): string
     {
         return PeerId::fromPublicKey($this->publicKey);
@@ -152,6 +194,44 @@ final class Receipt
     public function checkedExpectations(): array
     {
         return $this->checked;
+    }
+
+    /**
+     * The body as JSON shows it (receipt.body in job results): hashes and the nonce as
+     * lowercase hex, everything else as in CBOR.
+     *
+     * @return array<string, mixed>
+     */
+    public function bodyJson(): array
+    {
+        return [
+            'v' => self::VERSION,
+            'job_id' => $this->jobId,
+            'module_sha256' => $this->moduleSha256,
+            'input_sha256' => $this->inputSha256,
+            'stdout_sha256' => $this->stdoutSha256,
+            'stderr_sha256' => $this->stderrSha256,
+            'stdout_len' => $this->stdoutLen,
+            'stderr_len' => $this->stderrLen,
+            'stdout_truncated' => $this->stdoutTruncated,
+            'stderr_truncated' => $this->stderrTruncated,
+            'outputs' => $this->outputs,
+            'outputs_truncated' => $this->outputsTruncated,
+            'outcome' => $this->outcome,
+            'exit_code' => $this->exitCode,
+            'message' => $this->message,
+            'fuel_consumed' => $this->fuelConsumed,
+            'fuel_exact' => $this->fuelExact,
+            'wall_time_us' => $this->wallTimeUs,
+            'limits' => $this->limits,
+            'engine' => $this->engine,
+            'profile' => $this->profile,
+            'executor' => $this->executor,
+            'requester' => $this->requester,
+            'nonce' => bin2hex($this->nonce),
+            'started_at_ms' => $this->startedAtMs,
+            'finished_at_ms' => $this->finishedAtMs,
+        ];
     }
 
     /** A few human-readable lines; `verified` because a Receipt only exists once verified. */
@@ -169,63 +249,84 @@ final class Receipt
             "outcome:   {$outcome}",
             sprintf('stdout:    %d bytes%s, sha256 %s', $this->stdoutLen, $this->stdoutTruncated ? ' (truncated)' : '', $this->stdoutSha256),
             sprintf('stderr:    %d bytes%s, sha256 %s', $this->stderrLen, $this->stderrTruncated ? ' (truncated)' : '', $this->stderrSha256),
-            sprintf('fuel:      %d of %d', $this->fuelConsumed, $this->limits['fuel']),
-            sprintf('time:      %d µs wall, started %s', $this->wallTimeUs, gmdate('Y-m-d\TH:i:s', intdiv($this->startedAtMs, 1000)) . sprintf('.%03dZ', $this->startedAtMs % 1000)),
-            sprintf('engine:    %s %s', $this->engine['name'], $this->engine['version']),
+            sprintf('outputs:   %d file%s%s', count($this->outputs), count($this->outputs) === 1 ? '' : 's', $this->outputsTruncated ? ' (truncated)' : ''),
         ];
+        foreach ($this->outputs as $file) {
+            $lines[] = sprintf('           %s: %d bytes, sha256 %s', $file['path'], $file['size'], $file['sha256']);
+        }
+        array_push(
+            $lines,
+            sprintf('fuel:      %d of %d%s', $this->fuelConsumed, $this->limits['fuel'], $this->fuelExact ? '' : ' (depends on when the job was stopped)'),
+            sprintf('time:      %d µs wall, started %s', $this->wallTimeUs, gmdate('Y-m-d\TH:i:s', intdiv($this->startedAtMs, 1000)) . sprintf('.%03dZ', $this->startedAtMs % 1000)),
+            sprintf('engine:    %s %s, profile %s', $this->engine['name'], $this->engine['version'], $this->profile),
+        );
         return implode("\n", $lines);
     }
 
-    /** @return array{0: string, 1: string, 2: string} body, signature, public key */
-    private static function openEnvelope(string $envelope): array
+    /** @return array{0: Sign1, 1: mixed} the COSE_Sign1 and its decoded (untrusted) payload */
+    private static function decode(string $cose): array
     {
-        $map = self::decodeMap($envelope, 'envelope');
-        self::requireExactKeys($map, self::ENVELOPE_FIELDS, 'envelope');
-        if ($map->get('v') !== self::VERSION) {
-            throw new VerificationException('malformed', sprintf('envelope version is %s, this verifier knows version %d', json_encode($map->get('v')), self::VERSION));
+        if ($cose !== '' && ($cose[0] === "\xa4" || $cose[0] === "\xb9")) {
+            throw new VerificationException('unsupported_version', 'this is a version 1 receipt (a Plasm envelope map, plasmd 0.2 and older); this SDK verifies COSE_Sign1 receipts (version 2) only: check it with the plasmd that made it');
         }
-        $body = self::bytesField($map, 'body', null, 'envelope');
-        $signature = self::bytesField($map, 'sig', SODIUM_CRYPTO_SIGN_BYTES, 'envelope');
-        $publicKey = self::bytesField($map, 'key', SODIUM_CRYPTO_SIGN_PUBLICKEYBYTES, 'envelope');
-        return [$body, $signature, $publicKey];
+        try {
+            $signed = Sign1::decode($cose, self::MAX_COSE_BYTES, self::CONTENT_TYPE);
+            $body = Decoder::decode($signed->payload, self::MAX_COSE_BYTES);
+        } catch (DecodeException $e) {
+            throw new VerificationException('malformed', sprintf('the receipt cannot be decoded: %s', $e->getMessage()), $e);
+        }
+        return [$signed, $body];
     }
 
-    private static function fromBody(Map $map, string $envelope, string $body, string $signature, string $publicKey): self
+    private static function fromBody(mixed $body, string $cose, Sign1 $signed, string $publicKey): self
     {
-        $version = $map->has('v') ? $map->get('v') : null;
-        if ($version !== self::VERSION) {
-            throw new VerificationException('unsupported_version', sprintf('receipt version %s is not supported; this verifier reads version %d', json_encode($version), self::VERSION));
+        if (!$body instanceof Map || !$body->has('v')) {
+            throw new VerificationException('malformed', "the receipt body is not a map with a version 'v'");
         }
-        self::requireExactKeys($map, array_keys(self::BODY_FIELDS), 'body');
+        $version = $body->get('v');
+        if ($version !== self::VERSION) {
+            throw new VerificationException('unsupported_version', sprintf('receipt version %s is not supported; this SDK reads version %d', json_encode($version), self::VERSION));
+        }
+        self::requireExactKeys($body, array_keys(self::BODY_FIELDS), 'body');
         $f = [];
         foreach (self::BODY_FIELDS as $name => $type) {
-            $f[$name] = self::typedField($map, $name, $type);
+            $f[$name] = self::typedField($body, $name, $type);
         }
         if (preg_match('/\A[0-9a-f]{32}\z/', $f['job_id']) !== 1) {
-            throw new VerificationException('malformed', 'receipt job_id is not 32 lowercase hex characters');
+            self::malformed('job_id must be 32 lowercase hex characters');
         }
         if (!in_array($f['outcome'], self::OUTCOMES, true)) {
-            throw new VerificationException('malformed', sprintf('receipt outcome "%s" is not a known outcome', $f['outcome']));
+            self::malformed(sprintf('outcome "%s" is not a known outcome', $f['outcome']));
+        }
+        if (!in_array($f['profile'], self::PROFILES, true)) {
+            self::malformed(sprintf('profile "%s" is not one of %s', $f['profile'], implode(', ', self::PROFILES)));
+        }
+        try {
+            PeerId::toPublicKey($f['executor']);
+        } catch (DecodeException $e) {
+            self::malformed('executor: ' . $e->getMessage());
         }
         return new self(
-            $envelope, $body, $signature, $publicKey,
+            $cose, $signed->payload, $signed->signature, $publicKey,
             $f['job_id'], $f['module_sha256'], $f['input_sha256'], $f['stdout_sha256'], $f['stderr_sha256'],
             $f['stdout_len'], $f['stderr_len'], $f['stdout_truncated'], $f['stderr_truncated'],
-            $f['outcome'], $f['exit_code'], $f['message'], $f['fuel_consumed'], $f['wall_time_us'],
-            $f['limits'], $f['engine'], $f['executor'], $f['requester'], $f['nonce'],
+            $f['outputs'], $f['outputs_truncated'],
+            $f['outcome'], $f['exit_code'], $f['message'], $f['fuel_consumed'], $f['fuel_exact'], $f['wall_time_us'],
+            $f['limits'], $f['engine'], $f['profile'], $f['executor'], $f['requester'], $f['nonce'],
             $f['started_at_ms'], $f['finished_at_ms'],
         );
     }
 
-    private function checkExpectations(?string $moduleSha256, ?string $inputSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce): void
+    /** @param array<string, string>|null $outputs */
+    private function checkExpectations(?string $moduleSha256, ?string $inputSha256, ?string $stdout, ?string $stderr, ?string $executor, ?string $jobId, ?string $nonce, ?array $outputs): void
     {
-        $given = ['executor' => $executor, 'job id' => $jobId, 'nonce' => $nonce, 'module hash' => $moduleSha256, 'input hash' => $inputSha256, 'stdout' => $stdout, 'stderr' => $stderr];
-        $this->checked = array_keys(array_filter($given, static fn (?string $value): bool => $value !== null));
+        $given = ['executor' => $executor, 'job id' => $jobId, 'nonce' => $nonce, 'module hash' => $moduleSha256, 'input hash' => $inputSha256, 'stdout' => $stdout, 'stderr' => $stderr, 'output files' => $outputs];
+        $this->checked = array_keys(array_filter($given, static fn (mixed $value): bool => $value !== null));
         if ($executor !== null && $executor !== $this->executor) {
-            throw new VerificationException('executor_mismatch', sprintf('the receipt was issued by %s, expected %s', $this->executor, $executor));
+            throw new VerificationException('executor_mismatch', sprintf('the receipt is from %s, not the expected %s', $this->executor, $executor));
         }
         if ($jobId !== null && $jobId !== $this->jobId) {
-            throw new VerificationException('job_id_mismatch', sprintf('the receipt is for job %s, expected %s', $this->jobId, $jobId));
+            throw new VerificationException('job_id_mismatch', sprintf('the receipt is for job %s, not %s', $this->jobId, $jobId));
         }
         if ($nonce !== null && !hash_equals($this->nonce, $nonce)) {
             throw new VerificationException('nonce_mismatch', 'the receipt answers another request (its nonce is not the one this client chose)');
@@ -234,7 +335,7 @@ final class Receipt
             throw new VerificationException('hash_mismatch', sprintf('the receipt is for module %s, not the module sent (%s)', $this->moduleSha256, strtolower($moduleSha256)));
         }
         if ($inputSha256 !== null && strtolower($inputSha256) !== $this->inputSha256) {
-            throw new VerificationException('hash_mismatch', 'the receipt is for another input (stdin, args or env differ from what was sent)');
+            throw new VerificationException('hash_mismatch', 'the receipt is for another input (stdin, args, env, module name or input files differ from what was sent)');
         }
         foreach (['stdout' => $stdout, 'stderr' => $stderr] as $stream => $bytes) {
             if ($bytes === null) {
@@ -246,19 +347,49 @@ final class Receipt
                 throw new VerificationException('hash_mismatch', sprintf('the %s received (%d bytes) is not the %s the receipt signs (%d bytes, sha256 %s)', $stream, strlen($bytes), $stream, $signedLen, $signedHash));
             }
         }
+        if ($outputs !== null) {
+            $this->checkOutputFiles($outputs);
+        }
     }
 
-    private static function decodeMap(string $bytes, string $what): Map
+    /**
+     * The output files given (guest path => bytes) are exactly the receipt's: the same paths,
+     * sizes and sha256; VerificationException (`hash_mismatch`) naming the first path that differs.
+     *
+     * @param array<string, string> $outputs
+     */
+    public function checkOutputFiles(array $outputs): void
     {
-        try {
-            $value = Decoder::decode($bytes, self::MAX_ENVELOPE_BYTES);
-        } catch (DecodeException $e) {
-            throw new VerificationException('malformed', sprintf('the receipt %s is not valid cbor: %s', $what, $e->getMessage()), $e);
+        $signed = [];
+        foreach ($this->outputs as $file) {
+            $signed[$file['path']] = $file;
         }
-        if (!$value instanceof Map) {
-            throw new VerificationException('malformed', sprintf('the receipt %s is not a cbor map', $what));
+        $given = [];
+        foreach ($outputs as $path => $bytes) {
+            if (!is_string($bytes)) {
+                throw new \InvalidArgumentException(sprintf('output file %s: expected its bytes as a string, got %s', $path, get_debug_type($bytes)));
+            }
+            $given[(string) $path] = $bytes;
         }
-        return $value;
+        $paths = array_map('strval', array_unique([...array_keys($signed), ...array_keys($given)]));
+        sort($paths, SORT_STRING);
+        foreach ($paths as $path) {
+            if (!array_key_exists($path, $given)) {
+                throw new VerificationException('hash_mismatch', sprintf('output file %s is missing', $path));
+            }
+            if (!array_key_exists($path, $signed)) {
+                throw new VerificationException('hash_mismatch', sprintf('output file %s is not in the receipt', $path));
+            }
+            $bytes = $given[$path];
+            if (strlen($bytes) !== $signed[$path]['size'] || hash('sha256', $bytes) !== $signed[$path]['sha256']) {
+                throw new VerificationException('hash_mismatch', sprintf('output file %s is not the one the receipt signs', $path));
+            }
+        }
+    }
+
+    private static function malformed(string $message): never
+    {
+        throw new VerificationException('malformed', 'the receipt body: ' . $message);
     }
 
     /** @param list<string> $expected */
@@ -274,15 +405,6 @@ final class Receipt
                 $extra === [] ? 'none' : implode(', ', $extra),
             ));
         }
-    }
-
-    private static function bytesField(Map $map, string $name, ?int $length, string $what): string
-    {
-        $value = $map->get($name);
-        if (!$value instanceof ByteString || ($length !== null && $value->length() !== $length)) {
-            throw new VerificationException('malformed', sprintf('the receipt %s field "%s" must be %s', $what, $name, $length === null ? 'bytes' : "$length bytes"));
-        }
-        return $value->bytes;
     }
 
     private static function typedField(Map $map, string $name, string $type): mixed
@@ -302,6 +424,7 @@ final class Receipt
             'bytes16' => $value instanceof ByteString && $value->length() === 16,
             'limits' => $value instanceof Map && self::isRecord($value, self::LIMIT_FIELDS, 'positive'),
             'engine' => $value instanceof Map && self::isRecord($value, self::ENGINE_FIELDS, 'text'),
+            'outputs' => is_array($value),
         };
         if (!$ok) {
             throw new VerificationException('malformed', sprintf('the receipt body field "%s" is not of type %s', $name, $type));
@@ -311,8 +434,43 @@ final class Receipt
             'bytes16' => $value->bytes,
             'limits' => self::record($value, self::LIMIT_FIELDS),
             'engine' => self::record($value, self::ENGINE_FIELDS),
+            'outputs' => self::outputFiles($value),
             default => $value,
         };
+    }
+
+    /**
+     * @param list<mixed> $list
+     * @return list<array{path: string, size: int, sha256: string}>
+     */
+    private static function outputFiles(array $list): array
+    {
+        $files = [];
+        $previous = null;
+        foreach ($list as $i => $entry) {
+            if (!$entry instanceof Map) {
+                self::malformed("outputs[$i] is not a map");
+            }
+            self::requireExactKeys($entry, self::OUTPUT_FIELDS, "body outputs[$i]");
+            $path = $entry->get('path');
+            $size = $entry->get('size');
+            $sha256 = $entry->get('sha256');
+            if (!is_string($path) || !str_starts_with($path, '/output/')) {
+                self::malformed(sprintf('outputs[%d].path must be a path under /output/, got %s', $i, json_encode($path)));
+            }
+            if (!is_int($size) || $size < 0) {
+                self::malformed("outputs[$i].size must be a non-negative integer");
+            }
+            if (!$sha256 instanceof ByteString || $sha256->length() !== 32) {
+                self::malformed("outputs[$i].sha256 must be 32 bytes");
+            }
+            if ($previous !== null && strcmp($previous, $path) >= 0) {
+                self::malformed('outputs must be sorted by path, each path once');
+            }
+            $previous = $path;
+            $files[] = ['path' => $path, 'size' => $size, 'sha256' => $sha256->hex()];
+        }
+        return $files;
     }
 
     /**

@@ -15,8 +15,9 @@ use Plasm\Exception\DecodeException;
  * cannot hold, and any byte left over after the single top-level item. Every declared length
  * is checked against the bytes that remain before anything is read or allocated, so a
  * hostile header cannot make the decoder reserve memory. Shortest-form encoding is not
- * demanded (the Python decoder does not demand it either); signatures are checked over the
- * exact bytes received, never over a re-encoding, so the form cannot change what is trusted.
+ * demanded here (the Python decoder does not demand it either); signatures are checked over
+ * the exact bytes received, and Receipt then demands the canonical form by re-encoding the
+ * decoded body with Encoder and comparing bytes, so one receipt has one encoding.
  *
  * Values: ints -> int, text -> string, bytes -> ByteString, arrays -> list, maps -> Map,
  * true/false -> bool, null -> null.

@@ -8,8 +8,10 @@ namespace Plasm\Cbor;
  * Canonical CBOR encoding of the same small data model the Decoder reads: ints, text (PHP
  * strings), bytes (ByteString), lists, maps with text keys (Map or a PHP array with string
  * keys), bool and null. Integers take their shortest form; map keys are sorted length-first,
- * then bytewise, as the Python side's cbor2 canonical mode sorts text keys. The SDK uses it to
- * compute a job's input hash the way the executor does; receipts are never re-encoded.
+ * then bytewise, as the Python side's cbor2 canonical mode sorts text keys (RFC 8949 core
+ * deterministic encoding for this data model). The SDK uses it to compute a job's input hash
+ * the way the executor does, to build the COSE Sig_structure a receipt's signature covers,
+ * and to check that a receipt's payload is canonical (re-encoded, it must be the same bytes).
  */
 final class Encoder
 {
@@ -53,7 +55,8 @@ final class Encoder
     private static function map(array $entries): string
     {
         $keys = array_map('strval', array_keys($entries));
-        usort($keys, static fn (string $a, string $b): int => [strlen($a), $a] <=> [strlen($b), $b]);
+        // strcmp, not <=>: PHP compares numeric strings such as "10" and "1e1" as numbers.
+        usort($keys, static fn (string $a, string $b): int => strlen($a) <=> strlen($b) ?: strcmp($a, $b));
         $out = self::head(5, count($keys));
         foreach ($keys as $key) {
             $out .= self::text($key) . self::encode($entries[$key]);

@@ -10,6 +10,7 @@ use Plasm\Exception\VerificationException;
 use Plasm\Identity\PeerId;
 use Plasm\Manifest;
 use Plasm\Receipt;
+use Plasm\Result;
 use Plasm\Tests\Support\Daemon;
 
 /**
@@ -60,18 +61,18 @@ final class DaemonClientTest extends DaemonTestCase
         $this->expectException(VerificationException::class);
         $this->expectExceptionMessage('hash_mismatch');
 
-        Receipt::verify($result->receiptEnvelope(), moduleSha256: $manifest->moduleSha256(), stdout: "Hello, World\n");
+        Receipt::verify($result->receiptCose(), moduleSha256: $manifest->moduleSha256(), stdout: "Hello, World\n");
     }
 
     public function test_a_real_receipt_with_one_byte_changed_fails_verification(): void
     {
         $result = $this->client()->run(Manifest::fromFile(Daemon::helloWasm())->withStdin('x'), timeoutSeconds: 30);
-        $envelope = $result->receiptEnvelope();
-        $envelope[intdiv(strlen($envelope), 2)] = chr(ord($envelope[intdiv(strlen($envelope), 2)]) ^ 0x01);
+        $cose = $result->receiptCose();
+        $cose[intdiv(strlen($cose), 2)] = chr(ord($cose[intdiv(strlen($cose), 2)]) ^ 0x01);
 
         $this->expectException(VerificationException::class);
 
-        Receipt::verify($envelope);
+        Receipt::verify($cose);
     }
 
     public function test_the_exit_code_of_a_guest_is_reported_and_signed(): void
@@ -146,12 +147,103 @@ final class DaemonClientTest extends DaemonTestCase
     public function test_the_node_verifies_a_real_receipt_and_refuses_a_tampered_one(): void
     {
         $client = $this->client();
-        $envelope = $client->run(Manifest::fromFile(Daemon::helloWasm()), timeoutSeconds: 30)->receiptEnvelope();
-        $tampered = $envelope;
+        $cose = $client->run(Manifest::fromFile(Daemon::helloWasm()), timeoutSeconds: 30)->receiptCose();
+        $tampered = $cose;
         $tampered[strlen($tampered) - 1] = chr(ord($tampered[strlen($tampered) - 1]) ^ 0x01);
 
-        self::assertTrue($client->verify($envelope)['valid']);
+        self::assertTrue($client->verify($cose)['valid']);
         self::assertFalse($client->verify($tampered)['valid']);
+    }
+
+    public function test_the_node_and_the_sdk_give_the_same_reason_for_the_same_bad_receipt(): void
+    {
+        $client = $this->client();
+        $cose = $client->run(Manifest::fromFile(Daemon::helloWasm())->withStdin('reasons'), timeoutSeconds: 30)->receiptCose();
+        $flip = static function (string $bytes, int $at): string {
+            $bytes[$at] = chr(ord($bytes[$at]) ^ 0x01);
+            return $bytes;
+        };
+        $cases = [
+            'signature bit' => $flip($cose, strlen($cose) - 1),
+            'payload bit' => $flip($cose, strlen($cose) - 100),
+            'trailing byte' => $cose . "\x00",
+            'truncated' => substr($cose, 0, -1),
+            'untagged' => substr($cose, 1),
+        ];
+        $reasons = [];
+        foreach ($cases as $name => $bytes) {
+            try {
+                Receipt::verify($bytes);
+                $sdk = null;
+            } catch (VerificationException $e) {
+                $sdk = $e->getReason();
+            }
+            $reasons[$name] = [$sdk, $client->verify($bytes)['reason']];
+        }
+
+        foreach ($reasons as $name => [$sdk, $node]) {
+            self::assertNotNull($sdk, $name);
+            self::assertSame($node, $sdk, $name);
+        }
+    }
+
+    public function test_a_real_result_lists_no_outputs_and_verifies_every_field(): void
+    {
+        $manifest = Manifest::fromFile(Daemon::helloWasm())->withStdin('fields');
+        $result = $this->client()->run($manifest, timeoutSeconds: 30);
+
+        $receipt = $result->verifyOutputs([]);
+
+        self::assertSame([], $result->outputs());
+        self::assertSame([], $receipt->outputs);
+        self::assertFalse($result->outputsTruncated);
+        self::assertContains($receipt->profile, Receipt::PROFILES);
+        self::assertSame(Receipt::LIMIT_FIELDS, array_keys($receipt->limits));
+        $body = $receipt->bodyJson();
+        ksort($body);
+        $shown = $result->raw['receipt']['body'];
+        ksort($shown);
+        self::assertSame($shown, $body);
+    }
+
+    public function test_an_output_file_the_job_did_not_write_fails_against_a_real_receipt(): void
+    {
+        $result = $this->client()->run(Manifest::fromFile(Daemon::helloWasm())->withStdin('no files'), timeoutSeconds: 30);
+
+        $this->expectException(VerificationException::class);
+        $this->expectExceptionMessage('hash_mismatch');
+
+        $result->verifyOutputs(['/output/forged.txt' => 'x']);
+    }
+
+    public function test_an_edited_field_of_a_real_result_is_a_result_mismatch(): void
+    {
+        $manifest = Manifest::fromFile(Daemon::helloWasm())->withStdin('edited');
+        $result = $this->client()->run($manifest, timeoutSeconds: 30);
+        $edited = $result->raw;
+        $edited['fuel_consumed']++;
+
+        try {
+            Result::fromArray($edited)->verifyReceipt($manifest);
+            self::fail('the edited result verified');
+        } catch (VerificationException $e) {
+            self::assertSame('result_mismatch', $e->getReason());
+            self::assertSame(sprintf('fuel_consumed: result says %d, receipt says %d', $result->fuelConsumed + 1, $result->fuelConsumed), $e->getDetail());
+        }
+    }
+
+    public function test_the_input_hash_of_args_env_and_module_name_matches_the_node(): void
+    {
+        $manifest = Manifest::fromFile(Daemon::exampleWasm('env_args'))
+            ->withModuleName('tool.wasm')
+            ->withArgs('--name', "w\u{00f6}rld", '')
+            ->withEnv(['LANG' => 'C.UTF-8', 'A' => '1'])
+            ->withStdin("\x00\xff");
+
+        $result = $this->client()->run($manifest, timeoutSeconds: 30);
+
+        self::assertStringStartsWith("tool.wasm\n--name\nw\u{00f6}rld\n\n", $result->stdout);
+        self::assertSame($manifest->inputSha256(), $result->verifyReceipt($manifest)->inputSha256);
     }
 
     public function test_tcp_with_the_token_runs_a_job(): void

@@ -58,4 +58,12 @@ final class CborEncoderTest extends TestCase
 
         Encoder::encode("\xff");
     }
+
+    public function test_sorts_numeric_looking_keys_bytewise_as_cbor2_does(): void
+    {
+        // PHP's <=> calls "10" and "1e1" equal (both the number 10); CBOR sorts bytes.
+        $encoded = Encoder::encode(new \Plasm\Cbor\Map(['1e1' => 1, '10' => 2, '09' => 3, '1e0' => 4, '100' => 5]));
+
+        self::assertSame('a56230390362313002633130300563316530046331653101', bin2hex($encoded));
+    }
 }

@@ -130,7 +130,7 @@ final class ClientTest extends TestCase
         $client = $this->unixClient([self::json(200, $this->factory->jobResult(['stdout' => base64_encode("forged\n")]))]);
 
         $this->expectException(VerificationException::class);
-        $this->expectExceptionMessage('hash_mismatch');
+        $this->expectExceptionMessage('result_mismatch');
 
         $client->run(Manifest::fromBytes(ReceiptFactory::MODULE), timeoutSeconds: 10);
     }
@@ -154,6 +154,26 @@ final class ClientTest extends TestCase
         $this->expectExceptionMessage('result_mismatch');
 
         $client->run(Manifest::fromBytes(ReceiptFactory::MODULE), timeoutSeconds: 10);
+    }
+
+    public function test_run_on_a_named_peer_refuses_a_receipt_signed_by_another(): void
+    {
+        $client = $this->unixClient([self::json(200, $this->factory->jobResult())]);
+        $asked = (new ReceiptFactory('another-seed-of-thirty-two-bytes'))->peerId();
+
+        $this->expectException(VerificationException::class);
+        $this->expectExceptionMessage('executor_mismatch');
+
+        $client->run(Manifest::fromBytes(ReceiptFactory::MODULE)->runOnPeer($asked), timeoutSeconds: 10);
+    }
+
+    public function test_run_on_a_named_peer_accepts_its_receipt(): void
+    {
+        $client = $this->unixClient([self::json(200, $this->factory->jobResult())]);
+
+        $result = $client->run(Manifest::fromBytes(ReceiptFactory::MODULE)->runOnPeer($this->factory->peerId()), timeoutSeconds: 10);
+
+        self::assertSame($this->factory->peerId(), $result->executor);
     }
 
     public function test_run_gives_up_when_the_job_does_not_finish_in_time(): void
@@ -293,15 +313,16 @@ final class ClientTest extends TestCase
         self::assertSame(['DELETE', "/v1/jobs/$id"], [$this->server->requests()[0]['method'], $this->server->requests()[0]['path']]);
     }
 
-    public function test_verify_sends_the_envelope_as_base64(): void
+    public function test_verify_sends_the_cose_bytes_as_base64(): void
     {
-        $client = $this->unixClient([self::json(200, ['valid' => true, 'reason' => null, 'receipt' => []])]);
-        $envelope = $this->factory->envelope();
+        $client = $this->unixClient([self::json(200, ['valid' => true, 'reason' => null, 'message' => 'signed by the executor', 'receipt' => []])]);
+        $cose = $this->factory->cose();
 
-        $verdict = $client->verify($envelope);
+        $verdict = $client->verify($cose);
 
         self::assertTrue($verdict['valid']);
-        self::assertSame(['envelope' => base64_encode($envelope)], json_decode($this->server->requests()[0]['body'], true));
+        self::assertSame('signed by the executor', $verdict['message']);
+        self::assertSame(['cose' => base64_encode($cose)], json_decode($this->server->requests()[0]['body'], true));
     }
 
     /** @param list<array<string, mixed>> $responses */

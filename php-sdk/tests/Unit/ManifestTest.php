@@ -112,4 +112,102 @@ final class ManifestTest extends TestCase
         self::assertSame(base64_encode(self::WASM), $array['module']);
         self::assertSame(basename($path), $array['module_name']);
     }
+
+    public function test_input_files_land_in_the_manifest_sorted_by_path_as_base64(): void
+    {
+        $path = tempnam(sys_get_temp_dir(), 'plasm-manifest-input-');
+        try {
+            file_put_contents($path, "line one\n");
+            $manifest = Manifest::fromBytes(self::WASM)
+                ->withInputBytes('/input/z/empty', '')
+                ->withInputFile('/input/in.txt', $path);
+        } finally {
+            unlink($path);
+        }
+
+        self::assertSame([
+            ['path' => '/input/in.txt', 'content' => base64_encode("line one\n")],
+            ['path' => '/input/z/empty', 'content' => ''],
+        ], $manifest->toArray()['files']);
+        self::assertSame(['/input/in.txt' => "line one\n", '/input/z/empty' => ''], $manifest->inputFiles());
+        self::assertStringContainsString('"files":[{"path":"/input/in.txt","content":"bGluZSBvbmUK"}', $manifest->toJson());
+    }
+
+    public function test_input_files_change_the_input_hash_and_their_order_of_adding_does_not(): void
+    {
+        $base = Manifest::fromBytes(self::WASM);
+        $ab = $base->withInputBytes('/a', '1')->withInputBytes('/b', '2');
+        $ba = $base->withInputBytes('/b', '2')->withInputBytes('/a', '1');
+
+        self::assertSame($ab->inputSha256(), $ba->inputSha256());
+        self::assertNotSame($base->inputSha256(), $ab->inputSha256());
+        self::assertNotSame($ab->inputSha256(), $base->withInputBytes('/a', '1')->withInputBytes('/b', '3')->inputSha256());
+        self::assertNotSame($base->inputSha256(), $base->withInputBytes('/a', '')->inputSha256());
+    }
+
+    public function test_the_input_hash_is_sha256_of_the_documented_canonical_cbor(): void
+    {
+        $manifest = Manifest::fromBytes(self::WASM)->withStdin('in')->withArgs('x')->withEnv(['K' => 'V'])->withInputBytes('/f', 'data');
+        // {"env": {"K": "V"}, "args": ["x"], "files": [{"path": "/f", "size": 4, "sha256": h}],
+        //  "stdin": {"size": 2, "sha256": h}, "determinism": {"seed": null, "epoch_ms": 1.7e12},
+        //  "module_name": "module.wasm"}, keys length-first.
+        $expected = "\xa6" . "\x63env\xa1\x61K\x61V" . "\x64args\x81\x61x"
+            . "\x65files\x81\xa3\x64path\x62/f\x64size\x04\x66sha256\x58\x20" . hash('sha256', 'data', true)
+            . "\x65stdin\xa2\x64size\x02\x66sha256\x58\x20" . hash('sha256', 'in', true)
+            . "\x6bdeterminism\xa2\x64seed\xf6\x68epoch_ms\x1b" . pack('J', 1_700_000_000_000)
+            . "\x6bmodule_name\x6bmodule.wasm";
+
+        self::assertSame(hash('sha256', $expected), $manifest->inputSha256());
+    }
+
+    /** @return array<string, array{string}> */
+    public static function badInputPaths(): array
+    {
+        return [
+            'relative' => ['input/x'], 'root' => ['/'], 'trailing slash' => ['/input/'], 'dot' => ['/input/./x'],
+            'dot dot' => ['/input/../x'], 'empty component' => ['/input//x'], 'under /output' => ['/output/x'],
+            '/output itself' => ['/output'], 'NUL' => ["/input/a\0b"], 'not UTF-8' => ["/input/\xff"],
+            'long component' => ['/' . str_repeat('a', 256)],
+        ];
+    }
+
+    /** @dataProvider badInputPaths */
+    public function test_an_input_file_path_the_daemon_would_refuse_is_refused(string $path): void
+    {
+        $this->expectException(\InvalidArgumentException::class);
+        $this->expectExceptionMessage('input file path');
+
+        Manifest::fromBytes(self::WASM)->withInputBytes($path, 'x');
+    }
+
+    public function test_an_input_file_named_twice_or_as_a_directory_is_refused(): void
+    {
+        $manifest = Manifest::fromBytes(self::WASM)->withInputBytes('/input/a', 'x');
+
+        foreach (['/input/a', '/input/a/b', '/input'] as $path) {
+            try {
+                $manifest->withInputBytes($path, 'y');
+                self::fail("$path was accepted");
+            } catch (\InvalidArgumentException $e) {
+                self::assertStringContainsString('/input', $e->getMessage());
+            }
+        }
+    }
+
+    public function test_an_unreadable_input_file_is_refused(): void
+    {
+        $this->expectException(\InvalidArgumentException::class);
+        $this->expectExceptionMessage('cannot read the input file');
+
+        Manifest::fromBytes(self::WASM)->withInputFile('/input/x', sys_get_temp_dir() . '/plasm-no-such-file-' . bin2hex(random_bytes(4)));
+    }
+
+    public function test_the_output_and_input_file_limits_are_sent(): void
+    {
+        $limits = Manifest::fromBytes(self::WASM)
+            ->withLimits(maxOutputFilesBytes: 100, maxOutputFileBytes: 50, maxOutputFiles: 3, maxInputFilesBytes: 200)
+            ->toArray()['limits'];
+
+        self::assertSame(['max_output_files_bytes' => 100, 'max_output_file_bytes' => 50, 'max_output_files' => 3, 'max_input_files_bytes' => 200], $limits);
+    }
 }
