@@ -23,6 +23,7 @@ from nacl.signing import SigningKey
 from plasm.actors import _mailbox
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
+from plasm.actors.blob_store import BlobStore
 from plasm.actors.errors import NodeFeatureError, NodeNotStartedError
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
@@ -87,6 +88,12 @@ class NodeSettings:
     journal_path: Path | None = None
     journal_synchronous: str = "normal"
     module_cache_dir: Path | None = None
+    # Content-addressed blobs (input files, stdin, outputs): <dir>, within these budgets.
+    # None: an in-memory-only node (tests, `plasmd execute-job`): outputs stay in results.
+    blob_dir: Path | None = None
+    blob_max_bytes: int = 8 * 2**30
+    blob_max_blob_bytes: int = 256 * 2**20
+    max_module_bytes: int = 256 * 2**20
     # Compile workers, their limits, the compiled-code cache budgets.
     compiling: CompileSettings = field(default_factory=CompileSettings)
     strict_messages: bool = False
@@ -128,6 +135,12 @@ class Node:
         self.peer_id = peer_id_from_public_key(self.public_key)
         self._key = signing_key
         self.sandbox: Sandbox | None = None
+        s = self.settings
+        self.blobs: BlobStore | None = (
+            BlobStore(s.blob_dir, s.blob_max_bytes, s.blob_max_blob_bytes)
+            if s.blob_dir is not None
+            else None
+        )
         self.cpus = self.settings.cpus or CpuPlan.choose("off")
         self._started: list[pykka.ActorRef[Any]] = []
         self._ingress: pykka.ActorRef[Any] | None = None

@@ -134,6 +134,13 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobsConfig:
+    max_bytes: int  # all blobs together (<state_dir>/blobs)
+    max_blob_bytes: int  # one blob: an input file, stdin, an output file
+    max_module_bytes: int  # one module, uploaded, inline or fetched from a peer
+
+
+@dataclass(frozen=True, slots=True)
 class ShutdownConfig:
     grace_ms: int  # how long running jobs may finish after SIGTERM
 
@@ -148,6 +155,7 @@ class Config:
     log: LogConfig
     network: NetworkConfig
     shutdown: ShutdownConfig
+    blobs: BlobsConfig
 
 
 # -- value checkers: (key path, raw value) -> effective value --------------------------------
@@ -382,6 +390,9 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "network.rate_limit_per_minute": (_int(1), 120),
     "network.offer_hold_ms": (_duration(100), 2000),
     "shutdown.grace_ms": (_duration(0), "10s"),
+    "blobs.max_bytes": (_size, "8GiB"),
+    "blobs.max_blob_bytes": (_size, "256MiB"),
+    "blobs.max_module_bytes": (_size, "256MiB"),
 }
 
 KEYS: tuple[str, ...] = tuple(_KEYS)
@@ -521,6 +532,11 @@ def _build(v: dict[str, Any]) -> Config:
         log=LogConfig(format=v["log.format"], level=v["log.level"]),
         network=network,
         shutdown=ShutdownConfig(grace_ms=v["shutdown.grace_ms"]),
+        blobs=BlobsConfig(
+            max_bytes=v["blobs.max_bytes"],
+            max_blob_bytes=v["blobs.max_blob_bytes"],
+            max_module_bytes=v["blobs.max_module_bytes"],
+        ),
     )
 
 
