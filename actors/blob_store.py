@@ -36,7 +36,13 @@ import time
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from plasm.actors.errors import ActorLayerError
+from plasm.actors.errors import (
+    BlobError,
+    BlobHashError,
+    BlobNotFoundError,
+    BlobStoreFullError,
+    BlobTooLargeError,
+)
 from plasm.protocol.formats import is_sha256_hex
 
 __all__ = [
@@ -51,26 +57,6 @@ __all__ = [
 
 _TMP_PREFIX = ".tmp-"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class BlobError(ActorLayerError):
-    """A blob could not be stored or read."""
-
-
-class BlobNotFoundError(BlobError):
-    """No blob has this hash here."""
-
-
-class BlobTooLargeError(BlobError):
-    """One blob is over ``max_blob_bytes``."""
-
-
-class BlobStoreFullError(BlobError):
-    """The blob store's budget (``max_bytes``) or the disk under it is full."""
-
-
-class BlobHashError(BlobError):
-    """The bytes written do not hash to the sha256 the writer was promised."""
 
 
 class BlobStore:

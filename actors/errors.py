@@ -53,6 +53,30 @@ class NodeNotStartedError(ActorLayerError):
     """A Node method that needs running actors was called before ``Node.start()``."""
 
 
+class BlobError(ActorLayerError):
+    """A blob could not be stored or read (actors/blob_store.py)."""
+
+
+class BlobNotFoundError(BlobError):
+    """No blob has this hash here."""
+
+
+class BlobTooLargeError(BlobError):
+    """One blob is over ``blobs.max_blob_bytes``."""
+
+
+class BlobStoreFullError(BlobError):
+    """The blob store's budget (``blobs.max_bytes``) or the disk under it is full."""
+
+
+class BlobHashError(BlobError):
+    """The bytes written do not hash to the sha256 the writer was promised."""
+
+
+class UnknownOutputError(ActorLayerError):
+    """The job left no output file at that path."""
+
+
 class NodeFeatureError(ActorLayerError):
     """A Node method needs a part this node was configured without (journal, network)."""
 
@@ -74,6 +98,11 @@ ERROR_CODES: dict[type[ActorLayerError], ErrorCode] = {
     UnknownJobError: ErrorCode(404, "unknown_job", "internal"),
     UnsupportedPlacementError: ErrorCode(400, "unsupported_placement", "internal"),
     JournalFullError: ErrorCode(507, "disk_full", "disk_full"),
+    BlobNotFoundError: ErrorCode(404, "unknown_blob", "internal"),
+    BlobTooLargeError: ErrorCode(413, "blob_too_large", "limits_exceeded"),
+    BlobStoreFullError: ErrorCode(507, "blob_store_full", "disk_full"),
+    BlobHashError: ErrorCode(400, "hash_mismatch", "internal"),
+    UnknownOutputError: ErrorCode(404, "unknown_output", "internal"),
 }
 
 

@@ -216,6 +216,9 @@ class IngressActor(PlasmActor):
         if self._stopping:
             raise ShuttingDownError("the node is shutting down and takes no new jobs")
         self._check_limits(request.limits)
+        too_big = request.limits.admits(request.job_input)
+        if too_big is not None:
+            raise LimitsExceededError(too_big)
         if len(self._queue) + len(self._admitting) >= self._queue_length:
             raise QueueFullError(
                 f"the job queue is full ({self._queue_length} jobs waiting); retry later"

@@ -19,6 +19,7 @@ from typing import Any
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, internal_error
+from plasm.actors.blob_store import BlobError, BlobStore
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobNotFoundError, JobRecord, JobStateError, JournalStore
 from plasm.actors.messages import (
@@ -49,8 +50,13 @@ RETRY_S = 1.0
 
 
 class JournalActor(PlasmActor):
-    def __init__(self, path: Path, synchronous: str = "normal") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "normal", blobs: BlobStore | None = None
+    ) -> None:
         super().__init__()
+        # Where a finished job's output files go (GET /v1/jobs/{id}/outputs/...): written
+        # before the job's end is journaled, so a result never names outputs not kept.
+        self._blobs = blobs
         # Opened here, in the starting thread, so a journal that cannot be opened (damaged,
         # read-only, not ours) raises its JournalError from `JournalActor.start` with one
         # clear message, instead of stopping the actor and failing the first ask.
@@ -177,6 +183,7 @@ class JournalActor(PlasmActor):
     @handles(FinishJob)
     def on_finish(self, m: FinishJob, delivery: Delivery) -> None:
         # The job's `done` future is completed by _flush, after the commit.
+        self._keep_outputs(m.job_id, delivery.finished)
         self.store.finish_job(
             m.job_id,
             m.status,
@@ -186,6 +193,17 @@ class JournalActor(PlasmActor):
             envelope=m.envelope,
             error=m.error,
         )
+
+    def _keep_outputs(self, job_id: str, finished: JobFinished | None) -> None:
+        if self._blobs is None or finished is None or finished.executed is None:
+            return
+        for path, data in finished.executed.outcome.output_files:
+            try:
+                self._blobs.put(data)
+            except BlobError as exc:
+                # The result (and its receipt) still says what the file was; only its
+                # bytes are not kept here. GET of that output answers why.
+                log.warning("job %s: output %s not kept: %s", job_id, path, exc)
 
     @handles(PutModule)
     def on_put_module(self, m: PutModule, delivery: Delivery) -> ModuleStored:

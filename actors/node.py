@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pykka
 from nacl.signing import SigningKey
 
@@ -24,7 +25,7 @@ from plasm.actors import _mailbox
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
 from plasm.actors.blob_store import BlobStore
-from plasm.actors.errors import NodeFeatureError, NodeNotStartedError
+from plasm.actors.errors import NodeFeatureError, NodeNotStartedError, UnknownOutputError
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
@@ -165,7 +166,7 @@ class Node:
         try:
             if s.journal_path is not None:
                 self._journal = self._spawn(
-                    JournalActor.start(s.journal_path, s.journal_synchronous)
+                    JournalActor.start(s.journal_path, s.journal_synchronous, self.blobs)
                 )
                 recovered = ask(self._journal, RecoverJournal(), timeout=ASK_TIMEOUT_S)
                 assert isinstance(recovered, JournalRecovered)
@@ -406,6 +407,23 @@ class Node:
         info = ask(self.journal, GetJob(job_id=job_id), timeout=ASK_TIMEOUT_S)
         assert isinstance(info, JobInfo)
         return info
+
+    def output(self, job_id: str, path: str) -> bytes:
+        """The bytes of the output file ``path`` (``/output/...``) a finished job left.
+
+        Raises UnknownJobError, UnknownOutputError (no such output), BlobNotFoundError (the
+        bytes are no longer kept), NodeFeatureError (a node without a blob store)."""
+        if self.blobs is None:
+            raise NodeFeatureError("this node keeps no output files (it has no blob store)")
+        info = self.job(job_id)
+        result = orjson.loads(info.result) if info.result is not None else {}
+        for output in result.get("outputs", ()):
+            if output["path"] == path:
+                return self.blobs.read(output["sha256"])
+        raise UnknownOutputError(
+            f"job {job_id} left no output file {path}"
+            + ("" if info.result is not None else f" (it is {info.status} and has no result)")
+        )
 
     def jobs(self, status: str | None = None, limit: int = 50) -> JobList:
         listed = ask(self.journal, ListJobs(status=status, limit=limit), timeout=ASK_TIMEOUT_S)

@@ -8,6 +8,7 @@ keeps one connection alive and reconnects once if the daemon closed it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import socket
 from pathlib import Path
@@ -19,6 +20,8 @@ import orjson
 from plasm.errors import PlasmError
 
 DEFAULT_TIMEOUT_S = 30.0
+
+INLINE_FILE_BYTES = 1 << 20  # input files above this go as blobs (POST /v1/blobs)
 
 
 class ClientError(PlasmError):
@@ -108,6 +111,39 @@ class Client:
         answer = self.request("POST", "/v1/modules", body=wasm, content_type="application/wasm")
         return str(answer["sha256"])
 
+    def upload_blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob on the daemon (POST /v1/blobs); its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        answer = self.request(
+            "POST",
+            "/v1/blobs",
+            body=data,
+            content_type="application/octet-stream",
+            query={"sha256": digest},
+            timeout=self.timeout + len(data) / 2**20,
+        )
+        return str(answer["sha256"])
+
+    def blob(self, sha256: str) -> bytes:
+        return self._bytes(f"/v1/blobs/{sha256}")
+
+    def output(self, job_id: str, path: str) -> bytes:
+        """The bytes of output file ``path`` (``/output/...``) of a finished job."""
+        if not path.startswith("/output/"):
+            raise ValueError(f"an output path starts with /output/, got {path!r}")
+        return self._bytes(f"/v1/jobs/{job_id}/outputs/{quote(path[len('/output/'):])}")
+
+    def _bytes(self, path: str) -> bytes:
+        status, payload = self.request_raw("GET", path)
+        if status >= 400:
+            try:
+                error = orjson.loads(payload).get("error", {})
+            except (orjson.JSONDecodeError, AttributeError):
+                error = {}
+            raise ApiRequestError(status, str(error.get("code", "error")),
+                                  str(error.get("message", f"HTTP {status}")))
+        return payload
+
     def submit(
         self,
         *,
@@ -121,6 +157,7 @@ class Client:
         placement: dict[str, Any] | None = None,
         wait: float | None = None,
         extra: dict[str, Any] | None = None,
+        files: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] = (),
     ) -> dict[str, Any]:
         """Submit a job; with `wait`, the result if it finished within that many seconds."""
         manifest: dict[str, Any] = {}
@@ -140,6 +177,14 @@ class Client:
             manifest["limits"] = dict(limits)
         if placement:
             manifest["placement"] = placement
+        if files:
+            # Small files ride in the manifest; big ones go first as blobs, named by hash.
+            manifest["files"] = [
+                {"path": path, "content": base64.b64encode(data).decode("ascii")}
+                if len(data) <= INLINE_FILE_BYTES
+                else {"path": path, "sha256": self.upload_blob(data)}
+                for path, data in files
+            ]
         manifest.update(extra or {})  # other manifest fields: determinism, seed, epoch_ms
         query = {"wait": f"{wait:g}"} if wait else None
         timeout = self.timeout + (wait or 0)

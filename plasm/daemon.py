@@ -145,6 +145,7 @@ class Daemon:
             idle_timeout_ms=cfg.api.idle_timeout_ms,
             request_timeout_ms=cfg.api.request_timeout_ms,
             quick=QUICK_ROUTES,
+            blobs=self.node.blobs if self.node is not None else None,
         )
         self._api = api
         api.listen(bind_unix(cfg.api.socket, cfg.api.socket_mode), token=None)

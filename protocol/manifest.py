@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from plasm.protocol.errors import ManifestError
@@ -33,6 +34,21 @@ class Manifest:
     job_input: JobInput
     limits: Limits
     placement: dict[str, Any]
+    # Input bytes named by blob hash: (guest path, sha256) and stdin's; ``job_input`` holds
+    # only the inline ones until ``resolved`` fills these in from the node's blob store.
+    file_refs: tuple[tuple[str, str], ...] = ()
+    stdin_sha256: str | None = None
+
+    def resolved(self, read_blob: Callable[[str], bytes]) -> JobInput:
+        """The whole input: ``job_input`` with the blobs it names read by ``read_blob``."""
+        if not self.file_refs and self.stdin_sha256 is None:
+            return self.job_input
+        files = (*self.job_input.files, *((p, read_blob(h)) for p, h in self.file_refs))
+        stdin = read_blob(self.stdin_sha256) if self.stdin_sha256 else self.job_input.stdin
+        try:
+            return replace(self.job_input, files=files, stdin=stdin)
+        except ValueError as exc:
+            raise ManifestError("$.files", str(exc)) from exc
 
 
 def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifest:
@@ -48,6 +64,18 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
         hashlib.sha256(module).hexdigest() if module is not None else obj["module_sha256"]
     )
     module_name = obj.get("module_name", JobInput().module_name)
+    if "stdin" in obj and "stdin_sha256" in obj:
+        raise ManifestError("$.stdin_sha256", "give stdin (base64) or stdin_sha256, not both")
+    inline: list[tuple[str, bytes]] = []
+    refs: list[tuple[str, str]] = []
+    for index, item in enumerate(obj.get("files", ())):
+        if "content" in item:
+            inline.append((item["path"], _base64(item, "content", f"$.files[{index}].content")))
+        else:
+            refs.append((item["path"], item["sha256"]))
+    paths = [path for path, _ in inline] + [path for path, _ in refs]
+    if len(set(paths)) != len(paths):
+        raise ManifestError("$.files", "a path is named twice")
     try:
         deterministic = obj.get("determinism", "on") == "on"
         if not deterministic and ("seed" in obj or "epoch_ms" in obj):
@@ -59,6 +87,7 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
             args=tuple(obj.get("args", ())),
             env=tuple(sorted(obj.get("env", {}).items())),
             module_name=module_name,
+            files=tuple(inline),
             deterministic=deterministic,
             seed=bytes.fromhex(obj["seed"]) if "seed" in obj else None,
             epoch_ms=obj.get("epoch_ms", DEFAULT_EPOCH_MS),
@@ -73,6 +102,8 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
         job_input=job_input,
         limits=limits,
         placement=dict(obj.get("placement", DEFAULT_PLACEMENT)),
+        file_refs=tuple(refs),
+        stdin_sha256=obj.get("stdin_sha256"),
     )
 
 
@@ -103,11 +134,12 @@ def _shorten(message: str, limit: int = 300) -> str:
     return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
-def _base64(obj: dict[str, Any], key: str) -> bytes:
+def _base64(obj: dict[str, Any], key: str, path: str | None = None) -> bytes:
     try:
         return base64.b64decode(obj[key], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ManifestError(f"$.{key}", f"not valid base64 (RFC 4648, padded): {exc}") from exc
+        where = path or f"$.{key}"
+        raise ManifestError(where, f"not valid base64 (RFC 4648, padded): {exc}") from exc
 
 
 def _limits(given: dict[str, int], defaults: Limits) -> Limits:

@@ -32,6 +32,8 @@ import orjson
 
 from plasm._version import __version__
 from plasm.actors._future import Future
+from plasm.actors.blob_store import BlobStore
+from plasm.actors.errors import BlobError, error_code
 from plasm.api.errors import ApiError
 
 log = logging.getLogger("plasm.api")
@@ -39,6 +41,7 @@ log = logging.getLogger("plasm.api")
 JSON = "application/json"
 CBOR = "application/cbor"
 SERVER_HEADER = f"plasmd/{__version__}".encode()
+BLOBS_PATH = "/v1/blobs"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -149,8 +152,10 @@ class ApiApp:
         max_body_bytes: int,
         pool: Executor,
         quick: frozenset[tuple[str, str]] = frozenset(),
+        blobs: BlobStore | None = None,
     ) -> None:
         self.router = router
+        self.blobs = blobs  # POST /v1/blobs streams into it (never held whole in memory)
         self.quick = quick  # (method, path) of routes that ask no actor: served on the loop
         self.expected = f"Bearer {token}".encode() if token is not None else None
         self.max_body_bytes = max_body_bytes
@@ -163,6 +168,12 @@ class ApiApp:
         wants_cbor = CBOR.encode() in headers.get(b"accept", b"")
         try:
             self._check_token(headers)
+            if scope["method"] == "POST" and scope["path"] == BLOBS_PATH:
+                response = await self._put_blob(scope, headers, receive)
+                if response is None:
+                    return  # the client left before its body was complete: nothing kept
+                await _send(send, response, wants_cbor, False)
+                return
             length = self._body_length(headers)
             body = await _read_body(receive, length)
             if body is None:
@@ -196,6 +207,47 @@ class ApiApp:
         if await wait_answered(answer.future, answer.timeout):
             return answer.finish(True)  # reads an answered future: nothing to wait for
         return await loop.run_in_executor(self.pool, answer.finish, False)
+
+    async def _put_blob(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
+    ) -> Response | None:
+        """Stream the body into the blob store: written as it arrives, hashed on the way,
+        kept only when it is whole (and hashes to ``?sha256=`` when the client gave one)."""
+        if self.blobs is None:
+            raise ApiError(404, "no_blob_store", "this node keeps no blobs")
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            raise ApiError(411, "length_required", "send a Content-Length")
+        length = int(headers.get(b"content-length", b"0") or b"0")
+        if length > self.blobs.max_blob_bytes:
+            raise ApiError(
+                413,
+                "blob_too_large",
+                f"the blob is {length} bytes; this node keeps at most "
+                f"{self.blobs.max_blob_bytes} (blobs.max_blob_bytes)",
+            )
+        expected = parse_qs(scope["query_string"].decode("latin-1")).get("sha256", [None])[-1]
+        try:
+            writer = self.blobs.writer(expected)
+            with writer:
+                received = 0
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        writer.write(chunk)
+                        received += len(chunk)
+                    if not message.get("more_body", False):
+                        break
+                if received != length:
+                    return None
+                digest = writer.commit()
+        except BlobError as exc:
+            code = error_code(exc)
+            assert code is not None
+            raise ApiError(code.status, code.code, str(exc)) from exc
+        return Response(201, {"sha256": digest, "size": length})
 
     def _check_token(self, headers: dict[bytes, bytes]) -> None:
         if self.expected is None:

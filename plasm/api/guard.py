@@ -34,6 +34,7 @@ from plasm.api.errors import ApiError
 MAX_LINE_BYTES = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
+MIN_UPLOAD_BYTES_PER_S = 1 << 20  # a body gets length / this many s on top of the deadline
 
 
 @dataclass
@@ -123,6 +124,7 @@ class GuardedHttp(HttpToolsProtocol):
             self.refuse(_malformed(431, f"a request may have at most {MAX_HEADERS} header lines"))
             raise _Refused  # stops the parser: the request never reaches the app
         super().on_headers_complete()
+        self._allow_for_the_body()
 
     def on_message_complete(self) -> None:
         self._cancel_request_timer()
@@ -143,6 +145,21 @@ class GuardedHttp(HttpToolsProtocol):
         self.request_timer = self.loop.call_later(
             self.guard.request_timeout_s, self._request_timed_out
         )
+
+    def _allow_for_the_body(self) -> None:
+        """A big body (a blob, a module) gets time to arrive at ``MIN_UPLOAD_BYTES_PER_S`` on
+        top of the request deadline, so a large upload on a slow link is not cut short,
+        while a client trickling a byte a second still is."""
+        length = next((v for k, v in self.headers if k == b"content-length"), b"0")
+        try:
+            extra = int(length) / MIN_UPLOAD_BYTES_PER_S
+        except ValueError:
+            return  # the parser refuses it
+        if extra >= 1 and self.request_timer is not None:
+            self.request_timer.cancel()
+            self.request_timer = self.loop.call_later(
+                self.guard.request_timeout_s + extra, self._request_timed_out
+            )
 
     def _head_within_limits(self, data: bytes) -> bool:
         if not self.line_done:

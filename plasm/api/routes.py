@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
 from plasm._version import __version__
+from plasm.actors.blob_store import BlobStore
 from plasm.actors.errors import (
     ActorLayerError,
+    BlobNotFoundError,
     ShuttingDownError,
     UnknownJobError,
     error_code,
@@ -34,6 +37,10 @@ from plasm.runtime.job import Limits
 JSON_TYPE = "application/json"
 JOB_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})$")
 PEER_PATH = re.compile(r"^/v1/peers/([^/]+)$")
+# /v1/jobs/{id}/outputs/{path under /output}, e.g. .../outputs/report.txt -> /output/report.txt
+OUTPUT_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})/outputs/(.+)$")
+BLOB_PATH = re.compile(r"^/v1/blobs/([0-9a-f]{64})$")
+OCTET_STREAM = "application/octet-stream"
 MAX_WAIT_S = 300.0
 MAX_LIST = 1000
 WASM_MAGIC = b"\x00asm"
@@ -71,8 +78,14 @@ class ApiRoutes:
                 return self.get_job(match.group(1))
             if method == "DELETE":
                 return self.cancel(match.group(1))
+        elif match := OUTPUT_PATH.match(path):
+            if method == "GET":
+                return self.get_output(match.group(1), "/output/" + unquote(match.group(2)))
         elif path.startswith("/v1/jobs/"):
             raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
+        elif match := BLOB_PATH.match(path):
+            if method == "GET":
+                return Response(200, self._blobs().read(match.group(1)), OCTET_STREAM)
         elif path == "/v1/modules" and method == "POST":
             return self.put_module(request)
         elif path == "/v1/peers" and method == "GET":
@@ -127,10 +140,14 @@ class ApiRoutes:
             raise ApiError(400, "bad_manifest", f"invalid placement: {exc}") from exc
         if placement.mode == "peer" and placement.peer_id == self.node.peer_id:
             placement = Placement()  # "run it on me" is just local
+        try:
+            job_input = manifest.resolved(self._read_input_blob)
+        except ManifestError as exc:
+            raise ApiError(400, "bad_manifest", str(exc)) from exc
         submission = self.node.submit(
             module=manifest.module,
             module_sha256=manifest.module_sha256,
-            job_input=manifest.job_input,
+            job_input=job_input,
             limits=manifest.limits,
             manifest=_journal_manifest(body, manifest.module_sha256),
             placement=placement,
@@ -180,6 +197,22 @@ class ApiRoutes:
         return Response(200, {"job_id": status.job_id, "status": status.status})
 
     # -- modules, node, receipts -------------------------------------------------------
+
+    def _blobs(self) -> BlobStore:
+        if self.node.blobs is None:
+            raise ApiError(404, "no_blob_store", "this node keeps no blobs")
+        return self.node.blobs
+
+    def _read_input_blob(self, sha256: str) -> bytes:
+        try:
+            return self._blobs().read(sha256)
+        except BlobNotFoundError:
+            raise ApiError(
+                404, "unknown_blob", f"no blob {sha256} here; upload it first (POST /v1/blobs)"
+            ) from None
+
+    def get_output(self, job_id: str, path: str) -> Response:
+        return Response(200, self.node.output(job_id, path), OCTET_STREAM)
 
     def put_module(self, request: Request) -> Response:
         if request.content_type not in ("application/wasm", "application/octet-stream"):

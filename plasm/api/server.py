@@ -31,6 +31,7 @@ from pathlib import Path
 
 from uvicorn import Server
 
+from plasm.actors.blob_store import BlobStore
 from plasm.api.app import ApiApp, Router
 from plasm.api.errors import ApiSetupError
 from plasm.api.guard import Guard, GuardedConfig, GuardedHttp
@@ -59,9 +60,11 @@ class ApiServer:
         idle_timeout_ms: int,
         request_timeout_ms: int,
         quick: frozenset[tuple[str, str]] = frozenset(),
+        blobs: BlobStore | None = None,
     ) -> None:
         self.router = router
         self.quick = quick
+        self.blobs = blobs
         self.max_body_bytes = max_body_bytes
         self.guard = Guard(max_connections, idle_timeout_ms / 1000, request_timeout_ms / 1000)
         self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="api-pool")
@@ -72,7 +75,7 @@ class ApiServer:
 
     def listen(self, sock: socket.socket, token: str | None) -> None:
         """Serve `sock` (bound and listening); TCP listeners pass their bearer token."""
-        app = ApiApp(self.router, token, self.max_body_bytes, self.pool, self.quick)
+        app = ApiApp(self.router, token, self.max_body_bytes, self.pool, self.quick, self.blobs)
         config = GuardedConfig(
             app,
             http=GuardedHttp,

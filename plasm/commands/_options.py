@@ -121,6 +121,22 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
         help="wall-clock limit in seconds (fractions allowed)",
     )
     parser.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="GUEST=HOST",
+        help="give the job the host file HOST, read-only at the absolute path GUEST in its "
+        "filesystem, e.g. /input/in.svg=./in.svg (repeatable)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="save the files the job leaves under /output into DIR (each checked against "
+        "the receipt first)",
+    )
+    parser.add_argument(
         "--determinism",
         choices=("on", "off"),
         default=None,
@@ -167,6 +183,50 @@ def determinism_input(args: argparse.Namespace) -> dict[str, Any]:
     if "epoch_ms" in fields:
         out["epoch_ms"] = fields["epoch_ms"]
     return out
+
+
+def read_inputs(args: argparse.Namespace) -> tuple[tuple[str, bytes], ...]:
+    """The ``--input GUEST=HOST`` files: (guest path, bytes) pairs."""
+    files: list[tuple[str, bytes]] = []
+    for given in args.inputs:
+        guest, sep, host = given.partition("=")
+        if not sep or not guest or not host:
+            raise UsageError(f"--input {given!r}: write GUEST=HOST, e.g. /input/in.txt=./in.txt")
+        try:
+            files.append((guest, Path(host).read_bytes()))
+        except OSError as exc:
+            raise UsageError(f"--input {given}: cannot read {host}: {exc.strerror}") from exc
+    return tuple(files)
+
+
+def save_outputs(directory: Path, outputs: list[tuple[str, bytes]] | tuple[Any, ...]) -> None:
+    """Write each ``/output/...`` file under ``directory`` (made if missing)."""
+    for path, data in outputs:
+        relative = Path(path).relative_to("/output")
+        if ".." in relative.parts or relative.is_absolute():
+            raise UsageError(f"refusing to save output {path}: it leaves the output directory")
+        target = directory / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise UsageError(f"cannot save output {path} to {target}: {exc.strerror}") from exc
+
+
+def fetch_outputs(client: Any, result: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The output files of a job result, from the daemon, checked against its receipt."""
+    import base64
+
+    from plasm.protocol.errors import ReceiptError
+    from plasm.protocol.receipt import check_output_files, verify_envelope
+
+    outputs = [(o["path"], client.output(result["job_id"], o["path"])) for o in result["outputs"]]
+    try:
+        receipt = verify_envelope(base64.b64decode(result["receipt"]["cose"]))
+        check_output_files(receipt, tuple(outputs))
+    except ReceiptError as exc:
+        raise UsageError(f"the outputs of job {result['job_id']} do not verify: {exc}") from exc
+    return outputs
 
 
 def read_stdin(args: argparse.Namespace) -> bytes:

@@ -19,8 +19,10 @@ from plasm.commands._options import (
     guest_args,
     limit_overrides,
     parse_env,
+    read_inputs,
     read_module,
     read_stdin,
+    save_outputs,
     state_dir,
 )
 
@@ -65,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
             args=guest_args(args),
             env=tuple(sorted(env.items())),
             module_name=Path(args.module).name,
+            files=read_inputs(args),
             **determinism_input(args),
         )
         limits = dataclasses.replace(Limits(), **limit_overrides(args))
@@ -87,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"the job did not finish within {RESULT_TIMEOUT_S:g} s")
     executed = finished.executed
     outcome = executed.outcome
+    if args.output_dir is not None:
+        save_outputs(args.output_dir, outcome.output_files)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(result_json(finished)) + b"\n")
     else:

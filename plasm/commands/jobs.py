@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from plasm.commands._options import add_socket, connect
+from plasm.commands._options import UsageError, add_socket, connect, fetch_outputs, save_outputs
 from plasm.protocol.formats import JOB_STATUSES
 
 
@@ -18,6 +19,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         )
     else:
         parser.add_argument("job_id", metavar="ID", help="the job id (32 hex characters)")
+    if name == "job":
+        parser.add_argument(
+            "--output-dir",
+            type=Path,
+            metavar="DIR",
+            help="save the job's output files into DIR (each checked against the receipt)",
+        )
     parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer")
     add_socket(parser)
 
@@ -29,7 +37,13 @@ def main(args: argparse.Namespace) -> int:
         if args._jobs_command == "jobs":
             answer: object = client.jobs(args.status, args.limit)
         elif args._jobs_command == "job":
-            answer = client.job(args.job_id)
+            job = client.job(args.job_id)
+            if args.output_dir is not None:
+                result = job.get("result")
+                if not result:
+                    raise UsageError(f"job {args.job_id} is {job['status']}: it has no outputs")
+                save_outputs(args.output_dir, fetch_outputs(client, result))
+            answer = job
         else:
             answer = client.cancel(args.job_id)
     if args.json:

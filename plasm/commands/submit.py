@@ -20,11 +20,14 @@ from plasm.commands._options import (
     add_socket,
     connect,
     determinism_fields,
+    fetch_outputs,
     guest_args,
     limit_overrides,
     parse_env,
+    read_inputs,
     read_module,
     read_stdin,
+    save_outputs,
 )
 
 EXIT_JOB_FAILED = 1
@@ -124,7 +127,10 @@ def main(args: argparse.Namespace) -> int:
             placement=placement,
             wait=args.wait,
             extra=determinism_fields(args),
+            files=read_inputs(args),
         )
+        if args.output_dir is not None and "receipt" in answer:
+            save_outputs(args.output_dir, fetch_outputs(client, answer))
     failed = "receipt" not in answer and "error" in answer
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
