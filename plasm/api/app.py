@@ -198,7 +198,8 @@ class ApiApp:
 
     async def _respond(self, request: Request) -> Response:
         loop = asyncio.get_running_loop()
-        if (request.method, request.path) in self.quick:
+        on_loop = getattr(self.router, "runs_on_loop", None)
+        if (request.method, request.path) in self.quick or (on_loop and on_loop(request)):
             answer = self.router(request)
         else:
             answer = await loop.run_in_executor(self.pool, self.router, request)

@@ -41,6 +41,7 @@ PEER_PATH = re.compile(r"^/v1/peers/([^/]+)$")
 OUTPUT_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})/outputs/(.+)$")
 BLOB_PATH = re.compile(r"^/v1/blobs/([0-9a-f]{64})$")
 OCTET_STREAM = "application/octet-stream"
+ON_LOOP_BODY_BYTES = 64 * 1024
 MAX_WAIT_S = 300.0
 MAX_LIST = 1000
 WASM_MAGIC = b"\x00asm"
@@ -65,6 +66,25 @@ class ApiRoutes:
 
     def __call__(self, request: Request) -> Response | Later:
         return self._mapped(self._route, request)
+
+    @staticmethod
+    def runs_on_loop(request: Request) -> bool:
+        """Whether this request may run on the event loop instead of the pool: a small
+        waiting submission asks no actor (the ingress is told, and the loop then awaits the
+        job), reads no blob and parses in well under a millisecond, so the two thread
+        hand-offs of the pool would cost more than it does."""
+        if request.method != "POST" or request.path != "/v1/jobs":
+            return False
+        try:
+            waits = _wait_seconds(request.query_value("wait")) > 0  # else it asks the ingress
+        except ApiError:
+            return False
+        return (
+            waits
+            and len(request.body) <= ON_LOOP_BODY_BYTES
+            and b'"sha256"' not in request.body  # input files by blob: read from disk
+            and b"stdin_sha256" not in request.body
+        )
 
     def _route(self, request: Request) -> Response | Later:
         method, path = request.method, request.path
