@@ -111,13 +111,15 @@ def main() -> int:
                 "stdout_sha256", "outcome", "fuel_consumed", "wall_time_us"):
         table.add_row(key, str(body[key]))
     table.add_row("engine", f"{body['engine']['name']} {body['engine']['version']}")
-    table.add_row("signature", result["receipt"]["signature"][:32] + "...")
+    table.add_row("profile", body["profile"])
+    cose = result["receipt"]["cose"]
+    table.add_row("COSE_Sign1", f"{len(cose) * 3 // 4} bytes, base64 {cose[:24]}...")
     console.print(table)
     ok = (verdict["valid"] and receipt.executor == result["executor"] == node_a["peer_id"]
           and receipt.requester == node_b["peer_id"])
     if ok:
         console.print("[bold green]verified[/]: node A's peer-ID key signed this receipt for "
-                      "node B, and the output matches its hashes (checked by B and offline)")
+                      "node B, and every field of the result matches it (checked by B and offline)")
         return 0
     console.print(f"[bold red]NOT verified[/]: {verdict['message']}")
     return 1
