@@ -23,6 +23,7 @@ from plasm.actors.blob_store import BlobError, BlobStore
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobNotFoundError, JobRecord, JobStateError, JournalStore
 from plasm.actors.messages import (
+    CollectBlobs,
     CountJobs,
     FinishJob,
     GetJob,
@@ -46,6 +47,11 @@ from plasm.actors.messages import (
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+# Blob collection: first a minute after start, then every ten minutes; a blob younger than
+# an hour is kept even if no job names it yet (uploaded for a job still to be submitted).
+BLOB_GC_FIRST_S = 60.0
+BLOB_GC_EVERY_S = 600.0
+BLOB_MIN_AGE_S = 3600.0
 RETRY_S = 1.0
 
 
@@ -150,6 +156,25 @@ class JournalActor(PlasmActor):
                 return
             del self._unrecorded[job_id]
             log.info("journal recorded job %s failed, as its client was told", job_id)
+
+    def on_start(self) -> None:
+        if self._blobs is not None:
+            self._timers.after("blobs", BLOB_GC_FIRST_S, self.actor_ref, CollectBlobs())
+
+    @handles(CollectBlobs)
+    def on_collect_blobs(self, m: CollectBlobs, delivery: Delivery) -> None:
+        """Blobs no job in the journal names, older than an hour (an upload waiting for the
+        job that will name it), go; the outputs and inputs of journaled jobs stay."""
+        assert self._blobs is not None
+        self._flush()
+        try:
+            removed = self._blobs.collect(self.store.blob_references(), BLOB_MIN_AGE_S)
+        except Exception as exc:  # an I/O error: try again next time
+            log.warning("blob collection failed: %s", exc)
+        else:
+            if removed:
+                log.info("collected %d blob(s) no job names", removed)
+        self._timers.after("blobs", BLOB_GC_EVERY_S, self.actor_ref, CollectBlobs())
 
     @handles(RetryJournalWrites)
     def on_retry(self, m: RetryJournalWrites, delivery: Delivery) -> None:

@@ -403,6 +403,16 @@ class JournalStore:
 
     # -- modules ---------------------------------------------------------------------------
 
+    def blob_references(self) -> set[str]:
+        """Every blob sha256 a journaled job names: its outputs (in its result), its input
+        files and stdin given by hash (in its manifest)."""
+        named: set[str] = set()
+        for manifest, result in self._read("SELECT manifest, result FROM jobs"):
+            named.update(_blobs_named(manifest, ("files",), "stdin_sha256"))
+            if result is not None:
+                named.update(_blobs_named(result, ("outputs",), None))
+        return named
+
     def put_module(self, sha256: str, data: bytes, *, created_at_ms: int = 0) -> bool:
         """Store module bytes under their sha256 (lowercase hex); True if they were new.
 
@@ -602,6 +612,21 @@ def _statements(script: str) -> list[str]:
     if pending.strip():
         raise JournalError(f"incomplete statement in a journal migration: {pending.strip()!r}")
     return statements
+
+
+def _blobs_named(document: bytes, lists: tuple[str, ...], single: str | None) -> list[str]:
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    found = [parsed[single]] if single and isinstance(parsed.get(single), str) else []
+    for name in lists:
+        for item in parsed.get(name) or ():
+            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+                found.append(item["sha256"])
+    return found
 
 
 def _check_status(status: str) -> None:

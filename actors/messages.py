@@ -722,3 +722,11 @@ class RetryJournalWrites(Message):
     """Journal -> itself (a timer): try again to record the jobs whose end it could not write."""
 
     TYPE: ClassVar[str] = "retry_journal_writes"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CollectBlobs(Message):
+    """Journal -> itself (a timer, and at start): delete blobs no journaled job names."""
+
+    TYPE: ClassVar[str] = "collect_blobs"

@@ -34,7 +34,8 @@ def test_every_documented_endpoint_exists_on_a_running_daemon(daemon) -> None:
     endpoints = documented_endpoints()
     with daemon.client() as client:
         for method, path in endpoints:
-            status, payload = client.request_raw(method, path.replace("{id}", "0" * 32),
+            concrete = path.replace("{id}", "0" * 32).replace("{sha256}", "0" * 64)
+            status, payload = client.request_raw(method, concrete.replace("{path}", "x"),
                                                  body=b"{}" if method == "POST" else None,
                                                  content_type="application/json")
             if status in (404, 405):
