@@ -67,6 +67,73 @@ final class Client
         return $sha256;
     }
 
+    /** Store bytes as a blob on the node (POST /v1/blobs, checked by hash); their hex sha256. */
+    public function uploadBlob(string $bytes): string
+    {
+        $sha256 = hash('sha256', $bytes);
+        $data = $this->call(new Request('POST', '/v1/blobs?sha256=' . $sha256, $bytes, 'application/octet-stream'));
+        if (($data['sha256'] ?? null) !== $sha256) {
+            throw new PlasmException(sprintf('the node stored the blob under sha256 %s, not the hash of the bytes sent', json_encode($data['sha256'] ?? null)));
+        }
+        return $sha256;
+    }
+
+    /** The bytes of one output file ("/output/...") of a finished job, unverified: see fetchOutputs(). */
+    public function output(string $jobId, string $path): string
+    {
+        if (!str_starts_with($path, '/output/')) {
+            throw new \InvalidArgumentException(sprintf('an output path starts with /output/, got %s', $path));
+        }
+        $relative = implode('/', array_map('rawurlencode', explode('/', substr($path, strlen('/output/')))));
+        $response = $this->transport->send(new Request('GET', '/v1/jobs/' . rawurlencode($jobId) . '/outputs/' . $relative));
+        if ($response->status !== 200) {
+            throw self::apiError($response);
+        }
+        return $response->body;
+    }
+
+    /**
+     * Every output file of $result, fetched from the node and verified against the receipt
+     * (each file it lists, no other, with its signed size and sha256) before it is returned.
+     *
+     * @return array<string, string> guest path => bytes
+     */
+    public function fetchOutputs(Result $result): array
+    {
+        $files = [];
+        foreach ($result->outputs() as $output) {
+            $files[$output['path']] = $this->output($result->jobId, $output['path']);
+        }
+        $result->verifyOutputs($files);
+        return $files;
+    }
+
+    /**
+     * Fetch, verify and save the job's output files under $directory ("/output/a/b.txt" ->
+     * "$directory/a/b.txt"); the paths written.
+     *
+     * @return list<string>
+     */
+    public function saveOutputs(Result $result, string $directory): array
+    {
+        $written = [];
+        foreach ($this->fetchOutputs($result) as $path => $bytes) {
+            $relative = substr($path, strlen('/output/'));
+            if (in_array('..', explode('/', $relative), true) || $relative === '') {
+                throw new PlasmException(sprintf('refusing to save output %s outside %s', $path, $directory));
+            }
+            $target = rtrim($directory, '/') . '/' . $relative;
+            if (!is_dir(dirname($target)) && !@mkdir(dirname($target), 0o777, true) && !is_dir(dirname($target))) {
+                throw new PlasmException(sprintf('cannot make the directory of %s', $target));
+            }
+            if (@file_put_contents($target, $bytes) !== strlen($bytes)) {
+                throw new PlasmException(sprintf('cannot write %s', $target));
+            }
+            $written[] = $target;
+        }
+        return $written;
+    }
+
     /**
      * Submit a job. With $waitSeconds the node holds the request until the job finished or
      * the wait ran out; check Job::isFinished(). Without, it answers as soon as it queued the job.

@@ -206,6 +206,38 @@ final class DaemonClientTest extends DaemonTestCase
         self::assertSame($shown, $body);
     }
 
+    public function test_input_files_go_in_and_verified_output_files_come_back_and_are_saved(): void
+    {
+        $client = $this->client();
+        $big = random_bytes(1 << 20);
+        $host = tempnam(sys_get_temp_dir(), 'plasm-in');
+        file_put_contents($host, "from a host file\n");
+        $manifest = Manifest::fromFile(Daemon::exampleWasm('copyfiles'))
+            ->withInputFile('/input/host.txt', $host)
+            ->withInputBytes('/input/deep/big.bin', $big);
+        unlink($host);
+
+        $result = $client->run($manifest, timeoutSeconds: 60);
+
+        self::assertSame(['/output/deep/big.bin', '/output/host.txt'], array_column($result->outputs(), 'path'));
+        $files = $client->fetchOutputs($result);
+        self::assertSame($big, $files['/output/deep/big.bin']);
+        self::assertSame("from a host file\n", $files['/output/host.txt']);
+        $dir = sys_get_temp_dir() . '/plasm-out-' . bin2hex(random_bytes(4));
+        $written = $client->saveOutputs($result, $dir);
+        self::assertCount(2, $written);
+        self::assertSame($big, file_get_contents("$dir/deep/big.bin"));
+        $this->expectException(VerificationException::class);
+        $result->verifyOutputs(['/output/deep/big.bin' => $big, '/output/host.txt' => 'edited']);
+    }
+
+    public function test_a_blob_uploaded_by_the_sdk_is_stored_under_its_hash(): void
+    {
+        $bytes = random_bytes(4096);
+
+        self::assertSame(hash('sha256', $bytes), $this->client()->uploadBlob($bytes));
+    }
+
     public function test_an_output_file_the_job_did_not_write_fails_against_a_real_receipt(): void
     {
         $result = $this->client()->run(Manifest::fromFile(Daemon::helloWasm())->withStdin('no files'), timeoutSeconds: 30);
