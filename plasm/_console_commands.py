@@ -41,10 +41,13 @@ from plasm.commands._options import (
     UsageError,
     add_job_options,
     determinism_fields,
+    fetch_outputs,
     limit_overrides,
     parse_env,
+    read_inputs,
     read_module,
     read_stdin,
+    save_outputs,
 )
 from plasm.commands.submit import add_placement_options, failure_lines, placement_from_args
 from plasm.errors import PlasmError
@@ -228,6 +231,7 @@ class ConsoleCommands:
             limits=limit_overrides(args),
             placement=placement,
             extra=determinism_fields(args),
+            files=read_inputs(args),
         )
         job_id = answer["job_id"]
         self.remember(job_id)
@@ -241,7 +245,12 @@ class ConsoleCommands:
             self.out.print(f"[yellow]stopped waiting for job {job_id}[/yellow]; it keeps running: "
                            f"`cancel {job_id}` stops it, `job {job_id}` shows it", soft_wrap=True)
             return False
-        return self._show_finished(job)
+        shown = self._show_finished(job)
+        if args.output_dir is not None and job.get("result"):
+            save_outputs(args.output_dir, fetch_outputs(self.client, job["result"]))
+            self.out.print(f"outputs saved under {args.output_dir} (each checked against the "
+                           "receipt)", soft_wrap=True)
+        return shown
 
     def jobs(self, args: argparse.Namespace) -> bool:
         if args.limit < 1:
