@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import cbor2
 import nacl.signing
 import pytest
@@ -170,3 +173,26 @@ def test_a_kid_that_is_no_peer_id_is_a_decode_error() -> None:
     forged = cose.sign1(PAYLOAD, cose.CONTENT_TYPE_RECEIPT, "not-a-peer", KEY)
     with pytest.raises(DecodeError, match="kid"):
         cose.verify_sign1(cose.decode_sign1(forged, max_size=4096))
+
+
+def test_pycose_verifies_a_receipt_a_real_sandbox_run_produced() -> None:
+    from plasm.protocol.identity import public_key_from_peer_id
+    from plasm.protocol.receipt import build_receipt, sign_receipt
+    from plasm.runtime.job import JobInput, Limits
+    from plasm.runtime.sandbox import Sandbox
+
+    hello = (Path(__file__).resolve().parents[2] / "wasm-examples" / "hello.wasm").read_bytes()
+    job_input = JobInput(stdin=b"pycose", module_name="hello.wasm")
+    with Sandbox() as sandbox:
+        outcome = sandbox.run(hello, job_input, Limits())
+    receipt = build_receipt(
+        job_id="0" * 32, module_sha256=hashlib.sha256(hello).hexdigest(), job_input=job_input,
+        limits=Limits(), outcome=outcome, engine_name="wasmtime", engine_version="x",
+        executor=PEER, requester=PEER, nonce=bytes(16),
+    )
+    message = pycose_decode(sign_receipt(receipt, KEY))
+    kid = cbor2.loads(message.phdr_encoded)[4].decode()
+    message.key = OKPKey(crv=Ed25519, x=public_key_from_peer_id(kid))
+    assert kid == PEER and message.verify_signature()
+    assert outcome.stdout == b"esocyp\n"
+    assert cbor2.loads(message.payload)["stdout_sha256"] == hashlib.sha256(outcome.stdout).digest()
