@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("jobs", "cancel a queued or running job"),
     "peers": ("peers", "list the peers a running daemon knows"),
     "verify": ("verify", "check a saved result or receipt offline"),
+    "replay": ("replay", "run a saved job again here and compare its receipt"),
     "id": ("identity", "print this node's peer ID and public key"),
     "keygen": ("identity", "make this node's key"),
 }

@@ -1,0 +1,136 @@
+"""`plasmd replay RESULT.json --module M.wasm`: run a job again here and compare receipts.
+
+The saved result's receipt is verified first (as `plasmd verify` does). The job's input is
+not in a receipt, only its hash: give it again (guest arguments after the module, `--stdin`,
+`--env`, `--input GUEST=HOST`, `--module-name` if argv[0] was not the module's file name,
+and `--seed` / `--epoch-ms` / `--determinism` if the job set them); replay refuses an input
+or module that is not the one the receipt names. The job then runs in this process under the
+receipt's limits and profile, and every deterministic field of the new receipt body is
+compared with the signed one. The per-run fields are left out: `job_id`, `nonce`,
+`requester`, `executor`, `started_at_ms`, `finished_at_ms`, `wall_time_us` (and
+`fuel_consumed` when the receipt says `fuel_exact: false`).
+
+Prints `reproduced` (exit 0) or each difference (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from plasm.commands._options import (
+    UsageError,
+    determinism_input,
+    parse_env,
+    read_inputs,
+    read_module,
+    read_stdin,
+)
+
+EXIT_DIFFERENT = 1
+# Fields of a receipt body that say when, where and for whom a job ran, not what it did.
+PER_RUN_FIELDS = frozenset(
+    {"job_id", "nonce", "requester", "executor", "started_at_ms", "finished_at_ms", "wall_time_us"}
+)
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("result", metavar="RESULT.json", help="a saved job result (or job JSON)")
+    parser.add_argument("--module", required=True, metavar="M.wasm", help="the job's module")
+    parser.add_argument("job_args", nargs="*", metavar="ARGS", help="the job's arguments")
+    parser.add_argument("--module-name", metavar="NAME",
+                        help="the job's argv[0] (default: the module file's name, as "
+                        "execute-job and submit send it)")
+    stdin = parser.add_mutually_exclusive_group()
+    stdin.add_argument("--stdin", metavar="TEXT", help="the job's stdin, as text")
+    stdin.add_argument("--stdin-file", metavar="PATH", help="the job's stdin, from a file")
+    parser.add_argument("--arg", dest="args", action="append", default=[], metavar="A",
+                        help="an argument, after ARGS (repeatable)")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V",
+                        help="an environment variable of the job (repeatable)")
+    parser.add_argument("--input", dest="inputs", action="append", default=[],
+                        metavar="GUEST=HOST", help="an input file of the job (repeatable)")
+    parser.add_argument("--determinism", choices=("on", "off"), default=None,
+                        help="as the job was submitted (default on)")
+    parser.add_argument("--seed", metavar="HEX", help="the job's seed, if it set one")
+    parser.add_argument("--epoch-ms", type=int, metavar="MS", help="the job's epoch, if set")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    import hashlib
+
+    import nacl.signing
+    import orjson
+
+    from plasm.protocol.errors import ProtocolError
+    from plasm.protocol.identity import peer_id_from_public_key
+    from plasm.protocol.receipt import build_receipt, receipt_body_to_json
+    from plasm.protocol.verification import expectations_from_saved, verified_receipt
+    from plasm.runtime.job import JobInput
+    from plasm.runtime.sandbox import CompileSettings, Sandbox
+
+    try:
+        data = Path(args.result).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.result}: {exc.strerror}") from exc
+    try:
+        envelope, expected = expectations_from_saved(data)
+        signed = verified_receipt(envelope, expected)
+    except ProtocolError as exc:
+        raise UsageError(f"{args.result}: the receipt does not verify: {exc}") from exc
+    module = read_module(args.module)
+    if hashlib.sha256(module).digest() != signed.module_sha256:
+        raise UsageError(f"{args.module} is not the module the receipt names")
+    try:
+        job_input = JobInput(
+            stdin=read_stdin(args),
+            args=(*args.job_args, *args.args),
+            env=tuple(sorted(parse_env(args.env).items())),
+            module_name=args.module_name or Path(args.module).name,
+            files=read_inputs(args),
+            **determinism_input(args),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if job_input.sha256() != signed.input_sha256:
+        raise UsageError(
+            "the input given is not the job's (its sha256 differs from the receipt's "
+            "input_sha256): give the same arguments, environment, stdin, input files and "
+            "determinism settings as the job had"
+        )
+    with Sandbox(compiling=CompileSettings(workers=1, warm=False)) as sandbox:
+        outcome = sandbox.run(module, job_input, signed.limits)
+        engine = (sandbox.engine_name, sandbox.engine_version)
+    key = nacl.signing.SigningKey(bytes(32))  # the new body is compared, never signed
+    here = build_receipt(
+        job_id=signed.job_id, module_sha256=signed.module_sha256.hex(), job_input=job_input,
+        limits=signed.limits, outcome=outcome, engine_name=engine[0], engine_version=engine[1],
+        executor=peer_id_from_public_key(key.verify_key.encode()), requester=signed.requester,
+        nonce=signed.nonce,
+    )  # fmt: skip
+    differences = compare(receipt_body_to_json(signed), receipt_body_to_json(here))
+    if args.json:
+        answer = {"reproduced": not differences, "differences": differences}
+        sys.stdout.buffer.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")
+    elif not differences:
+        print("reproduced: every deterministic field of the receipt is the same")
+    else:
+        for difference in differences:
+            print(f"DIFFERENT: {difference['field']}: receipt says {difference['receipt']}, "
+                  f"replay gives {difference['replay']}")
+    return 0 if not differences else EXIT_DIFFERENT
+
+
+def compare(signed: dict[str, Any], replayed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each field (but the per-run ones) where the replayed body differs from the signed one."""
+    skip = set(PER_RUN_FIELDS)
+    if not signed.get("fuel_exact", True):
+        skip.add("fuel_consumed")
+    return [
+        {"field": name, "receipt": signed.get(name), "replay": replayed.get(name)}
+        for name in sorted(set(signed) | set(replayed))
+        if name not in skip and signed.get(name) != replayed.get(name)
+    ]
