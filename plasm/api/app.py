@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -228,20 +228,13 @@ class ApiApp:
             )
         expected = parse_qs(scope["query_string"].decode("latin-1")).get("sha256", [None])[-1]
         try:
-            writer = self.blobs.writer(expected)
-            with writer:
-                received = 0
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk = message.get("body", b"")
-                    if chunk:
+            with self.blobs.writer(expected) as writer:
+                try:
+                    async for chunk in _body_chunks(receive):
                         writer.write(chunk)
-                        received += len(chunk)
-                    if not message.get("more_body", False):
-                        break
-                if received != length:
+                except _Disconnected:
+                    return None
+                if writer.size != length:
                     return None
                 digest = writer.commit()
         except BlobError as exc:
@@ -273,22 +266,31 @@ class ApiApp:
         return length
 
 
-async def _read_body(receive: Receive, length: int) -> bytes | None:
-    """The whole body, or None when the client disconnected before it was all there."""
-    chunks: list[bytes] = []
-    received = 0
+class _Disconnected(Exception):
+    """The client left before its body was all there."""
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; ``_Disconnected`` if the client leaves first."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return None
+            raise _Disconnected
         chunk = message.get("body", b"")
-        chunks.append(chunk)
-        received += len(chunk)
+        if chunk:
+            yield chunk
         if not message.get("more_body", False):
-            break
-    if received != length:  # the parser ends a message only at its length; be sure
+            return
+
+
+async def _read_body(receive: Receive, length: int) -> bytes | None:
+    """The whole body, or None when the client disconnected before it was all there."""
+    try:
+        body = b"".join([chunk async for chunk in _body_chunks(receive)])
+    except _Disconnected:
         return None
-    return b"".join(chunks)
+    # The parser ends a message only at its length; be sure.
+    return body if len(body) == length else None
 
 
 async def _send(send: Send, response: Response, wants_cbor: bool, head_only: bool) -> None:
