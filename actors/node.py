@@ -25,7 +25,12 @@ from plasm.actors import _mailbox
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
 from plasm.actors.blob_store import BlobStore
-from plasm.actors.errors import NodeFeatureError, NodeNotStartedError, UnknownOutputError
+from plasm.actors.errors import (
+    NodeFeatureError,
+    NodeNotStartedError,
+    UnknownModuleError,
+    UnknownOutputError,
+)
 from plasm.actors.executor import ExecutorActor
 from plasm.actors.ingress import IngressActor, new_job_id, result_json
 from plasm.actors.journal import JournalActor
@@ -35,6 +40,7 @@ from plasm.actors.messages import (
     Drain,
     GetIngressStats,
     GetJob,
+    GetModule,
     IngressStats,
     JobAccepted,
     JobCounts,
@@ -44,6 +50,7 @@ from plasm.actors.messages import (
     JobStatus,
     JournalRecovered,
     ListJobs,
+    ModuleFound,
     ModuleStored,
     PutModule,
     RecoverJournal,
@@ -407,6 +414,14 @@ class Node:
         info = ask(self.journal, GetJob(job_id=job_id), timeout=ASK_TIMEOUT_S)
         assert isinstance(info, JobInfo)
         return info
+
+    def module(self, sha256: str) -> bytes:
+        """The bytes of a module this node holds (uploaded or run before); UnknownModuleError."""
+        found = ask(self.journal, GetModule(module_sha256=sha256), timeout=ASK_TIMEOUT_S)
+        assert isinstance(found, ModuleFound)
+        if found.data is None:
+            raise UnknownModuleError(f"no module {sha256} on this node; send its bytes")
+        return found.data
 
     def output(self, job_id: str, path: str) -> bytes:
         """The bytes of the output file ``path`` (``/output/...``) a finished job left.

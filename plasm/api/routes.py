@@ -27,11 +27,11 @@ from plasm.actors.node import Node, Submission
 from plasm.api.app import Later, Request, Response
 from plasm.api.errors import ApiError
 from plasm.api.metrics import render_metrics
-from plasm.protocol.errors import ManifestError
+from plasm.protocol.errors import ManifestError, ProtocolError
 from plasm.protocol.formats import JOB_STATUSES
 from plasm.protocol.manifest import parse_manifest
 from plasm.protocol.p2p_messages import Placement
-from plasm.protocol.verification import expectations_from_saved, verify_saved
+from plasm.protocol.verification import expectations_from_saved, verified_receipt, verify_saved
 from plasm.runtime.job import Limits
 
 JSON_TYPE = "application/json"
@@ -122,6 +122,8 @@ class ApiRoutes:
             )
         elif path == "/v1/receipts/verify" and method == "POST":
             return self.verify(request)
+        elif path == "/v1/receipts/replay" and method == "POST":
+            return self.replay(request)
         elif path == "/metrics" and method == "GET":
             return Response(
                 200,
@@ -217,6 +219,34 @@ class ApiRoutes:
         return Response(200, {"job_id": status.job_id, "status": status.status})
 
     # -- modules, node, receipts -------------------------------------------------------
+
+    def replay(self, request: Request) -> Response:
+        """Run a saved job again on this node and compare its receipt (plasmd replay)."""
+        from plasm.commands.replay import ReplayError, replay
+
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
+            raise ApiError(400, "bad_body", 'send {"result": <a saved job result>, '
+                           '"manifest": <the job\'s module and input, as POST /v1/jobs takes>}')
+        try:
+            envelope, expected = expectations_from_saved(orjson.dumps(body["result"]))
+            signed = verified_receipt(envelope, expected)
+        except ProtocolError as exc:
+            raise ApiError(400, "bad_body", f"the result's receipt does not verify: {exc}") from exc
+        try:
+            manifest = parse_manifest(body.get("manifest"), default_limits=self.default_limits)
+            job_input = manifest.resolved(self._read_input_blob)
+        except ManifestError as exc:
+            raise ApiError(400, "bad_manifest", str(exc)) from exc
+        module = manifest.module or self.node.module(manifest.module_sha256)
+        sandbox = self.node.sandbox
+        if sandbox is None:
+            raise ApiError(503, "shutting_down", "the node's sandbox is not running")
+        try:
+            differences = replay(signed, module, job_input, sandbox)
+        except ReplayError as exc:
+            raise ApiError(400, "not_this_job", str(exc)) from exc
+        return Response(200, {"reproduced": not differences, "differences": differences})
 
     def _blobs(self) -> BlobStore:
         if self.node.blobs is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plasm.commands._options import (
     UsageError,
@@ -28,6 +28,12 @@ from plasm.commands._options import (
     read_module,
     read_stdin,
 )
+from plasm.errors import PlasmError
+
+if TYPE_CHECKING:
+    from plasm.protocol.receipt import Receipt
+    from plasm.runtime.job import JobInput
+    from plasm.runtime.sandbox import Sandbox
 
 EXIT_DIFFERENT = 1
 # Fields of a receipt body that say when, where and for whom a job ran, not what it did.
@@ -60,14 +66,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import hashlib
-
-    import nacl.signing
     import orjson
 
     from plasm.protocol.errors import ProtocolError
-    from plasm.protocol.identity import peer_id_from_public_key
-    from plasm.protocol.receipt import build_receipt, receipt_body_to_json
     from plasm.protocol.verification import expectations_from_saved, verified_receipt
     from plasm.runtime.job import JobInput
     from plasm.runtime.sandbox import CompileSettings, Sandbox
@@ -81,9 +82,6 @@ def main(args: argparse.Namespace) -> int:
         signed = verified_receipt(envelope, expected)
     except ProtocolError as exc:
         raise UsageError(f"{args.result}: the receipt does not verify: {exc}") from exc
-    module = read_module(args.module)
-    if hashlib.sha256(module).digest() != signed.module_sha256:
-        raise UsageError(f"{args.module} is not the module the receipt names")
     try:
         job_input = JobInput(
             stdin=read_stdin(args),
@@ -95,23 +93,11 @@ def main(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if job_input.sha256() != signed.input_sha256:
-        raise UsageError(
-            "the input given is not the job's (its sha256 differs from the receipt's "
-            "input_sha256): give the same arguments, environment, stdin, input files and "
-            "determinism settings as the job had"
-        )
     with Sandbox(compiling=CompileSettings(workers=1, warm=False)) as sandbox:
-        outcome = sandbox.run(module, job_input, signed.limits)
-        engine = (sandbox.engine_name, sandbox.engine_version)
-    key = nacl.signing.SigningKey(bytes(32))  # the new body is compared, never signed
-    here = build_receipt(
-        job_id=signed.job_id, module_sha256=signed.module_sha256.hex(), job_input=job_input,
-        limits=signed.limits, outcome=outcome, engine_name=engine[0], engine_version=engine[1],
-        executor=peer_id_from_public_key(key.verify_key.encode()), requester=signed.requester,
-        nonce=signed.nonce,
-    )  # fmt: skip
-    differences = compare(receipt_body_to_json(signed), receipt_body_to_json(here))
+        try:
+            differences = replay(signed, read_module(args.module), job_input, sandbox)
+        except ReplayError as exc:
+            raise UsageError(str(exc)) from exc
     if args.json:
         answer = {"reproduced": not differences, "differences": differences}
         sys.stdout.buffer.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")
@@ -122,6 +108,42 @@ def main(args: argparse.Namespace) -> int:
             print(f"DIFFERENT: {difference['field']}: receipt says {difference['receipt']}, "
                   f"replay gives {difference['replay']}")
     return 0 if not differences else EXIT_DIFFERENT
+
+
+class ReplayError(PlasmError):
+    """The module or input given is not the job's: there is nothing to compare."""
+
+
+def replay(signed: Receipt, module: bytes, job_input: JobInput, sandbox: Sandbox
+           ) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the job of verified receipt ``signed`` again in ``sandbox``; the differences of
+    the new receipt body from the signed one (``compare``). ``ReplayError`` when ``module``
+    or ``job_input`` is not the one the receipt names."""
+    import hashlib
+
+    import nacl.signing
+
+    from plasm.protocol.identity import peer_id_from_public_key
+    from plasm.protocol.receipt import build_receipt, receipt_body_to_json
+
+    if hashlib.sha256(module).digest() != signed.module_sha256:
+        raise ReplayError("this is not the module the receipt names (its sha256 differs)")
+    if job_input.sha256() != signed.input_sha256:
+        raise ReplayError(
+            "the input given is not the job's (its sha256 differs from the receipt's "
+            "input_sha256): give the same arguments, environment, stdin, input files, argv[0] "
+            "and determinism settings as the job had"
+        )
+    outcome = sandbox.run(module, job_input, signed.limits)
+    key = nacl.signing.SigningKey(bytes(32))  # the new body is compared, never signed
+    here = build_receipt(
+        job_id=signed.job_id, module_sha256=signed.module_sha256.hex(), job_input=job_input,
+        limits=signed.limits, outcome=outcome, engine_name=sandbox.engine_name,
+        engine_version=sandbox.engine_version,
+        executor=peer_id_from_public_key(key.verify_key.encode()), requester=signed.requester,
+        nonce=signed.nonce,
+    )  # fmt: skip
+    return compare(receipt_body_to_json(signed), receipt_body_to_json(here))
 
 
 def compare(signed: dict[str, Any], replayed: dict[str, Any]) -> list[dict[str, Any]]:

@@ -147,3 +147,19 @@ def test_bad_input_paths_are_400(daemon, files: list[dict[str, str]], words: str
         client.request("POST", "/v1/jobs", json=manifest)
     assert api_error(refused.value)[0] == 400
     assert words in str(refused.value), str(refused.value)
+
+
+def test_replay_through_the_daemon_reproduces_a_job_and_refuses_another_input(daemon) -> None:
+    manifest = {"module": base64.b64encode(example_bytes("clock_random")).decode(),
+                "module_name": "clock_random.wasm", "seed": "2a"}
+    with daemon.client() as client:
+        result = client.request("POST", "/v1/jobs", json=manifest, query={"wait": "30"})
+        by_hash = {**manifest, "module_sha256": result["module_sha256"]}
+        del by_hash["module"]
+        answer = client.request("POST", "/v1/receipts/replay",
+                                json={"result": result, "manifest": by_hash})
+        assert answer == {"reproduced": True, "differences": []}
+        with pytest.raises(ApiRequestError) as refused:
+            client.request("POST", "/v1/receipts/replay",
+                           json={"result": result, "manifest": {**by_hash, "seed": "2b"}})
+    assert api_error(refused.value) == (400, "not_this_job")
