@@ -208,7 +208,7 @@ class JournalActor(PlasmActor):
     @handles(FinishJob)
     def on_finish(self, m: FinishJob, delivery: Delivery) -> None:
         # The job's `done` future is completed by _flush, after the commit.
-        self._keep_outputs(m.job_id, delivery.finished)
+        kept = self._keep_outputs(m.job_id, delivery.finished)
         self.store.finish_job(
             m.job_id,
             m.status,
@@ -217,18 +217,22 @@ class JournalActor(PlasmActor):
             result=m.result,
             envelope=m.envelope,
             error=m.error,
+            blobs=kept,
         )
 
-    def _keep_outputs(self, job_id: str, finished: JobFinished | None) -> None:
+    def _keep_outputs(self, job_id: str, finished: JobFinished | None) -> list[str]:
+        """Store the job's output files as blobs; the sha256 of each one stored."""
+        kept: list[str] = []
         if self._blobs is None or finished is None or finished.executed is None:
-            return
+            return kept
         for path, data in finished.executed.outcome.output_files:
             try:
-                self._blobs.put(data)
+                kept.append(self._blobs.put(data))
             except BlobError as exc:
                 # The result (and its receipt) still says what the file was; only its
                 # bytes are not kept here. GET of that output answers why.
                 log.warning("job %s: output %s not kept: %s", job_id, path, exc)
+        return kept
 
     @handles(PutModule)
     def on_put_module(self, m: PutModule, delivery: Delivery) -> ModuleStored:

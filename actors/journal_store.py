@@ -140,6 +140,15 @@ _MIGRATIONS: tuple[str, ...] = (
         created_at_ms INTEGER NOT NULL
     );
     """,
+    # 1 -> 2: the blobs each job names (input files and stdin by hash, its output files), so
+    # that blob collection keeps them without reading every manifest and result.
+    """
+    CREATE TABLE job_blobs (
+        sha256 TEXT NOT NULL,
+        job_id TEXT NOT NULL REFERENCES jobs (job_id),
+        PRIMARY KEY (sha256, job_id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -215,6 +224,8 @@ class JournalStore:
                 " started_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 (job_id, status, manifest, module_sha256, created_at_ms, started_at_ms),
             )
+            if b'"files"' in manifest or b"stdin_sha256" in manifest:
+                self._name_blobs(conn, job_id, _blobs_named(manifest, ("files",), "stdin_sha256"))
         except sqlite3.IntegrityError as exc:
             if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
                 raise self._write_failed(exc) from exc
@@ -248,8 +259,10 @@ class JournalStore:
         result: bytes | None,
         envelope: bytes | None,
         error: bytes | None,
+        blobs: Iterable[str] = (),
     ) -> None:
-        """Store how a job ended, and its receipt envelope, in one transaction.
+        """Store how a job ended, and its receipt envelope, in one transaction; ``blobs``: the
+        sha256 of each output file it left (kept by blob collection while the job is here).
 
         ``status`` is one of ``FINISHED_STATUSES`` (``interrupted`` for a job the node gave up
         on while a peer ran it). The job must be
@@ -294,6 +307,7 @@ class JournalStore:
                         "INSERT INTO receipts (job_id, envelope, created_at_ms) VALUES (?, ?, ?)",
                         (job_id, envelope, finished_at_ms),
                     )
+                self._name_blobs(conn, job_id, blobs)
             except BaseException:
                 for statement in rollback.split("; "):
                     conn.execute(statement)
@@ -404,14 +418,16 @@ class JournalStore:
     # -- modules ---------------------------------------------------------------------------
 
     def blob_references(self) -> set[str]:
-        """Every blob sha256 a journaled job names: its outputs (in its result), its input
-        files and stdin given by hash (in its manifest)."""
-        named: set[str] = set()
-        for manifest, result in self._read("SELECT manifest, result FROM jobs"):
-            named.update(_blobs_named(manifest, ("files",), "stdin_sha256"))
-            if result is not None:
-                named.update(_blobs_named(result, ("outputs",), None))
-        return named
+        """Every blob sha256 a journaled job names: its input files and stdin given by hash,
+        and its output files."""
+        return {row[0] for row in self._read("SELECT DISTINCT sha256 FROM job_blobs")}
+
+    @staticmethod
+    def _name_blobs(conn: sqlite3.Connection, job_id: str, blobs: Iterable[str]) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_blobs (sha256, job_id) VALUES (?, ?)",
+            [(digest, job_id) for digest in blobs],
+        )
 
     def put_module(self, sha256: str, data: bytes, *, created_at_ms: int = 0) -> bool:
         """Store module bytes under their sha256 (lowercase hex); True if they were new.

@@ -66,7 +66,8 @@ def test_blob_collection_keeps_what_jobs_name_and_drops_old_unnamed_blobs(tmp_pa
     with JournalStore(tmp_path / "journal.sqlite3") as store:
         result = json.dumps({"outputs": [{"path": "/output/o", "sha256": named_output}]})
         store.finish_job("2" * 32, "done", finished_at_ms=3, outcome="ok",
-                         result=result.encode(), envelope=None, error=None)
+                         result=result.encode(), envelope=None, error=None,
+                         blobs=[named_output])
         assert store.blob_references() == {named_input, named_output}
     ref = JournalActor.start(tmp_path / "journal.sqlite3", "normal", blobs)
     try:

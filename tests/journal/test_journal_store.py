@@ -478,3 +478,28 @@ def test_a_store_built_on_one_thread_works_on_another(journal_path: Path) -> Non
     thread.join(timeout=30)
     store.close()
     assert errors == []
+
+
+def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
+    import sqlite3
+
+    from plasm.actors import journal_store
+
+    path = tmp_path / "v1.sqlite3"
+    raw = sqlite3.connect(path)
+    for statement in journal_store._statements(journal_store._MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute("INSERT INTO jobs (job_id, status, manifest, module_sha256, created_at_ms)"
+                " VALUES (?, 'queued', '{}', ?, 1)", ("a" * 32, "ab" * 32))
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(f"PRAGMA application_id = {journal_store._APPLICATION_ID}")
+    raw.commit()
+    raw.close()
+    with JournalStore(path) as store:
+        assert store.get_job("a" * 32) is not None
+        assert store.blob_references() == set()
+        store.add_job("b" * 32, b'{"files": [{"path": "/i", "sha256": "' + b"c" * 64 + b'"}]}',
+                      "ab" * 32, 2)
+        assert store.blob_references() == {"c" * 64}
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
