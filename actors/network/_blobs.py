@@ -8,7 +8,8 @@ bounded by the stall deadline, so a peer that stops reading frees the stream. At
 ``MAX_BLOB_STREAMS_PER_PEER`` streams per peer at once (``Error(busy)`` past it).
 
 Fetching (``BlobFetcher``): one stream for the whole blob; every read is bounded by the
-stall deadline and the whole by the caller's timeout; every chunk goes through a
+stall deadline and the whole by the caller's timeout; the blob counts only once the holder
+closed the stream after the last chunk; every chunk goes through a
 ``ChunkAssembler``, so a chunk out of place, past the promised size or a whole that does
 not hash to the sha256 fails the fetch (``BlobFetchFailed`` with that reason) and no byte
 of it is returned. Concurrent fetches of the same sha256 share one transfer: later callers
@@ -215,8 +216,7 @@ class BlobFetcher:
                 for frame in decoder.feed(pending):
                     _take(assembler, frame)
                 pending = b""
-            if decoder.pending:
-                raise BlobTransferError("oversize", f"bytes past the end of blob {blob.sha256}")
+            await self._until_end(stream, decoder, assembler)
             return assembler.finish()
         except trio.TooSlowError as exc:
             raise _FetchFailed("timeout", f"the blob stream stalled for {self._stall:g} s") from exc
@@ -226,6 +226,24 @@ class BlobFetcher:
             raise _FetchFailed("reset", str(exc)) from exc
         finally:
             await reset_quietly(stream)
+
+
+    async def _until_end(
+        self, stream: INetStream, decoder: FrameDecoder, assembler: ChunkAssembler
+    ) -> None:
+        """The holder closes the stream after the last chunk: anything before that is
+        more than was asked for."""
+        while True:
+            try:
+                with trio.fail_after(self._stall):
+                    more = await _read(stream)
+            except StreamEnded:
+                break
+            for frame in decoder.feed(more):
+                _take(assembler, frame)  # a chunk past the end: BlobTransferError(oversize)
+        if decoder.pending:
+            sha = assembler.blob.sha256
+            raise BlobTransferError("oversize", f"bytes past the end of blob {sha}")
 
 
 def _take(assembler: ChunkAssembler, frame: bytes) -> None:
