@@ -5,10 +5,10 @@ The public face is this module; everything else in the package is private and ma
 what other actors send it (``PeerRequest``, ``Dial``, ``Ping``, ``Provide``,
 ``FindProviders``, ``PutRecord``, ``GetRecord``, ``GetNetworkInfo``, ``FetchBlob``) and
 what it answers or tells them (the rest). Their definitions live in
-``plasm.actors.messages``; they are re-exported here so a caller of the network needs one import. A handler may answer an
-``InboundRequest`` with a ``plasm.actors._future.Future`` (a job's result, later), which
-wakes the stream's trio task through its done callback, without a thread. Every error is
-a ``NetworkError``.
+``plasm.actors.messages``; they are re-exported here so a caller of the network needs
+one import. A handler may answer an ``InboundRequest`` with a
+``plasm.actors._future.Future`` (a job's result, later), which wakes the stream's trio
+task through its done callback, without a thread. Every error is a ``NetworkError``.
 
 Importing this package loads neither trio nor libp2p; ``start_network`` does.
 

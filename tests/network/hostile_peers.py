@@ -151,8 +151,9 @@ class HostileBlobServer:
     """A bare libp2p peer that answers every /plasm/blob/1.0.0 request the way `mode` says.
 
     `wrong`: chunks of other bytes than the blob's; `oversize`: the blob, then a chunk past
-    its end; `long_chunk`: a last chunk that runs past the end; `stall`: the first chunk, then silence. Runs `trio.run` in its own thread
-    until the context ends; `address` is its full multiaddr.
+    its end; `long_chunk`: a last chunk that runs past the end; `stall`: the first chunk,
+    then silence. Runs `trio.run` in its own thread until the context ends; `address` is
+    its full multiaddr.
     """
 
     def __init__(self, mode: str, data: bytes) -> None:

@@ -96,7 +96,12 @@ def test_concurrent_fetches_of_one_blob_share_one_transfer(network: Callable[...
 
 @pytest.mark.parametrize(
     ("mode", "reason"),
-    [("wrong", "hash_mismatch"), ("oversize", "oversize"), ("long_chunk", "oversize"), ("stall", "timeout")],
+    [
+        ("wrong", "hash_mismatch"),
+        ("oversize", "oversize"),
+        ("long_chunk", "oversize"),
+        ("stall", "timeout"),
+    ],
 )
 def test_a_hostile_holder_fails_the_fetch_with_a_clear_reason(
     network: Callable[..., Node], mode: str, reason: str
