@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import os
 import json
+import os
 import statistics
 import subprocess
 import sys
