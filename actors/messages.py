@@ -543,6 +543,47 @@ class PeerFailure(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class FetchBlob(Message):
+    """-> network: fetch blob `sha256` (`size` bytes) from `peer_id` over /plasm/blob/1.0.0.
+
+    Answered `BlobFetched` (the bytes, checked against size and hash) or `BlobFetchFailed`;
+    concurrent fetches of one sha256 share one transfer.
+    """
+
+    TYPE: ClassVar[str] = "fetch_blob"
+    peer_id: str
+    sha256: str
+    size: int
+    timeout_ms: int
+    tag: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class BlobFetched(Message):
+    TYPE: ClassVar[str] = "blob_fetched"
+    peer_id: str
+    sha256: str
+    data: bytes
+    tag: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class BlobFetchFailed(Message):
+    """`reason`: a `PEER_FAILURES` code, or `hash_mismatch` / `oversize` / `out_of_order` /
+    `short` (the bytes were not the blob promised), or `not_found` (the peer refused)."""
+
+    TYPE: ClassVar[str] = "blob_fetch_failed"
+    peer_id: str
+    sha256: str
+    reason: str
+    message: str
+    tag: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class InboundRequest(Message):
     """Network -> handler actor: `peer_id` (Noise-authenticated) sent `payload`."""
 

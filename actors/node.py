@@ -219,6 +219,7 @@ class Node:
 
         Imported here so that a node without the network never loads trio or libp2p.
         """
+        from plasm.actors.blob_grants import BlobGrants
         from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
         from plasm.actors.negotiator import NegotiatorActor
         from plasm.actors.network import start_network
@@ -247,10 +248,21 @@ class Node:
             max_jobs_per_peer=net.max_jobs_per_peer,
             rate_limit_per_minute=net.rate_limit_per_minute,
             offer_hold_ms=net.offer_hold_ms,
+            max_module_bytes=self.settings.max_module_bytes,
+            max_blob_bytes=self.settings.blob_max_blob_bytes,
         )
+        # What this node lets peers fetch over /plasm/blob/1.0.0 (the parts of jobs it sent
+        # them, the outputs of jobs they asked it to run), shared by negotiator and network.
+        grants = BlobGrants()
         negotiator = self._spawn(
             NegotiatorActor.start(
-                self.peer_id, network_ref, discovery, ingress, policy, self._journal
+                self.peer_id,
+                network_ref,
+                discovery,
+                ingress,
+                policy,
+                self._journal,
+                blob_grants=grants,
             )
         )
         # start_network waits until the host listens, and raises NetworkStartError (a
@@ -267,6 +279,7 @@ class Node:
                 PROTOCOL_CAPS: discovery,
             },
             events=discovery,
+            blob_grants=grants,
         )
         self._spawn(network)
         network_ref.set(network)

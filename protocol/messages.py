@@ -20,6 +20,7 @@ mode prove each of them could cross a process boundary.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -44,6 +45,7 @@ REJECT_REASONS = frozenset(
         "not_allowed",
         "rate_limited",
         "module_too_large",
+        "input_too_large",
     }
 )
 
@@ -93,6 +95,29 @@ def _check_module(module: bytes | None, module_sha256: str) -> None:
     if module is not None and not isinstance(module, bytes):
         raise ValueError("module must be bytes or None")
 
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """A blob named by the sha256 (hex) of its bytes, and its size."""
+
+    sha256: str
+    size: int
+
+    def __post_init__(self) -> None:
+        formats.check_sha256_hex(self.sha256)
+        formats.check_non_negative(self.size, "blob size")
+
+    @classmethod
+    def of(cls, data: bytes) -> BlobRef:
+        return cls(hashlib.sha256(data).hexdigest(), len(data))
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file (an input or an output) by reference: its path and its blob."""
+
+    path: str
+    blob: BlobRef
 
 # --- local messages (between actors) -------------------------------------------------------
 
@@ -186,9 +211,15 @@ class Capabilities(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class JobOffer(Message):
-    """Requester -> executor: would you run this? (no module or input bytes yet)."""
+    """Requester -> executor: would you run this? Sizes and hashes, never bytes.
+
+    ``input_size``: stdin, args and env bytes; ``files_size``: the input files' total
+    bytes; ``largest_blob``: the biggest single part the executor would fetch (stdin or
+    one file), so it can judge against its own per-blob maximum.
+    """
 
     TYPE: ClassVar[str] = "job_offer"
+    VERSION: ClassVar[int] = 2
     job_id: str
     module_sha256: str
     module_size: int
@@ -196,11 +227,13 @@ class JobOffer(Message):
     input_size: int
     deadline_ms: int
     nonce: bytes
+    files_size: int = 0
+    largest_blob: int = 0
 
     def __post_init__(self) -> None:
         formats.check_job_id(self.job_id)
         formats.check_sha256_hex(self.module_sha256)
-        for name in ("module_size", "input_size", "deadline_ms"):
+        for name in ("module_size", "input_size", "files_size", "largest_blob", "deadline_ms"):
             formats.check_non_negative(getattr(self, name), f"job_offer.{name}")
         formats.check_nonce(self.nonce)
 
@@ -232,32 +265,63 @@ class JobResponse(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class JobRequest(Message):
-    """Requester -> executor: the job itself; ``module`` only if the executor asked for it."""
+    """Requester -> executor: the job itself.
+
+    ``module``: the bytes only if the executor asked for them and they fit inline
+    (``blob_transfer.INLINE_MAX``); else None, and an executor without the module fetches
+    ``module_sha256`` (``module_size`` bytes) from the requester over ``/plasm/blob/1.0.0``.
+    ``job_input`` holds the small parts inline; ``stdin_ref`` (then ``job_input.stdin`` is
+    empty) and ``file_refs`` name the parts to fetch the same way. ``module_size`` 0 with
+    bytes sent means their length; with none sent, that the module cannot be fetched.
+    """
 
     TYPE: ClassVar[str] = "job_request"
+    VERSION: ClassVar[int] = 2
     job_id: str
     module: bytes | None
     module_sha256: str
     job_input: JobInput
     limits: Limits
     nonce: bytes
+    module_size: int = 0
+    stdin_ref: BlobRef | None = None
+    file_refs: tuple[FileRef, ...] = ()
 
     def __post_init__(self) -> None:
         formats.check_job_id(self.job_id)
         _check_module(self.module, self.module_sha256)
+        formats.check_non_negative(self.module_size, "job_request.module_size")
+        if self.module is not None and self.module_size == 0:
+            object.__setattr__(self, "module_size", len(self.module))
+        if self.module is not None and len(self.module) != self.module_size:
+            raise ValueError("job_request.module_size is not the size of the module sent")
         formats.check_nonce(self.nonce)
+        object.__setattr__(self, "file_refs", tuple(self.file_refs))
+        if self.stdin_ref is not None and self.job_input.stdin:
+            raise ValueError("a job_request with stdin_ref carries no inline stdin")
+        paths = [path for path, _ in self.job_input.files] + [r.path for r in self.file_refs]
+        if len(set(paths)) != len(paths):
+            raise ValueError("a job_request names an input file twice (inline and by ref)")
 
 
 @_register
 @dataclass(frozen=True, slots=True)
 class JobResult(Message):
-    """Executor -> requester: the receipt envelope and the output bytes it hashes."""
+    """Executor -> requester: the receipt envelope and the output bytes it hashes.
+
+    Output files travel inline (``output_files``) when small, else by reference
+    (``output_refs``): the requester fetches those from the executor over
+    ``/plasm/blob/1.0.0`` and checks every file against the receipt.
+    """
 
     TYPE: ClassVar[str] = "job_result"
+    VERSION: ClassVar[int] = 2
     job_id: str
     envelope: bytes
     stdout: bytes
     stderr: bytes
+    output_files: tuple[tuple[str, bytes], ...] = ()
+    output_refs: tuple[FileRef, ...] = ()
 
     def __post_init__(self) -> None:
         formats.check_job_id(self.job_id)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
+from plasm.protocol.blob_transfer import INLINE_MAX, split_input
 from plasm.protocol.errors import ProtocolError, ReceiptError
 from plasm.protocol.messages import (
     Error,
@@ -114,6 +115,24 @@ def job_input_size(job_input: JobInput) -> int:
         + sum(len(arg.encode()) for arg in job_input.args)
         + sum(len(key.encode()) + len(value.encode()) for key, value in job_input.env)
     )
+
+
+def files_size(job_input: JobInput) -> int:
+    """The total bytes of a `JobInput`'s files: what a `JobOffer` announces as `files_size`."""
+    return sum(len(data) for _, data in job_input.files)
+
+
+def largest_blob(job_input: JobInput) -> int:
+    """The biggest single part of the input (stdin or one file)."""
+    return max([len(job_input.stdin), *(len(data) for _, data in job_input.files)])
+
+
+def request_sizes(request: JobRequest) -> tuple[int, int]:
+    """(input size, files size) of a `JobRequest`, counting what it carries by reference."""
+    inline = request.job_input
+    stdin = request.stdin_ref.size if request.stdin_ref is not None else 0
+    files = files_size(inline) + sum(ref.blob.size for ref in request.file_refs)
+    return job_input_size(inline) + stdin, files
 
 
 # --- requester: states, events, actions ---------------------------------------------------
@@ -422,6 +441,8 @@ class RemoteJob:
             module_size=len(self.module),
             limits=job.limits,
             input_size=job_input_size(job.job_input),
+            files_size=files_size(job.job_input),
+            largest_blob=largest_blob(job.job_input),
             deadline_ms=self.deadline_ms,
             nonce=job.nonce,
         )
@@ -431,11 +452,16 @@ class RemoteJob:
     def _send_job(self, peer: str, need_module: bool, now_ms: int) -> SendJob:
         self._step += 1
         job = self.job
+        split, _ = split_input(job.job_input)
+        inline_module = need_module and len(self.module) <= INLINE_MAX
         request = JobRequest(
             job_id=job.job_id,
-            module=self.module if need_module else None,
+            module=self.module if inline_module else None,
             module_sha256=job.module_sha256,
-            job_input=job.job_input,
+            module_size=len(self.module),
+            job_input=split.inline,
+            stdin_ref=split.stdin,
+            file_refs=split.files,
             limits=job.limits,
             nonce=job.nonce,
         )
@@ -450,7 +476,9 @@ class RemoteJob:
     def _succeed(self, peer: str, result: JobResult, receipt: Receipt) -> list[Action]:
         self._apply(ResultOk())
         self._attempts.append(Attempt(peer_id=peer, result="ran"))
-        executed = executed_from_receipt(self.job, receipt, result.stdout, result.stderr)
+        executed = executed_from_receipt(
+            self.job, receipt, result.stdout, result.stderr, result.output_files
+        )
         return [
             ReportPeer(peer, "ran"),
             Succeed(peer, executed, result.envelope, self.attempts),
@@ -476,7 +504,10 @@ def verify_result(job: ExecuteJob, peer_id: str, result: JobResult) -> Receipt:
         job_input=job.job_input,
         stdout=result.stdout,
         stderr=result.stderr,
+        outputs=result.output_files,
     )
+    if result.output_refs:
+        raise ReceiptError("hash_mismatch", "the result's output files were not all fetched")
     if receipt.requester != job.requester:
         raise ReceiptError("requester_mismatch", f"the receipt names requester {receipt.requester}")
     if receipt.limits != job.limits:
@@ -485,7 +516,11 @@ def verify_result(job: ExecuteJob, peer_id: str, result: JobResult) -> Receipt:
 
 
 def executed_from_receipt(
-    job: ExecuteJob, receipt: Receipt, stdout: bytes, stderr: bytes
+    job: ExecuteJob,
+    receipt: Receipt,
+    stdout: bytes,
+    stderr: bytes,
+    output_files: tuple[tuple[str, bytes], ...] = (),
 ) -> JobExecuted:
     """The `JobExecuted` a local run would have given, rebuilt from a verified receipt."""
     outcome = Outcome(
@@ -500,6 +535,8 @@ def executed_from_receipt(
         wall_time_us=receipt.wall_time_us,
         started_at_ms=receipt.started_at_ms,
         finished_at_ms=receipt.finished_at_ms,
+        output_files=tuple(sorted(output_files)),
+        outputs_truncated=receipt.outputs_truncated,
     )
     return JobExecuted.of(job, outcome)
 
@@ -524,7 +561,8 @@ class ExecutorPolicy:
     deny: frozenset[str] = frozenset()
     max_jobs_per_peer: int = 2
     rate_limit_per_minute: int | None = 120
-    max_module_bytes: int = 8 * 2**20
+    max_module_bytes: int = 256 * 2**20
+    max_blob_bytes: int = 256 * 2**20  # one input part (stdin or a file) fetched by reference
     runtimes: tuple[str, ...] = (OFFER_RUNTIME,)
     offer_hold_ms: int = OFFER_HOLD_MS
 
@@ -618,7 +656,8 @@ class ExecutorState:
             request.module_sha256 != offer.module_sha256
             or request.limits != offer.limits
             or request.nonce != offer.nonce
-            or job_input_size(request.job_input) != offer.input_size
+            or (request.module_size or offer.module_size) != offer.module_size
+            or request_sizes(request) != (offer.input_size, offer.files_size)
         ):
             raise OfferMismatchError(
                 "offer_mismatch", f"job {request.job_id} differs from the offer that was accepted"
@@ -668,7 +707,7 @@ def hold_ms(offer: JobOffer, policy: ExecutorPolicy, *, have_module: bool) -> in
     """How long an accepted `offer` holds its slot: `offer_hold_ms`, plus the time its
     `JobRequest` takes to arrive at `UPLOAD_BYTES_PER_S` (input, and module bytes when
     this node asked for them), so a large job on a slow link is not struck for lapsing."""
-    upload = offer.input_size + (0 if have_module else offer.module_size)
+    upload = offer.input_size + offer.files_size + (0 if have_module else offer.module_size)
     return policy.offer_hold_ms + upload * 1000 // UPLOAD_BYTES_PER_S
 
 
@@ -699,7 +738,14 @@ def admit_direct(
         module_sha256=request.module_sha256,
         module_size=module_size,
         limits=request.limits,
-        input_size=job_input_size(request.job_input),
+        input_size=request_sizes(request)[0],
+        files_size=request_sizes(request)[1],
+        largest_blob=max(
+            [
+                request.stdin_ref.size if request.stdin_ref is not None else 0,
+                *(ref.blob.size for ref in request.file_refs),
+            ]
+        ),
         deadline_ms=now_ms + policy.offer_hold_ms,
         nonce=request.nonce,
     )
@@ -724,6 +770,10 @@ def _rejection(
         return "limits_exceeded"
     if offer.module_size > policy.max_module_bytes:
         return "module_too_large"
+    if offer.files_size > offer.limits.max_input_files_bytes:
+        return "limits_exceeded"
+    if offer.largest_blob > policy.max_blob_bytes:
+        return "input_too_large"
     repeat = (peer_id, offer.job_id) in state.pending  # a re-offer keeps its reservation
     if not repeat and state.reserved_by(peer_id) >= policy.max_jobs_per_peer:
         return "rate_limited"

@@ -46,3 +46,13 @@ def test_bench_without_a_name_lists_the_benchmarks() -> None:
     )
     assert done.returncode == 2
     assert b"local" in done.stderr and b"p2p" in done.stderr
+
+
+@pytest.mark.timeout(180)
+def test_bench_transfer_prints_its_figures_and_ratio() -> None:
+    command = [sys.executable, "-m", "bench", "transfer", "--mib", "4", "--rounds", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=170)
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    for figure in ("trio tcp ", "trio tcp + sha256", "blob fetch", "x trio tcp"):
+        assert figure in out, out

@@ -46,7 +46,10 @@ import pykka
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import Delivery, JobTicket, LateRef, PlasmActor, handles
+from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
+    BlobFetched,
+    BlobFetchFailed,
     Candidates,
     HandlerFailed,
     InboundRequest,
@@ -57,7 +60,9 @@ from plasm.actors.messages import (
     RunRemote,
     SweepRemoteJobs,
 )
+from plasm.actors.negotiator._executor_side import FETCH_TAG as INPUT_FETCH
 from plasm.actors.negotiator._executor_side import SWEEP_INTERVAL_S, ExecutorSide
+from plasm.actors.negotiator._requester import FETCH_TAG as OUTPUT_FETCH
 from plasm.actors.negotiator._requester import WARM_MODULES, Requester
 from plasm.actors.negotiator._shared import (
     LOOKUP_TIMEOUT_S,
@@ -92,14 +97,24 @@ class NegotiatorActor(PlasmActor):
         modules: pykka.ActorRef[JournalActor] | None,  # answers GetModule; a stand-in in tests
         *,
         offer_timeout_ms: int = OFFER_TIMEOUT_MS,
+        blob_grants: BlobGrants | None = None,
     ) -> None:
         super().__init__()
         self._timers = Timers()
         lookup = ModuleLookup(modules)
         self.requester = Requester(
-            self.actor_ref, peer_id, network, discovery, lookup, self._timers, offer_timeout_ms
+            self.actor_ref,
+            peer_id,
+            network,
+            discovery,
+            lookup,
+            self._timers,
+            offer_timeout_ms,
+            blob_grants,
         )
-        self.executor_side = ExecutorSide(self.actor_ref, ingress, policy, lookup, self._timers)
+        self.executor_side = ExecutorSide(
+            self.actor_ref, ingress, policy, lookup, self._timers, blob_grants, network
+        )
 
     def on_stop(self) -> None:
         self._timers.cancel_all()
@@ -110,7 +125,10 @@ class NegotiatorActor(PlasmActor):
     def job_of(self, delivery: Delivery) -> JobTicket | None:
         if delivery.job is not None:
             return delivery.job
-        return self.requester.ticket_for_tag(getattr(delivery.message, "tag", ""))
+        tag = getattr(delivery.message, "tag", "")
+        if tag.startswith(INPUT_FETCH):
+            return None
+        return self.requester.ticket_for_tag(tag.removeprefix(OUTPUT_FETCH))
 
     def end_job(self, job: JobTicket, reason: str) -> None:
         # Forget the machine first: the job is over, whatever its peers still answer.
@@ -142,6 +160,13 @@ class NegotiatorActor(PlasmActor):
     @handles(NegotiationDeadline)
     def on_deadline(self, message: NegotiationDeadline, delivery: Delivery) -> None:
         self.requester.deadline()
+
+    @handles(BlobFetched, BlobFetchFailed)
+    def on_blob(self, message: BlobFetched | BlobFetchFailed, delivery: Delivery) -> None:
+        if message.tag.startswith(INPUT_FETCH):
+            self.executor_side.fetched(message)
+        else:
+            self.requester.fetched(message)
 
     # -- executor side --------------------------------------------------------------
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import JobTicket, LateRef, checked, tell
+from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
+    BlobFetched,
+    BlobFetchFailed,
     Candidates,
+    FetchBlob,
     FindCandidates,
     HandlerFailed,
     NegotiationDeadline,
@@ -29,8 +33,15 @@ from plasm.actors.messages import (
     RunRemote,
 )
 from plasm.actors.negotiator._shared import ModuleLookup, NegotiatorError, log, now_ms
+from plasm.protocol.blob_transfer import split_input
 from plasm.protocol.errors import DecodeError
-from plasm.protocol.messages import ExecuteJob, Message, decode_message, encode_message
+from plasm.protocol.messages import (
+    ExecuteJob,
+    JobResult,
+    Message,
+    decode_message,
+    encode_message,
+)
 from plasm.protocol.negotiation import (
     Action,
     Fail,
@@ -50,6 +61,19 @@ if TYPE_CHECKING:
     from plasm.actors.negotiator import NegotiatorActor
 
 WARM_MODULES = 256
+GRANT_SLACK_S = 60.0  # a job's parts stay fetchable this long past its deadline
+FETCH_TAG = "out:"  # the tags of this side's FetchBlob requests (output files)
+
+
+@dataclass(slots=True)
+class _OutputFetch:
+    """A result whose output files by reference are still coming from the executor."""
+
+    tag: str
+    peer_id: str
+    result: JobResult
+    missing: set[str]
+    blobs: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -58,6 +82,8 @@ class _Requested:
     placement: Placement
     ticket: JobTicket | None
     reply_to: pykka.ActorRef[IngressActor] | None
+    granted: set[str] = field(default_factory=set)  # peers that may fetch its parts
+    outputs: _OutputFetch | None = None
 
 
 class Requester:
@@ -72,8 +98,10 @@ class Requester:
         modules: ModuleLookup,
         timers: Timers,
         offer_timeout_ms: int,
+        grants: BlobGrants | None = None,
     ) -> None:
         self._actor = actor
+        self._grants = grants
         self._peer_id = peer_id
         self._network = network
         self._discovery = discovery
@@ -177,7 +205,55 @@ class Requester:
                 lambda m: m.on_failure(answer.tag, answer.peer_id, "malformed", detail, now_ms()),
             )
             return
+        if (
+            isinstance(message, JobResult)
+            and message.output_refs
+            and answer.tag == entry.machine.current_tag
+        ):
+            self._fetch_outputs(entry, answer.tag, answer.peer_id, message)
+            return
         self._feed(entry, lambda m: m.on_answer(answer.tag, answer.peer_id, message, now_ms()))
+
+    def fetched(self, answer: BlobFetched | BlobFetchFailed) -> None:
+        """An output file of a result arrived (or could not): feed the whole result."""
+        tag = answer.tag[len(FETCH_TAG) :]
+        entry = self._entry_for_tag(tag)
+        fetch = entry.outputs if entry is not None else None
+        if entry is None or fetch is None or fetch.tag != tag or answer.sha256 not in fetch.missing:
+            return
+        if isinstance(answer, BlobFetchFailed):
+            entry.outputs = None
+            reason, detail = f"outputs_{answer.reason}", answer.message
+            self._feed(
+                entry, lambda m: m.on_failure(tag, fetch.peer_id, reason, detail, now_ms())
+            )
+            return
+        fetch.missing.discard(answer.sha256)
+        fetch.blobs[answer.sha256] = answer.data
+        if fetch.missing:
+            return
+        entry.outputs = None
+        result = fetch.result
+        files = result.output_files + tuple(
+            (ref.path, fetch.blobs[ref.blob.sha256]) for ref in result.output_refs
+        )
+        whole = replace(result, output_files=tuple(sorted(files)), output_refs=())
+        self._feed(entry, lambda m: m.on_answer(tag, fetch.peer_id, whole, now_ms()))
+
+    def _fetch_outputs(self, entry: _Requested, tag: str, peer_id: str, result: JobResult) -> None:
+        shas = {ref.blob.sha256: ref.blob.size for ref in result.output_refs}
+        entry.outputs = _OutputFetch(tag, peer_id, result, set(shas))
+        timeout = max(1, entry.machine.deadline_ms - now_ms())
+        network = self._network.get() if self._network.is_set else None
+        for sha, size in shas.items():
+            fetch = FetchBlob(peer_id, sha, size, timeout, tag=FETCH_TAG + tag)
+            try:
+                if network is None:
+                    raise RuntimeError("the network is not set")
+                tell(network, fetch, reply_to=self._actor)
+            except (RuntimeError, pykka.ActorDeadError) as exc:
+                failed = BlobFetchFailed(peer_id, sha, "refused", str(exc), FETCH_TAG + tag)
+                tell(self._actor, failed)
 
     def peer_failure(self, failure: PeerFailure) -> None:
         entry = self._entry_for_tag(failure.tag)
@@ -242,6 +318,7 @@ class Requester:
                     action.peer_id, PROTOCOL_NEGOTIATE, action.offer, action.timeout_ms, action.tag
                 )
             elif isinstance(action, SendJob):
+                self._grant(job_id, action)
                 log.info(
                     "sending job %s to %s (%s)",
                     job_id,
@@ -296,11 +373,26 @@ class Requester:
                 ),
             )
 
+    def _grant(self, job_id: str, action: SendJob) -> None:
+        """Let the peer fetch what the request names by reference (and the module)."""
+        entry = self._requested.get(job_id)
+        if self._grants is None or entry is None:
+            return
+        job = entry.machine.job
+        _, blobs = split_input(job.job_input)
+        blobs[job.module_sha256] = entry.machine.module
+        ttl = max(0.0, (entry.machine.deadline_ms - now_ms()) / 1000) + GRANT_SLACK_S
+        self._grants.grant(action.peer_id, job_id, blobs, ttl)
+        entry.granted.add(action.peer_id)
+
     def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
         self._warm.setdefault(module_sha256, set).add(peer_id)
 
     def _finish(self, job_id: str, done: RemoteJobDone) -> None:
         entry = self._requested.pop(job_id)
+        if self._grants is not None:
+            for peer in entry.granted:
+                self._grants.revoke(peer, job_id)
         _answer(done, entry.ticket, entry.reply_to)
 
     def _finish_failed(self, job_id: str, code: str, message: str) -> None:

@@ -3,12 +3,12 @@
 The public face is this module; everything else in the package is private and may change.
 ``start_network`` starts the actor and waits until it listens; the messages below are
 what other actors send it (``PeerRequest``, ``Dial``, ``Ping``, ``Provide``,
-``FindProviders``, ``PutRecord``, ``GetRecord``, ``GetNetworkInfo``) and what it answers
-or tells them (the rest). Their definitions live in ``plasm.actors.messages``; they are
-re-exported here so a caller of the network needs one import. A handler may answer an
-``InboundRequest`` with a ``plasm.actors._future.Future`` (a job's result, later), which
-wakes the stream's trio task through its done callback, without a thread. Every error is
-a ``NetworkError``.
+``FindProviders``, ``PutRecord``, ``GetRecord``, ``GetNetworkInfo``, ``FetchBlob``) and
+what it answers or tells them (the rest). Their definitions live in
+``plasm.actors.messages``; they are re-exported here so a caller of the network needs
+one import. A handler may answer an ``InboundRequest`` with a
+``plasm.actors._future.Future`` (a job's result, later), which wakes the stream's trio
+task through its done callback, without a thread. Every error is a ``NetworkError``.
 
 Importing this package loads neither trio nor libp2p; ``start_network`` does.
 
@@ -19,9 +19,12 @@ way on a stream, with pipelined multistream-select from ``plasm.protocol.multist
 """
 
 from plasm.actors.messages import (
+    BlobFetched,
+    BlobFetchFailed,
     ConnectedPeer,
     Dial,
     Dialed,
+    FetchBlob,
     FindProviders,
     GetNetworkInfo,
     GetRecord,
@@ -50,11 +53,14 @@ from plasm.actors.network._errors import (
 from plasm.actors.network._start import start_network
 
 __all__ = [
+    "BlobFetchFailed",
+    "BlobFetched",
     "BlockingCallError",
     "ConnectedPeer",
     "Dial",
     "DialError",
     "Dialed",
+    "FetchBlob",
     "FindProviders",
     "GetNetworkInfo",
     "GetRecord",

@@ -24,8 +24,11 @@ from typing import Any
 import pykka
 
 from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, tell
+from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
+    BlobFetchFailed,
     Dial,
+    FetchBlob,
     FindProviders,
     GetNetworkInfo,
     GetRecord,
@@ -41,7 +44,7 @@ from plasm.actors.network._errors import NetworkError, NetworkStartError, Networ
 from plasm.actors.network._node import P2PNode, P2PNodeSettings
 from plasm.actors.network._runner import TrioThread
 from plasm.actors.network._streams import DEFAULT_FRAME_CAPS
-from plasm.protocol.messages import Message
+from plasm.protocol.messages import BlobRef, Message
 
 __all__ = ["NetworkActor"]
 
@@ -70,6 +73,7 @@ class NetworkActor(PlasmActor):
         refresh_interval_s: float = 60.0,
         start_timeout_s: float = 15.0,
         worker_threads: int = 64,
+        blob_grants: BlobGrants | None = None,
     ) -> None:
         super().__init__()
         if max_streams_per_peer < 1:
@@ -92,6 +96,7 @@ class NetworkActor(PlasmActor):
                 worker_threads=worker_threads,
                 dial_timeout=dial_timeout_s,
                 refresh_interval=refresh_interval_s,
+                blob_grants=blob_grants,
             ),
             self._emit,
         )
@@ -138,6 +143,22 @@ class NetworkActor(PlasmActor):
             self._later(delivery, work)
         except NetworkError as exc:
             refusal = PeerFailure(request.peer_id, "refused", str(exc), tag=request.tag)
+            self._settle_now(delivery, refusal)
+
+    @handles(FetchBlob)
+    def _on_fetch_blob(self, request: FetchBlob, delivery: Delivery) -> None:
+        blob = BlobRef(request.sha256, request.size)
+
+        async def work() -> Message:
+            answer = await self._node.fetch_blob(request.peer_id, blob, request.timeout_ms)
+            return dataclasses.replace(answer, tag=request.tag)
+
+        try:
+            self._later(delivery, work)
+        except NetworkError as exc:
+            refusal = BlobFetchFailed(
+                request.peer_id, request.sha256, "refused", str(exc), request.tag
+            )
             self._settle_now(delivery, refusal)
 
     @handles(Dial)

@@ -32,7 +32,10 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 
+from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
+    BlobFetched,
+    BlobFetchFailed,
     ConnectedPeer,
     Dialed,
     NetworkInfo,
@@ -45,6 +48,7 @@ from plasm.actors.messages import (
     Record,
 )
 from plasm.actors.network import _dht as dht_ops
+from plasm.actors.network._blobs import BlobFetcher, BlobServer
 from plasm.actors.network._errors import DialError, NetworkStartError
 from plasm.actors.network._host import (
     build_host,
@@ -55,6 +59,8 @@ from plasm.actors.network._host import (
 from plasm.actors.network._inbound import InboundServer
 from plasm.actors.network._mdns import LocalMdns
 from plasm.actors.network._streams import ExchangeFailed, exchange, frame_cap, reset_quietly
+from plasm.protocol.blob_transfer import PROTOCOL_BLOB
+from plasm.protocol.messages import BlobRef
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ class P2PNodeSettings:
     worker_threads: int
     dial_timeout: float
     refresh_interval: float
+    blob_grants: BlobGrants | None = None
 
 
 class _ConnectionEvents(INotifee):
@@ -122,6 +129,8 @@ class P2PNode:
             worker_threads=settings.worker_threads,
             on_reject=self._rejected,
         )
+        self.blob_server = BlobServer(settings.blob_grants, settings.read_deadline)
+        self.blob_fetcher = BlobFetcher(settings.read_deadline)
 
     @property
     def host(self) -> IHost:
@@ -141,6 +150,7 @@ class P2PNode:
         host = self._host = build_host(self._settings.seed, self._listen)
         for protocol in self.inbound.protocols:
             host.set_stream_handler(TProtocol(protocol), self.inbound.handler_for(protocol))
+        host.set_stream_handler(TProtocol(PROTOCOL_BLOB), self.blob_server.handle)
         host.get_network().register_notifee(_ConnectionEvents(self))
         self._dht = dht_ops.build_dht(host)
         async with host.run(self._listen), background_trio_service(self._dht):
@@ -265,6 +275,21 @@ class P2PNode:
         except trio.TooSlowError:
             return PeerFailure(peer_id, "timeout", f"no answer from {peer_id} in {timeout_ms} ms")
         return PeerResponse(peer_id, answer)
+
+    async def fetch_blob(
+        self, peer_id: str, blob: BlobRef, timeout_ms: int
+    ) -> BlobFetched | BlobFetchFailed:
+        """Blob ``blob`` from ``peer_id``, checked (never raises for the peer)."""
+        timeout_s = max(timeout_ms, 1) / 1000
+        try:
+            peer = _parse_peer_id(peer_id)
+            with trio.fail_after(timeout_s):
+                await self._ensure_addresses(peer)
+        except DialError as exc:
+            return BlobFetchFailed(peer_id, blob.sha256, "unreachable", str(exc))
+        except trio.TooSlowError:
+            return BlobFetchFailed(peer_id, blob.sha256, "timeout", f"no address for {peer_id}")
+        return await self.blob_fetcher.fetch(self.host, peer_id, peer, blob, timeout_s)
 
     async def _ensure_addresses(self, peer: ID) -> None:
         if self._is_connected(peer) or _known_addrs(self.host, peer):

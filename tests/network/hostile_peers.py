@@ -145,3 +145,75 @@ async def time_to_connect(target: str, timeout: float) -> float:
         elapsed = time.monotonic() - started
         await host.close()
     return elapsed
+
+
+class HostileBlobServer:
+    """A bare libp2p peer that answers every /plasm/blob/1.0.0 request the way `mode` says.
+
+    `wrong`: chunks of other bytes than the blob's; `oversize`: the blob, then a chunk past
+    its end; `long_chunk`: a last chunk that runs past the end; `stall`: the first chunk,
+    then silence. Runs `trio.run` in its own thread until the context ends; `address` is
+    its full multiaddr.
+    """
+
+    def __init__(self, mode: str, data: bytes) -> None:
+        self.mode, self.data = mode, data
+        self.address = ""
+        self.requests = 0
+        self._ready = threading.Event()
+        self._stop: trio.Event | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
+
+    def __enter__(self) -> HostileBlobServer:
+        self._thread.start()
+        assert self._ready.wait(15), "the hostile blob server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None and self._stop is not None:
+            self._token.run_sync_soon(self._stop.set)
+        self._thread.join(15)
+
+    async def _main(self) -> None:
+        from libp2p.custom_types import TProtocol
+
+        from plasm.protocol.blob_transfer import PROTOCOL_BLOB
+
+        self._stop, self._token = trio.Event(), trio.lowlevel.current_trio_token()
+        listen = [multiaddr.Multiaddr(LOOPBACK_TCP)]
+        host = build_host(os.urandom(32), listen)
+        host.set_stream_handler(TProtocol(PROTOCOL_BLOB), self._serve)
+        async with host.run(listen):
+            self.address = f"{host.get_addrs()[0]}"
+            if "/p2p/" not in self.address:
+                self.address += f"/p2p/{host.get_id()}"
+            self._ready.set()
+            await self._stop.wait()
+            await host.close()
+
+    async def _serve(self, stream: object) -> None:
+        from plasm.protocol.blob_transfer import BlobChunk, chunk_plan
+        from plasm.protocol.framing import encode_frame
+
+        self.requests += 1
+        sha = hashlib.sha256(self.data).hexdigest()
+        plan = chunk_plan(0, len(self.data))
+        try:
+            await stream.read(65536)  # type: ignore[attr-defined]  # the request frame
+            for number, (at, n) in enumerate(plan):
+                piece = self.data[at : at + n]
+                if self.mode == "wrong":
+                    piece = bytes(len(piece))
+                if self.mode == "long_chunk" and number == len(plan) - 1:
+                    piece += b"past the end"
+                frame = encode_frame(encode_message(BlobChunk(sha, at, piece)), 2**21)
+                await stream.write(frame)  # type: ignore[attr-defined]
+                if self.mode == "stall" and number == 0:
+                    await trio.sleep(8)
+            if self.mode == "oversize":
+                extra = BlobChunk(sha, len(self.data), b"more than was promised")
+                await stream.write(encode_frame(encode_message(extra), 2**21))  # type: ignore[attr-defined]
+            await stream.close()  # type: ignore[attr-defined]
+        except Exception:  # the fetcher gave up and reset: that is what the tests want
+            pass

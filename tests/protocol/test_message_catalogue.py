@@ -8,12 +8,15 @@ import random
 import pytest
 
 from plasm.protocol import cbor
+from plasm.protocol.blob_transfer import BlobChunk, BlobRequest
 from plasm.protocol.errors import DecodeError, UnknownMessageError
 from plasm.protocol.messages import (
     MESSAGE_TYPES,
+    BlobRef,
     Capabilities,
     Error,
     ExecuteJob,
+    FileRef,
     JobExecuted,
     JobOffer,
     JobRequest,
@@ -70,7 +73,29 @@ def samples(
         JobResponse(JOB_ID, accepted=False, reason="busy", need_module=False),
         JobRequest(JOB_ID, None, module_sha256, job_input, limits, NONCE),
         JobRequest(JOB_ID, MODULE, module_sha256, job_input, limits, NONCE),
+        JobRequest(
+            JOB_ID,
+            None,
+            module_sha256,
+            JobInput(args=("x",)),
+            limits,
+            NONCE,
+            module_size=21 * 2**20,
+            stdin_ref=BlobRef(module_sha256, 2 * 2**20),
+            file_refs=(FileRef("/input/big.bin", BlobRef(module_sha256, 17 * 2**20)),),
+        ),
+        JobOffer(JOB_ID, module_sha256, 2**25, limits, 5, 1, NONCE, 17 * 2**20, 17 * 2**20),
         JobResult(JOB_ID, envelope, outcome.stdout, outcome.stderr),
+        JobResult(
+            JOB_ID,
+            envelope,
+            b"",
+            b"",
+            output_files=(("/output/a", b"small"),),
+            output_refs=(FileRef("/output/b", BlobRef(module_sha256, 2**24)),),
+        ),
+        BlobRequest(module_sha256, 0, 2**26),
+        BlobChunk(module_sha256, 2**20, b"\x00" * 1024),
         ModuleRequest(module_sha256),
         ModuleData(module_sha256, MODULE),
         Error("not_found", "no module with that hash; send it with the job"),
@@ -79,7 +104,8 @@ def samples(
 
 def test_samples_cover_every_message_class_of_the_catalogue(samples: list[Message]) -> None:
     # the actors' internal messages (plasm.actors.messages) are tested with their actors
-    catalogue = {c for c in MESSAGE_TYPES.values() if c.__module__ == "plasm.protocol.messages"}
+    modules = ("plasm.protocol.messages", "plasm.protocol.blob_transfer")
+    catalogue = {c for c in MESSAGE_TYPES.values() if c.__module__ in modules}
     assert {type(msg) for msg in samples} == catalogue
 
 
@@ -94,6 +120,8 @@ WIRE = {
     Error,
     CapabilitiesRequest,
     SignedCapabilities,
+    BlobRequest,
+    BlobChunk,
 }
 # Not sent by peers, yet the protocol's: the job and its run, as the negotiation state
 # machine and receipts know them (registered for the codec, refused on the wire).
@@ -190,9 +218,16 @@ def test_decode_rejects_a_malformed_envelope(raw: object) -> None:
 
 
 def _job_result_body(**changes: object) -> bytes:
-    body: dict[str, object] = {"job_id": JOB_ID, "envelope": b"e", "stdout": b"o", "stderr": b""}
+    body: dict[str, object] = {
+        "job_id": JOB_ID,
+        "envelope": b"e",
+        "stdout": b"o",
+        "stderr": b"",
+        "output_files": [],
+        "output_refs": [],
+    }
     body.update(changes)
-    return cbor.dumps({"t": "job_result", "v": 1, "b": body})
+    return cbor.dumps({"t": "job_result", "v": 2, "b": body})
 
 
 @pytest.mark.parametrize(
