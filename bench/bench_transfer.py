@@ -38,6 +38,7 @@ from pathlib import Path
 
 import trio
 
+from bench._modules import padded
 from plasm.protocol.framing import FrameDecoder, encode_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,18 +158,6 @@ def blob_fetch(size: int, rounds: int) -> list[float]:
     finally:
         _end(child)
         fetcher.stop(block=True, timeout=10)
-
-
-def padded(module: bytes, size: int) -> bytes:
-    name = b"pad"
-    payload = bytes([len(name)]) + name + os.urandom(size)
-    length, encoded = len(payload), b""
-    while True:  # unsigned LEB128
-        byte, length = length & 0x7F, length >> 7
-        encoded += bytes([byte | (0x80 if length else 0)])
-        if not length:
-            break
-    return module + b"\x00" + encoded + payload
 
 
 def remote_job(size: int, rounds: int) -> list[float]:

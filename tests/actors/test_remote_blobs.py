@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from bench._modules import padded
 from plasm.actors.messages import JobFinished
 from plasm.actors.node import NetworkSettings, Node, NodeSettings
 from plasm.protocol.p2p_messages import Placement
@@ -31,19 +32,6 @@ BIG = Limits(
     max_output_files_bytes=64 * MIB,
     max_output_file_bytes=64 * MIB,
 )
-
-
-def padded(module: bytes, size: int) -> bytes:
-    """`module` with a custom section of `size` bytes appended (valid wasm, nothing to compile)."""
-    name = b"pad"
-    payload = bytes([len(name)]) + name + os.urandom(size)
-    length, encoded = len(payload), b""
-    while True:  # unsigned LEB128
-        byte, length = length & 0x7F, length >> 7
-        encoded += bytes([byte | (0x80 if length else 0)])
-        if not length:
-            break
-    return module + b"\x00" + encoded + payload
 
 
 def _node(tmp_path: Path, name: str, seed: int, bootstrap: tuple[str, ...] = ()) -> Node:

@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 from daemon_checks import example_bytes, start_spinning_job, wait_for_status, write_config
 
+from bench._modules import padded
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 MIB = 2**20
-
-
-def _padded(module: bytes, size: int) -> bytes:
-    """`module` with a custom section of `size` bytes appended (valid wasm, nothing to compile)."""
-    name = b"pad"
-    payload = bytes([len(name)]) + name + b"\0" * size
-    length, encoded = len(payload), b""
-    while True:  # unsigned LEB128
-        byte, length = length & 0x7F, length >> 7
-        encoded += bytes([byte | (0x80 if length else 0)])
-        if not length:
-            break
-    return module + b"\x00" + encoded + payload
 
 
 def _rss_mib(pid: int) -> float:
@@ -37,7 +26,7 @@ def test_queued_jobs_of_one_big_module_hold_its_bytes_once_and_give_memory_back(
     config = write_config(tmp_path, "[executor]\ncount = 1\nqueue_length = 64\n")
     daemon = daemon_factory(config=config)
     assert daemon.proc is not None
-    module = _padded(example_bytes("hello"), 20 * MIB)
+    module = padded(example_bytes("hello"), 20 * MIB, random=False)
     with daemon.client(timeout=60) as client:
         spinning = start_spinning_job(client)  # the one executor is busy: the rest queue
         warm = client.submit(module=module)  # the module's first copy, kept by the node
