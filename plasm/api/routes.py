@@ -222,7 +222,7 @@ class ApiRoutes:
 
     def replay(self, request: Request) -> Response:
         """Run a saved job again on this node and compare its receipt (plasmd replay)."""
-        from plasm.commands.replay import ReplayError, replay
+        from plasm.replay import ReplayError, replay
 
         body = request.json()
         if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
