@@ -24,6 +24,7 @@ from nacl.signing import SigningKey
 from plasm.actors import _mailbox
 from plasm.actors._future import Future
 from plasm.actors._mailbox import JobTicket, LateRef, ask, ask_async
+from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.blob_store import BlobStore
 from plasm.actors.errors import (
     NodeFeatureError,
@@ -155,6 +156,8 @@ class Node:
         self._journal: pykka.ActorRef[Any] | None = None
         self._network: pykka.ActorRef[Any] | None = None
         self._discovery: pykka.ActorRef[Any] | None = None
+        # what peers may fetch from this node over /plasm/blob/1.0.0 (with the network)
+        self.blob_grants: BlobGrants | None = None
         self.interrupted_jobs: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------
@@ -219,7 +222,6 @@ class Node:
 
         Imported here so that a node without the network never loads trio or libp2p.
         """
-        from plasm.actors.blob_grants import BlobGrants
         from plasm.actors.discovery import DiscoveryActor, LocalCapabilities
         from plasm.actors.negotiator import NegotiatorActor
         from plasm.actors.network import start_network
@@ -285,6 +287,7 @@ class Node:
         network_ref.set(network)
         self._network = network
         self._discovery = discovery
+        self.blob_grants = grants
         return negotiator
 
     def _spawn(self, ref: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,19 @@ def _run_on(requester: Node, executor: Node, module: bytes, job_input: JobInput)
         time.sleep(0.2)
 
 
+def _run_once(requester: Node, executor: Node, module: bytes, job_input: JobInput) -> JobFinished:
+    submission = requester.submit(
+        module=module,
+        module_sha256=None,
+        job_input=job_input,
+        limits=BIG,
+        placement=Placement(mode="peer", peer_id=executor.peer_id),
+    )
+    finished = submission.done.get(timeout=WAIT_S)
+    assert isinstance(finished, JobFinished)
+    return finished
+
+
 @pytest.mark.timeout(300)
 def test_a_21_mb_module_and_a_17_mib_input_file_run_on_a_peer_and_the_output_comes_back(
     pair: tuple[Node, Node],
@@ -99,3 +112,56 @@ def test_a_21_mb_module_and_a_17_mib_input_file_run_on_a_peer_and_the_output_com
     )
     assert [(o.path, o.size) for o in receipt.outputs] == [("/output/big.bin", 17 * MIB)]
     assert b"big.bin" in outcome.stdout
+
+
+class _Tampering:
+    """Stands in for a node's `BlobGrants.lookup`: serves every blob with one byte flipped."""
+
+    def __init__(self, lookup: Callable[[str, str], bytes | None]) -> None:
+        self._lookup = lookup
+        self.served = 0
+
+    def __call__(self, peer: str, sha256: str) -> bytes | None:
+        data = self._lookup(peer, sha256)
+        if data is None:
+            return None
+        self.served += 1
+        return bytes([data[0] ^ 1]) + data[1:]
+
+
+@pytest.mark.timeout(300)
+def test_an_executor_that_serves_wrong_output_bytes_fails_the_job_clearly(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    assert a.blob_grants is not None
+    module = example("copyfiles").read_bytes()
+    warm = _run_on(b, a, module, JobInput(files=(("/input/small", b"x"),)))
+    assert warm.status == "done", warm.error  # b knows a now
+    tampering = _Tampering(a.blob_grants.lookup)
+    monkeypatch.setattr(a.blob_grants, "lookup", tampering)
+    data = os.urandom(3 * MIB)
+    finished = _run_once(b, a, module, JobInput(files=(("/input/big.bin", data),)))
+    assert finished.status == "failed" and finished.error is not None
+    assert tampering.served >= 1
+    assert b"outputs_hash_mismatch" in finished.error
+
+
+@pytest.mark.timeout(300)
+def test_a_requester_that_serves_wrong_input_bytes_gets_its_job_refused(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    assert b.blob_grants is not None
+    module = example("copyfiles").read_bytes()
+    warm = _run_on(b, a, module, JobInput(files=(("/input/small", b"x"),)))
+    assert warm.status == "done", warm.error
+    tampering = _Tampering(b.blob_grants.lookup)
+    monkeypatch.setattr(b.blob_grants, "lookup", tampering)
+    data = os.urandom(3 * MIB)
+    finished = _run_once(b, a, module, JobInput(files=(("/input/big.bin", data),)))
+    assert finished.status == "failed" and finished.error is not None
+    assert tampering.served >= 1
+    assert b"fetch_failed" in finished.error
+    assert a.stats().running == 0  # nothing ran on a, and a keeps serving
+    assert _run_on(b, a, module, JobInput(files=(("/input/small", b"y"),))).status == "done"
