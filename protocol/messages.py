@@ -32,6 +32,7 @@ from plasm.protocol.errors import (
     UnknownMessageError,
 )
 from plasm.protocol.identity import public_key_from_peer_id
+from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import JobInput, Limits, Outcome
 
 MAX_MESSAGE_SIZE = 16 * 2**20
@@ -315,13 +316,15 @@ class JobResult(Message):
     """
 
     TYPE: ClassVar[str] = "job_result"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     job_id: str
     envelope: bytes
     stdout: bytes
     stderr: bytes
     output_files: tuple[tuple[str, bytes], ...] = ()
     output_refs: tuple[FileRef, ...] = ()
+    # Where the executor's transparency log holds the receipt (None: it keeps no log).
+    log: LogProof | None = None
 
     def __post_init__(self) -> None:
         formats.check_job_id(self.job_id)

@@ -64,6 +64,7 @@ from plasm.protocol.messages import (
     Message,
 )
 from plasm.protocol.receipt import Receipt, verify_envelope
+from plasm.protocol.transparency import LogError, LogProof, verify_log_proof
 from plasm.runtime.job import JobInput, Limits, Outcome
 from plasm.runtime.lru import BoundedLRU
 
@@ -262,6 +263,7 @@ class Succeed:
     executed: JobExecuted
     envelope: bytes
     attempts: tuple[Attempt, ...]
+    log: LogProof | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,7 +483,7 @@ class RemoteJob:
         )
         return [
             ReportPeer(peer, "ran"),
-            Succeed(peer, executed, result.envelope, self.attempts),
+            Succeed(peer, executed, result.envelope, self.attempts, result.log),
         ]
 
     def _fail(self, code: str, summary: str) -> Fail:
@@ -508,6 +510,11 @@ def verify_result(job: ExecuteJob, peer_id: str, result: JobResult) -> Receipt:
     )
     if result.output_refs:
         raise ReceiptError("hash_mismatch", "the result's output files were not all fetched")
+    if result.log is not None:
+        try:
+            verify_log_proof(result.envelope, result.log, peer_id)
+        except LogError as exc:
+            raise ReceiptError("log_invalid", str(exc)) from exc
     if receipt.requester != job.requester:
         raise ReceiptError("requester_mismatch", f"the receipt names requester {receipt.requester}")
     if receipt.limits != job.limits:

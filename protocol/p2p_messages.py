@@ -24,7 +24,8 @@ PROTOCOL_NEGOTIATE = "/plasm/negotiate/1.0.0"  # JobOffer -> JobResponse
 PROTOCOL_JOB = "/plasm/job/1.0.0"  # JobRequest -> JobResult | Error
 PROTOCOL_MODULE = "/plasm/module/1.0.0"  # ModuleRequest -> ModuleData | Error
 PROTOCOL_CAPS = "/plasm/caps/1.0.0"  # CapabilitiesRequest -> SignedCapabilities
-PROTOCOLS = (PROTOCOL_NEGOTIATE, PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_CAPS)
+PROTOCOL_LOG = "/plasm/log/1.0.0"  # LogConsistencyRequest -> LogConsistency | Error
+PROTOCOLS = (PROTOCOL_NEGOTIATE, PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_CAPS, PROTOCOL_LOG)
 
 PEER_FAILURES = frozenset(
     {
@@ -109,5 +110,32 @@ class SignedCapabilities(Message):
 
     TYPE: ClassVar[str] = "signed_capabilities"
     record: bytes
+
+
+# --- the receipt log between peers ------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LogConsistencyRequest(Message):
+    """Peer -> peer on PROTOCOL_LOG: prove your log of ``second`` leaves extends ``first``'s
+    (RFC 9162 consistency proof; both sizes at most your last signed head's)."""
+
+    TYPE: ClassVar[str] = "log_consistency_request"
+    first: int
+    second: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.first <= self.second:
+            raise ValueError("a consistency proof goes from a smaller size to a larger one")
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LogConsistency(Message):
+    TYPE: ClassVar[str] = "log_consistency"
+    first: int
+    second: int
+    path: tuple[bytes, ...]
 
 

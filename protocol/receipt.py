@@ -57,6 +57,7 @@ REASONS = frozenset(
         "nonce_mismatch",
         "hash_mismatch",
         "result_mismatch",  # a saved result says other than its receipt (verification.py)
+        "log_invalid",  # its proof of inclusion in the executor's log does not hold
     }
 )
 

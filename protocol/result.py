@@ -13,6 +13,7 @@ import hashlib
 from typing import Any
 
 from plasm.protocol.receipt import receipt_to_json, verify_envelope
+from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import Outcome, OutcomeKind
 
 
@@ -25,6 +26,7 @@ def job_result_to_json(
     envelope: bytes,
     *,
     already_verified: bool = False,
+    log: LogProof | None = None,
 ) -> dict[str, Any]:
     """The documented job-result object.
 
@@ -43,7 +45,7 @@ def job_result_to_json(
             stderr=outcome.stderr,
             outputs=outcome.output_files,
         )
-    return {
+    result: dict[str, Any] = {
         "job_id": job_id,
         "status": status,
         "outcome": {
@@ -68,3 +70,6 @@ def job_result_to_json(
         "executor": executor,
         "receipt": receipt_to_json(envelope, already_verified=already_verified),
     }
+    if log is not None:  # where the executor's transparency log holds the receipt
+        result["log"] = log.to_json()
+    return result

@@ -28,6 +28,7 @@ from plasm.protocol.receipt import (
     receipt_body_to_json,
     verify_envelope,
 )
+from plasm.protocol.transparency import LogError, LogProof, verify_log_proof
 
 MAX_SAVED_SIZE = 64 * 2**20
 _RESULT = "_result"  # the key under which `expected` carries a saved result
@@ -75,7 +76,17 @@ def verified_receipt(envelope: bytes, expected: dict[str, Any]) -> Receipt:
     receipt = verify_envelope(envelope, **expected)
     if saved is not None:
         check_result_fields(saved, receipt)
+        if "log" in saved:
+            check_log(envelope, saved["log"], receipt.executor)
     return receipt
+
+
+def check_log(envelope: bytes, log: Any, executor: str) -> None:
+    """A result's ``log`` must prove, offline, that the executor's signed log holds it."""
+    try:
+        verify_log_proof(envelope, LogProof.from_json(log), executor)
+    except LogError as exc:
+        raise ReceiptError("log_invalid", str(exc)) from exc
 
 
 def verify_saved(envelope: bytes, expected: dict[str, Any]) -> dict[str, Any]:
@@ -90,15 +101,24 @@ def verify_saved(envelope: bytes, expected: dict[str, Any]) -> dict[str, Any]:
             "message": exc.detail if exc.reason == "result_mismatch" else str(exc),
             "receipt": None,
             "checked_output": False,
+            "checked_log": None,
         }
     checked = _RESULT in expected
+    logged = checked and "log" in expected[_RESULT]
     return {
         "valid": True,
         "reason": None,
         "message": "signed by the executor's peer-ID key"
-        + ("; every field of the result matches it" if checked else ""),
+        + ("; every field of the result matches it" if checked else "")
+        + ("; its executor's signed log includes it" if logged else ""),
         "receipt": receipt_body_to_json(receipt),
         "checked_output": checked,
+        # {"index", "size"}: the executor's signed log includes the receipt there.
+        "checked_log": (
+            {"index": expected[_RESULT]["log"]["index"], "size": expected[_RESULT]["log"]["size"]}
+            if logged
+            else None
+        ),
     }
 
 

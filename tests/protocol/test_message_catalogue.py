@@ -30,8 +30,14 @@ from plasm.protocol.messages import (
     roundtrip,
     wire_types,
 )
-from plasm.protocol.p2p_messages import CapabilitiesRequest, SignedCapabilities
+from plasm.protocol.p2p_messages import (
+    CapabilitiesRequest,
+    LogConsistency,
+    LogConsistencyRequest,
+    SignedCapabilities,
+)
 from plasm.protocol.receipt import Receipt
+from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import JobInput, Limits, Outcome
 
 JOB_ID = "018c2b6f3a405e1f0c9d8b7a6f5e4d3c"
@@ -94,6 +100,13 @@ def samples(
             output_files=(("/output/a", b"small"),),
             output_refs=(FileRef("/output/b", BlobRef(module_sha256, 2**24)),),
         ),
+        JobResult(
+            JOB_ID,
+            envelope,
+            b"",
+            b"",
+            log=LogProof(3, 7, bytes(32), b"head", (bytes(32), bytes(range(32)))),
+        ),
         BlobRequest(module_sha256, 0, 2**26),
         BlobChunk(module_sha256, 2**20, b"\x00" * 1024),
         ModuleRequest(module_sha256),
@@ -122,6 +135,8 @@ WIRE = {
     SignedCapabilities,
     BlobRequest,
     BlobChunk,
+    LogConsistencyRequest,
+    LogConsistency,
 }
 # Not sent by peers, yet the protocol's: the job and its run, as the negotiation state
 # machine and receipts know them (registered for the codec, refused on the wire).
@@ -225,9 +240,10 @@ def _job_result_body(**changes: object) -> bytes:
         "stderr": b"",
         "output_files": [],
         "output_refs": [],
+        "log": None,
     }
     body.update(changes)
-    return cbor.dumps({"t": "job_result", "v": 2, "b": body})
+    return cbor.dumps({"t": "job_result", "v": 3, "b": body})
 
 
 @pytest.mark.parametrize(
