@@ -101,6 +101,7 @@ def result_json(finished: JobFinished) -> dict[str, Any]:
         envelope=finished.envelope,
         # Our own signer made it, or the negotiator verified it against the peer.
         already_verified=True,
+        log=finished.log,
     )
 
 
@@ -387,6 +388,7 @@ class IngressActor(PlasmActor):
                 executor=done.executor,
                 executed=done.executed,
                 envelope=done.envelope,
+                log=done.log,
             )
             self._finish(finished, entry[0].ticket)
             return
@@ -505,6 +507,9 @@ class IngressActor(PlasmActor):
                 result=finished.result,
                 envelope=finished.envelope,
                 error=finished.error,
+                # Receipts this node signed go into its transparency log; a peer's are in
+                # the peer's (`log` in the result).
+                logged=finished.envelope is not None and finished.executor == self._peer_id,
             ),
             job=ticket,
             finished=finished,

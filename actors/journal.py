@@ -11,14 +11,18 @@ client never sees a result whose receipt could still be lost.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pykka
+
 from plasm.actors._deferred import Timers
-from plasm.actors._mailbox import Delivery, PlasmActor, checked, handles, internal_error
+from plasm.actors._mailbox import Delivery, PlasmActor, ask, checked, handles, internal_error
 from plasm.actors.blob_store import BlobError, BlobStore
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobNotFoundError, JobRecord, JobStateError, JournalStore
@@ -27,22 +31,37 @@ from plasm.actors.messages import (
     CountJobs,
     FinishJob,
     GetJob,
+    GetLogEntries,
+    GetLogHead,
+    GetLogPath,
     GetModule,
+    InboundRequest,
     JobCounts,
     JobFinished,
     JobInfo,
     JobList,
     JournalRecovered,
     ListJobs,
+    LogEntries,
+    LogHead,
+    LogPath,
     MarkRunning,
     ModuleFound,
     ModuleStored,
     Ok,
+    PeerResponse,
     PutModule,
     RecordJob,
     RecoverJournal,
     RetryJournalWrites,
+    SignTreeHead,
+    TreeHeadSigned,
 )
+from plasm.protocol.errors import DecodeError
+from plasm.protocol.merkle import EMPTY_ROOT
+from plasm.protocol.messages import Error, decode_message, encode_message
+from plasm.protocol.p2p_messages import PROTOCOL_LOG, LogConsistency, LogConsistencyRequest
+from plasm.protocol.transparency import LogProof, TreeHead
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +72,26 @@ BLOB_GC_FIRST_S = 60.0
 BLOB_GC_EVERY_S = 600.0
 BLOB_MIN_AGE_S = 3600.0
 RETRY_S = 1.0
+SIGN_HEAD_TIMEOUT_S = 5.0
+MAX_LOG_ENTRIES = 1000  # receipts per GET /v1/log/entries
 
 
 class JournalActor(PlasmActor):
     def __init__(
-        self, path: Path, synchronous: str = "normal", blobs: BlobStore | None = None
+        self,
+        path: Path,
+        synchronous: str = "normal",
+        blobs: BlobStore | None = None,
+        signer: pykka.ActorRef[Any] | None = None,
+        node: str | None = None,
     ) -> None:
         super().__init__()
+        # Who signs the receipt log's tree heads (the signer actor holds the key) and the
+        # node they name; without them receipts are not logged (embedded use, tests).
+        self._signer = signer
+        self._node = node
+        # Leaves the open batch appended: job id -> leaf index (see _sign_head).
+        self._leaves: dict[str, int] = {}
         # Where a finished job's output files go (GET /v1/jobs/{id}/outputs/...): written
         # before the job's end is journaled, so a result never names outputs not kept.
         self._blobs = blobs
@@ -96,6 +128,8 @@ class JournalActor(PlasmActor):
         pending, self._pending = self._pending, []
         failure: BaseException | None = None
         try:
+            if self._leaves:
+                pending = self._sign_head(pending)
             self.store.commit_batch()
         except Exception as exc:
             failure = exc
@@ -111,6 +145,57 @@ class JournalActor(PlasmActor):
                     delivery.reply.set(checked(answer))
             elif error is not None:
                 log.error("journal write %s failed: %s", type(delivery.message).__name__, error)
+
+    def _sign_head(
+        self, pending: list[tuple[Delivery, Any, BaseException | None]]
+    ) -> list[tuple[Delivery, Any, BaseException | None]]:
+        """Sign one tree head over the batch's new leaves, in the batch, and give each job
+        logged in it its inclusion proof (in the journaled result and in its answer).
+
+        A head that cannot be signed (the signer gone) is logged; the leaves stay, and the
+        next batch's head covers them, so the results of this batch go without a proof."""
+        leaves, self._leaves = self._leaves, {}
+        assert self._signer is not None and self._node is not None
+        signer = self._signer
+
+        def sign(head: TreeHead) -> bytes:
+            signed = ask(
+                signer,
+                SignTreeHead(size=head.size, root=head.root, timestamp_ms=head.timestamp_ms),
+                timeout=SIGN_HEAD_TIMEOUT_S,
+            )
+            assert isinstance(signed, TreeHeadSigned)
+            return signed.cose
+
+        try:
+            head = self.store.sign_tree_head(self._node, time.time_ns() // 1_000_000, sign)
+            if head is None:
+                return pending
+            proved: list[tuple[Delivery, Any, BaseException | None]] = []
+            for delivery, answer, error in pending:
+                if error is None:
+                    delivery = self._prove(delivery, leaves, head)
+                proved.append((delivery, answer, error))
+        except Exception as exc:  # the signer gone or slow, a write failed: no proofs now
+            log.error("could not sign the receipt log's head (%s); the next batch will", exc)
+            return pending
+        return proved
+
+    def _prove(
+        self, delivery: Delivery, leaves: dict[str, int], head: tuple[TreeHead, bytes]
+    ) -> Delivery:
+        finished = delivery.finished
+        index = leaves.get(finished.job_id) if finished is not None else None
+        if finished is None or index is None:
+            return delivery
+        proof: LogProof = self.store.log_proof(index, head)
+        result = finished.result
+        if result is not None and result.endswith(b"}"):
+            result = result[:-1] + b',"log":' + orjson.dumps(proof.to_json()) + b"}"
+            self.store.set_result(finished.job_id, result)
+        return dataclasses.replace(
+            delivery, finished=dataclasses.replace(finished, result=result, log=proof)
+        )
 
     def _answer_finish(
         self, delivery: Delivery, finish: FinishJob, error: BaseException | None
@@ -209,7 +294,7 @@ class JournalActor(PlasmActor):
     def on_finish(self, m: FinishJob, delivery: Delivery) -> None:
         # The job's `done` future is completed by _flush, after the commit.
         kept = self._keep_outputs(m.job_id, delivery.finished)
-        self.store.finish_job(
+        index = self.store.finish_job(
             m.job_id,
             m.status,
             finished_at_ms=m.finished_at_ms,
@@ -218,7 +303,10 @@ class JournalActor(PlasmActor):
             envelope=m.envelope,
             error=m.error,
             blobs=kept,
+            logged=m.logged and self._signer is not None and self._node is not None,
         )
+        if index is not None:
+            self._leaves[m.job_id] = index
 
     def _keep_outputs(self, job_id: str, finished: JobFinished | None) -> list[str]:
         """Store the job's output files as blobs; the sha256 of each one stored."""
@@ -258,12 +346,63 @@ class JournalActor(PlasmActor):
         records = self.store.list_jobs(m.status, m.limit)
         return JobList(jobs=tuple(job_info(r, with_result=False) for r in records))
 
+    # -- the receipt log ------------------------------------------------------------------
+
+    @handles(GetLogHead)
+    def on_get_log_head(self, m: GetLogHead, delivery: Delivery) -> LogHead:
+        latest = self.store.latest_head()
+        if latest is None:
+            return LogHead(size=0, root=EMPTY_ROOT, cose=None)
+        return LogHead(size=latest[0].size, root=latest[0].root, cose=latest[1])
+
+    @handles(GetLogPath)
+    def on_get_log_path(self, m: GetLogPath, delivery: Delivery) -> LogPath:
+        if m.kind == "inclusion":
+            path = self.store.log_inclusion(m.first, m.second)
+        else:
+            path = self.store.log_consistency(m.first, m.second)
+        return LogPath(path=tuple(path))
+
+    @handles(GetLogEntries)
+    def on_get_log_entries(self, m: GetLogEntries, delivery: Delivery) -> LogEntries:
+        latest = self.store.latest_head()
+        signed = 0 if latest is None else latest[0].size
+        if not 0 <= m.start < m.end <= signed or m.end - m.start > MAX_LOG_ENTRIES:
+            raise ValueError(
+                f"entries [start, end) must lie within the {signed} leaves of the last signed "
+                f"head, at most {MAX_LOG_ENTRIES} at a time"
+            )
+        return LogEntries(entries=tuple(self.store.log_entries(m.start, m.end)))
+
+    @handles(InboundRequest)
+    def on_inbound(self, inbound: InboundRequest, delivery: Delivery) -> PeerResponse:
+        """A peer asks over /plasm/log/1.0.0 for a consistency proof between two sizes."""
+        try:
+            request = decode_message(inbound.payload)
+        except DecodeError as exc:
+            return _respond(inbound.peer_id, Error(code="malformed", message=str(exc)))
+        if inbound.protocol != PROTOCOL_LOG or not isinstance(request, LogConsistencyRequest):
+            return _respond(
+                inbound.peer_id,
+                Error(code="malformed", message=f"the journal answers only {PROTOCOL_LOG}"),
+            )
+        try:
+            path = self.store.log_consistency(request.first, request.second)
+        except ValueError as exc:
+            return _respond(inbound.peer_id, Error(code="bad_request", message=str(exc)))
+        answer = LogConsistency(first=request.first, second=request.second, path=tuple(path))
+        return _respond(inbound.peer_id, answer)
+
     @handles(CountJobs)
     def on_count_jobs(self, m: CountJobs, delivery: Delivery) -> JobCounts:
         return JobCounts(counts=self.store.counts_by_status())
 
 
 _WRITES = (RecordJob, MarkRunning, FinishJob, PutModule)
+
+
+def _respond(peer_id: str, message: Any) -> PeerResponse:
+    return PeerResponse(peer_id=peer_id, payload=encode_message(message))
 
 
 def job_info(record: JobRecord, with_result: bool = True) -> JobInfo:

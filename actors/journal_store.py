@@ -35,13 +35,15 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from plasm.actors.errors import JournalError, JournalFullError
 from plasm.protocol.formats import JOB_STATUSES
+from plasm.protocol.merkle import MerkleTree
+from plasm.protocol.transparency import LogProof, TreeHead
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -93,6 +95,7 @@ class ModuleHashError(JournalError):
 ACTIVE_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted")
 _SET_STATUSES = ("cancelled", "rejected")
+_T = TypeVar("_T")
 _SYNCHRONOUS = ("normal", "full")
 
 # "PLSM": marks the file as ours, so a stray SQLite file is refused instead of migrated.
@@ -149,6 +152,51 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (sha256, job_id)
     ) WITHOUT ROWID;
     """,
+    # 2 -> 3: the transparency log of the receipts this node signed (RFC 9162; see
+    # plasm.protocol.merkle and plasm.protocol.transparency): its leaves in order, the hash of
+    # every perfect subtree, and the tree heads the node signed. All three are append-only.
+    """
+    CREATE TABLE log_entries (
+        idx INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL UNIQUE REFERENCES receipts (job_id)
+    );
+    CREATE TABLE log_nodes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE log_heads (
+        size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        cose BLOB NOT NULL
+    );
+    CREATE TRIGGER log_entries_are_append_only BEFORE UPDATE ON log_entries
+    BEGIN
+        SELECT RAISE(ABORT, 'the receipt log is append-only');
+    END;
+    CREATE TRIGGER log_entries_are_kept BEFORE DELETE ON log_entries
+    BEGIN
+        SELECT RAISE(ABORT, 'the receipt log is append-only');
+    END;
+    CREATE TRIGGER log_nodes_are_append_only BEFORE UPDATE ON log_nodes
+    BEGIN
+        SELECT RAISE(ABORT, 'the receipt log is append-only');
+    END;
+    CREATE TRIGGER log_nodes_are_kept BEFORE DELETE ON log_nodes
+    BEGIN
+        SELECT RAISE(ABORT, 'the receipt log is append-only');
+    END;
+    CREATE TRIGGER log_heads_are_append_only BEFORE UPDATE ON log_heads
+    BEGIN
+        SELECT RAISE(ABORT, 'signed tree heads are append-only');
+    END;
+    CREATE TRIGGER log_heads_are_kept BEFORE DELETE ON log_heads
+    BEGIN
+        SELECT RAISE(ABORT, 'signed tree heads are append-only');
+    END;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -198,6 +246,8 @@ class JournalStore:
         self._conn: sqlite3.Connection | None = conn
         try:
             self._open(conn, synchronous)
+            self._log = MerkleTree(_LogNodes(self), self._log_size_on_disk())
+            self._check_log()
         except BaseException:
             conn.close()
             self._conn = None
@@ -260,9 +310,12 @@ class JournalStore:
         envelope: bytes | None,
         error: bytes | None,
         blobs: Iterable[str] = (),
-    ) -> None:
+        logged: bool = False,
+    ) -> int | None:
         """Store how a job ended, and its receipt envelope, in one transaction; ``blobs``: the
         sha256 of each output file it left (kept by blob collection while the job is here).
+        ``logged``: this node signed the receipt, so it is appended to the transparency log;
+        the answer is then its leaf index (see ``sign_tree_head``), else ``None``.
 
         ``status`` is one of ``FINISHED_STATUSES`` (``interrupted`` for a job the node gave up
         on while a peer ran it). The job must be
@@ -277,6 +330,7 @@ class JournalStore:
         if error is not None:
             _check_error_json(error)
         conn = self._connection()
+        index: int | None = None
         # Inside a batch (group commit) a savepoint keeps this job's rows all-or-nothing.
         begin, commit, rollback = (
             (
@@ -307,14 +361,21 @@ class JournalStore:
                         "INSERT INTO receipts (job_id, envelope, created_at_ms) VALUES (?, ?, ?)",
                         (job_id, envelope, finished_at_ms),
                     )
+                if logged and envelope is not None:
+                    index = self._log.append(envelope)
+                    conn.execute(
+                        "INSERT INTO log_entries (idx, job_id) VALUES (?, ?)", (index, job_id)
+                    )
                 self._name_blobs(conn, job_id, blobs)
             except BaseException:
                 for statement in rollback.split("; "):
                     conn.execute(statement)
+                self._reload_log()
                 raise
             conn.execute(commit)
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc
+        return index
 
     # -- group commit --------------------------------------------------------------
 
@@ -338,7 +399,132 @@ class JournalStore:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._reload_log()
                 raise self._write_failed(exc) from exc
+
+    # -- the transparency log ----------------------------------------------------------
+
+    @property
+    def log_size(self) -> int:
+        """Leaves in the log, committed or in the open batch."""
+        return self._log.size
+
+    def sign_tree_head(
+        self, node: str, now_ms: int, sign: Callable[[TreeHead], bytes]
+    ) -> tuple[TreeHead, bytes] | None:
+        """When the log grew since the last signed head: sign one (``sign`` answers the
+        COSE_Sign1 of a head), store it in the open batch, and answer it; else ``None``.
+        Called once per batch, before it commits, so a head never names uncommitted leaves
+        and the leaves a batch added are never committed without a head."""
+        latest = self.latest_head()
+        if latest is not None and latest[0].size == self._log.size:
+            return None
+        if self._log.size == 0:
+            return None
+        head = TreeHead(self._log.size, self._log.root(), now_ms, node)
+        cose = sign(head)
+        try:
+            self._connection().execute(
+                "INSERT INTO log_heads (size, root, timestamp_ms, cose) VALUES (?, ?, ?, ?)",
+                (head.size, head.root, head.timestamp_ms, cose),
+            )
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from exc
+        return head, cose
+
+    def latest_head(self) -> tuple[TreeHead, bytes] | None:
+        """The last signed tree head and its COSE bytes; ``None`` before the first."""
+        row = self._read(
+            "SELECT size, root, timestamp_ms, cose FROM log_heads ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return TreeHead(row[0], bytes(row[1]), row[2], self._node_of(bytes(row[3]))), bytes(row[3])
+
+    def log_proof(self, index: int, head: tuple[TreeHead, bytes]) -> LogProof:
+        """Leaf ``index`` in the tree of signed ``head``: its inclusion path."""
+        tree_head, cose = head
+        path = self._log.inclusion_path(index, tree_head.size)
+        return LogProof(index, tree_head.size, tree_head.root, cose, tuple(path))
+
+    def log_index(self, job_id: str) -> int | None:
+        row = self._read("SELECT idx FROM log_entries WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def log_root(self, size: int) -> bytes:
+        return self._checked_log(lambda: self._log.root(size))
+
+    def log_inclusion(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion path of leaf ``index`` in the tree of ``size`` leaves;
+        ``ValueError`` for sizes past the last signed head or an index outside the tree."""
+        self._check_signed_size(size)
+        return self._checked_log(lambda: self._log.inclusion_path(index, size))
+
+    def log_consistency(self, first: int, second: int) -> list[bytes]:
+        """RFC 9162 consistency proof from ``first`` to ``second`` leaves; ``ValueError`` as
+        ``log_inclusion``."""
+        self._check_signed_size(second)
+        return self._checked_log(lambda: self._log.consistency_path(first, second))
+
+    def log_entries(self, start: int, end: int) -> list[bytes]:
+        """The COSE receipts of leaves ``[start, end)``, in order."""
+        rows = self._read(
+            "SELECT r.envelope FROM log_entries l JOIN receipts r USING (job_id)"
+            " WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
+            (start, end),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def set_result(self, job_id: str, result: bytes) -> None:
+        """Replace a finished job's result JSON (to add its log proof, in the same batch)."""
+        try:
+            self._connection().execute(
+                "UPDATE jobs SET result = ? WHERE job_id = ?", (result, job_id)
+            )
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from exc
+
+    def _check_signed_size(self, size: int) -> None:
+        latest = self.latest_head()
+        signed = 0 if latest is None else latest[0].size
+        if not 0 <= size <= signed:
+            raise ValueError(f"the last signed tree head has {signed} leaves, not {size}")
+
+    def _checked_log(self, compute: Callable[[], _T]) -> _T:
+        try:
+            return compute()
+        except KeyError as exc:
+            raise self._damaged(f"the receipt log misses a tree node {exc}") from exc
+        except sqlite3.Error as exc:
+            raise JournalError(f"reading the receipt log at {self.path} failed: {exc}") from exc
+
+    def _log_size_on_disk(self) -> int:
+        row = self._read("SELECT max(idx) FROM log_entries").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def _reload_log(self) -> None:
+        """After a rollback: the in-memory tree forgets leaves that were not kept."""
+        if self._conn is not None:
+            self._log = MerkleTree(_LogNodes(self), self._log_size_on_disk())
+
+    def _check_log(self) -> None:
+        """At start: the stored tree still has the root of the last head signed over it."""
+        latest = self.latest_head()
+        if latest is None:
+            return
+        head = latest[0]
+        if head.size > self._log.size or self.log_root(head.size) != head.root:
+            raise self._damaged(
+                f"the receipt log no longer has the root of its last signed head "
+                f"(size {head.size})"
+            )
+
+    @staticmethod
+    def _node_of(cose: bytes) -> str:
+        from plasm.protocol.cose import decode_sign1
+        from plasm.protocol.transparency import MAX_HEAD_SIZE
+
+        return decode_sign1(cose, max_size=MAX_HEAD_SIZE).kid
 
     def set_status(self, job_id: str, status: str) -> None:
         """Mark an unfinished job ``cancelled`` or ``rejected``; setting the status it already
@@ -661,3 +847,41 @@ def _check_error_json(error: bytes) -> None:
         and isinstance(obj.get("message"), str)
     ):
         raise JournalError(f"a job error must be JSON {{code, message}}, got {error!r}")
+
+
+class _LogNodes:
+    """The log's ``NodeStore`` in the ``log_nodes`` table, with the nodes most read kept in
+    memory: proofs read the same left subtrees and right edge again and again."""
+
+    CACHE = 65536
+
+    def __init__(self, store: JournalStore) -> None:
+        self._store = store
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def get_node(self, level: int, index: int) -> bytes:
+        digest = self._cache.get((level, index))
+        if digest is None:
+            row = (
+                self._store._connection()
+                .execute("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index))
+                .fetchone()
+            )
+            if row is None:
+                raise KeyError((level, index))
+            digest = bytes(row[0])
+            self._remember(level, index, digest)
+        return digest
+
+    def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        self._store._connection().executemany(
+            "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes
+        )
+        for level, index, digest in nodes:
+            if level:  # leaves are read once or twice; the subtrees above them often
+                self._remember(level, index, digest)
+
+    def _remember(self, level: int, index: int, digest: bytes) -> None:
+        if len(self._cache) >= self.CACHE:
+            self._cache.clear()
+        self._cache[(level, index)] = digest

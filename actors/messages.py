@@ -24,6 +24,7 @@ from plasm.protocol.p2p_messages import (
     Requirements,
 )
 from plasm.protocol.receipt import Receipt
+from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import JobInput, Limits
 
 _register = register_local
@@ -92,6 +93,7 @@ class JobFinished(Message):
     envelope: bytes | None
     error: bytes | None = None  # JSON {"code", "message", ...} when it did not run
     result: bytes | None = None  # the job-result JSON, when it ran
+    log: LogProof | None = None  # the receipt's place in its executor's transparency log
 
     def __post_init__(self) -> None:
         check_status(self.status)
@@ -159,6 +161,7 @@ class RemoteJobDone(Message):
     error_code: str | None
     error_message: str | None
     attempts: tuple[Attempt, ...]
+    log: LogProof | None = None  # where the executor's log holds the receipt, verified
 
     @classmethod
     def succeeded(
@@ -168,9 +171,10 @@ class RemoteJobDone(Message):
         executed: JobExecuted,
         envelope: bytes,
         attempts: tuple[Attempt, ...],
+        log: LogProof | None = None,
     ) -> RemoteJobDone:
         """The verified result `executor` returned."""
-        return cls(job_id, executor, executed, envelope, None, None, attempts)
+        return cls(job_id, executor, executed, envelope, None, None, attempts, log)
 
     @classmethod
     def failed(
@@ -307,6 +311,7 @@ class FinishJob(Message):
     result: bytes | None
     envelope: bytes | None
     error: bytes | None
+    logged: bool = False  # this node signed the receipt: append it to the transparency log
 
     def __post_init__(self) -> None:
         check_status(self.status)
@@ -419,6 +424,12 @@ class PeerInfo(Message):
     receipts_rejected: int
     failures: int
     connected: bool
+    # Its receipt log as this node saw it: the largest head it signed that this node holds
+    # (size, root hex), and how many times it showed a history inconsistent with it.
+    log_size: int | None = None
+    log_root: str | None = None
+    log_inconsistencies: int = 0
+    log_problem: str | None = None
 
 
 @_register
@@ -432,6 +443,16 @@ class ListPeers(Message):
 class PeerList(Message):
     TYPE: ClassVar[str] = "peer_list"
     peers: tuple[PeerInfo, ...]
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PeerLogHead(Message):
+    """Negotiator -> discovery: `peer_id` returned a verified result with this tree head."""
+
+    TYPE: ClassVar[str] = "peer_log_head"
+    peer_id: str
+    head: bytes
 
 
 @_register
@@ -755,6 +776,84 @@ class ReceiptSigned(Message):
 
     TYPE: ClassVar[str] = "receipt_signed"
     envelope: bytes
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignTreeHead(Message):
+    """Journal -> signer: sign the head of this node's receipt log (one per commit batch)."""
+
+    TYPE: ClassVar[str] = "sign_tree_head"
+    size: int
+    root: bytes
+    timestamp_ms: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class TreeHeadSigned(Message):
+    """Signer -> journal: the COSE_Sign1 of the head (``transparency.verify_tree_head``)."""
+
+    TYPE: ClassVar[str] = "tree_head_signed"
+    cose: bytes
+
+
+# --- the receipt log (API -> journal) -----------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GetLogHead(Message):
+    TYPE: ClassVar[str] = "get_log_head"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LogHead(Message):
+    """The last signed tree head (size 0, the empty root and no COSE before the first)."""
+
+    TYPE: ClassVar[str] = "log_head"
+    size: int
+    root: bytes
+    cose: bytes | None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GetLogPath(Message):
+    """An RFC 9162 proof: ``inclusion`` of leaf ``first`` in the tree of ``second`` leaves,
+    or ``consistency`` of the tree of ``first`` leaves with that of ``second``."""
+
+    TYPE: ClassVar[str] = "get_log_path"
+    kind: str
+    first: int
+    second: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("inclusion", "consistency"):
+            raise ValueError("a log path is an inclusion or a consistency proof")
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LogPath(Message):
+    TYPE: ClassVar[str] = "log_path"
+    path: tuple[bytes, ...]
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GetLogEntries(Message):
+    TYPE: ClassVar[str] = "get_log_entries"
+    start: int
+    end: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LogEntries(Message):
+    TYPE: ClassVar[str] = "log_entries"
+    entries: tuple[bytes, ...]
 
 
 @_register

@@ -1,8 +1,9 @@
 """A node: its actors, started in order and stopped in reverse.
 
-Start order: journal, signer, executors, then (with a network) discovery, negotiator
-and network, then the ingress. `stop()` runs in reverse, and the shell calls it from a
-`finally`, so no actor thread (they are not daemon threads) outlives the node.
+Start order: signer, journal (it asks the signer for tree heads), executors, then (with a
+network) discovery, negotiator and network, then the ingress. `stop()` runs in reverse,
+and the shell calls it from a `finally`, so no actor thread (they are not daemon threads)
+outlives the node.
 
 `Node` is also the thread-safe façade the shell uses: every call here is a message to
 an actor, never a direct touch of actor state.
@@ -59,6 +60,7 @@ from plasm.actors.messages import (
 )
 from plasm.actors.signer import SignerActor
 from plasm.protocol.identity import peer_id_from_public_key
+from plasm.protocol.messages import Message
 from plasm.protocol.p2p_messages import LOCAL, Placement
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import DEFAULT_MAX_LIMITS, JobInput, Limits
@@ -174,14 +176,17 @@ class Node:
     def _start_actors(self) -> None:
         s = self.settings
         try:
+            # The signer first: the journal asks it to sign the receipt log's tree heads.
+            signer = self._spawn(SignerActor.start(self._key))
             if s.journal_path is not None:
                 self._journal = self._spawn(
-                    JournalActor.start(s.journal_path, s.journal_synchronous, self.blobs)
+                    JournalActor.start(
+                        s.journal_path, s.journal_synchronous, self.blobs, signer, self.peer_id
+                    )
                 )
                 recovered = ask(self._journal, RecoverJournal(), timeout=ASK_TIMEOUT_S)
                 assert isinstance(recovered, JournalRecovered)
                 self.interrupted_jobs = list(recovered.interrupted)
-            signer = self._spawn(SignerActor.start(self._key))
             self.sandbox = Sandbox(
                 cache_dir=s.module_cache_dir,
                 spread_cpus=self.cpus.spread_cpus,
@@ -229,6 +234,7 @@ class Node:
         from plasm.protocol.p2p_messages import (
             PROTOCOL_CAPS,
             PROTOCOL_JOB,
+            PROTOCOL_LOG,
             PROTOCOL_MODULE,
             PROTOCOL_NEGOTIATE,
         )
@@ -279,6 +285,8 @@ class Node:
                 PROTOCOL_JOB: negotiator,
                 PROTOCOL_MODULE: negotiator,
                 PROTOCOL_CAPS: discovery,
+                # Consistency proofs of this node's receipt log, for peers that hold its heads.
+                **({PROTOCOL_LOG: self._journal} if self._journal is not None else {}),
             },
             events=discovery,
             blob_grants=grants,
@@ -430,6 +438,10 @@ class Node:
         info = ask(self.journal, GetJob(job_id=job_id), timeout=ASK_TIMEOUT_S)
         assert isinstance(info, JobInfo)
         return info
+
+    def log_read(self, request: Message) -> Any:
+        """Ask the journal about the receipt log (GetLogHead, GetLogPath, GetLogEntries)."""
+        return ask(self.journal, request, timeout=ASK_TIMEOUT_S)
 
     def module(self, sha256: str) -> bytes:
         """The bytes of a module this node holds (uploaded or run before); UnknownModuleError."""

@@ -10,12 +10,20 @@ from nacl.signing import SigningKey
 
 from plasm.actors._mailbox import Delivery, PlasmActor, handles, tell
 from plasm.actors.errors import ActorLayerError
-from plasm.actors.messages import JobCompleted, ReceiptSigned, SignCapabilities, SignReceipt
+from plasm.actors.messages import (
+    JobCompleted,
+    ReceiptSigned,
+    SignCapabilities,
+    SignReceipt,
+    SignTreeHead,
+    TreeHeadSigned,
+)
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message
 from plasm.protocol.p2p_messages import SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
+from plasm.protocol.transparency import TreeHead, sign_tree_head
 
 
 class SignerActor(PlasmActor):
@@ -44,6 +52,11 @@ class SignerActor(PlasmActor):
             )
             return None
         return ReceiptSigned(envelope=envelope)
+
+    @handles(SignTreeHead)
+    def on_sign_tree_head(self, message: SignTreeHead, delivery: Delivery) -> TreeHeadSigned:
+        head = TreeHead(message.size, message.root, message.timestamp_ms, self._peer_id)
+        return TreeHeadSigned(cose=sign_tree_head(head, self._key))
 
     @handles(SignCapabilities)
     def on_sign_capabilities(

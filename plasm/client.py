@@ -205,6 +205,13 @@ class Client:
     def verify(self, saved: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/receipts/verify", json=saved)
 
+    def log(self, what: str, **query: int) -> dict[str, Any]:
+        """GET /v1/log/{head,inclusion,consistency,entries} (query: index, size, from, to,
+        start, end — ``from`` is a keyword, pass ``**{"from": m}``)."""
+        return dict(
+            self.request("GET", f"/v1/log/{what}", query={k: str(v) for k, v in query.items()})
+        )
+
     def metrics(self) -> str:
         return self.request_raw("GET", "/metrics")[1].decode()
 

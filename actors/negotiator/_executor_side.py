@@ -436,6 +436,7 @@ def _job_answer(finished: Any, peer: str, grants: BlobGrants | None) -> Message:
             stderr=outcome.stderr,
             output_files=inline,
             output_refs=refs,
+            log=finished.log,
         )
     status = finished.status if isinstance(finished, JobFinished) else "failed"
     return Error(code=status, message=f"the job ended {status} without a result")

@@ -26,6 +26,7 @@ from plasm.actors.messages import (
     HandlerFailed,
     NegotiationDeadline,
     PeerFailure,
+    PeerLogHead,
     PeerRequest,
     PeerResponse,
     RecordPeerOutcome,
@@ -340,8 +341,15 @@ class Requester:
                 entry = self._requested[job_id]
                 self._remember_warm(entry.machine.job.module_sha256, action.executor)
                 log.info("remote job %s ran on %s", job_id, action.executor)
+                if action.log is not None:  # its log must stay consistent: discovery checks
+                    tell(self._discovery, PeerLogHead(action.executor, action.log.head))
                 done = RemoteJobDone.succeeded(
-                    job_id, action.executor, action.executed, action.envelope, action.attempts
+                    job_id,
+                    action.executor,
+                    action.executed,
+                    action.envelope,
+                    action.attempts,
+                    action.log,
                 )
                 self._finish(job_id, done)
             elif isinstance(action, Fail):

@@ -6,6 +6,7 @@ touches actor state. Errors become `ApiError`s with a status and a stable code.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from plasm.actors.errors import (
     UnknownJobError,
     error_code,
 )
-from plasm.actors.messages import JobInfo
+from plasm.actors.messages import GetLogEntries, GetLogHead, GetLogPath, JobInfo
 from plasm.actors.node import Node, Submission
 from plasm.api.app import Later, Request, Response
 from plasm.api.errors import ApiError
@@ -120,6 +121,8 @@ class ApiRoutes:
                 200 if not self.stopping else 503,
                 {"status": "stopping" if self.stopping else "ok"},
             )
+        elif path.startswith("/v1/log/") and method == "GET":
+            return Response(200, self.log(path[len("/v1/log/") :], request))
         elif path == "/v1/receipts/verify" and method == "POST":
             return self.verify(request)
         elif path == "/v1/receipts/replay" and method == "POST":
@@ -288,6 +291,35 @@ class ApiRoutes:
         raise ApiError(404, "unknown_peer",
                        f"this node knows no peer {peer_id}; GET /v1/peers lists the ones it knows")
 
+    # -- the receipt transparency log ------------------------------------------------
+
+    def log(self, what: str, request: Request) -> dict[str, Any]:
+        """head, inclusion?index=I&size=N, consistency?from=M&to=N, entries?start=S&end=E."""
+        try:
+            if what == "head":
+                head = self.node.log_read(GetLogHead())
+                cose = None if head.cose is None else base64.b64encode(head.cose).decode()
+                return {"size": head.size, "root": head.root.hex(), "cose": cose}
+            if what == "inclusion":
+                index, size = _count(request, "index"), _count(request, "size")
+                found = self.node.log_read(GetLogPath("inclusion", index, size))
+                return {"index": index, "size": size, "path": [p.hex() for p in found.path]}
+            if what == "consistency":
+                first, second = _count(request, "from"), _count(request, "to")
+                found = self.node.log_read(GetLogPath("consistency", first, second))
+                return {"from": first, "to": second, "path": [p.hex() for p in found.path]}
+            if what == "entries":
+                start, end = _count(request, "start"), _count(request, "end")
+                entries = self.node.log_read(GetLogEntries(start, end)).entries
+                return {
+                    "start": start,
+                    "end": end,
+                    "entries": [base64.b64encode(e).decode() for e in entries],
+                }
+        except ValueError as exc:  # a size past the signed head, an index outside the tree
+            raise ApiError(400, "bad_query", str(exc)) from exc
+        raise ApiError(404, "not_found", f"no such endpoint: GET /v1/log/{what}")
+
     def node_info(self) -> dict[str, Any]:
         network: dict[str, Any] = {"enabled": self.node.has_network}
         if self.node.has_network:
@@ -350,6 +382,13 @@ def _peer_json(peer: Any) -> dict[str, Any]:
 
     data = to_data(peer)
     return {key: value for key, value in data.items() if not isinstance(value, bytes)}
+
+
+def _count(request: Request, name: str) -> int:
+    text = request.query_value(name)
+    if text is None or not text.isdigit() or len(text) > 19:
+        raise ApiError(400, "bad_query", f"{name} must be given, a whole number from 0")
+    return int(text)
 
 
 def _wait_seconds(text: str | None) -> float:

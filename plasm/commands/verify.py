@@ -84,6 +84,17 @@ def _print(verdict: dict[str, Any]) -> None:
             "valid: signed by the executor's peer-ID key"
             + ("; every field of the result matches" if verdict["checked_output"] else ""),
         ),
+        *(
+            (
+                (
+                    "log",
+                    f"leaf {log['index']} of the {log['size']}-leaf log the executor signed "
+                    "(RFC 9162 inclusion proof checked)",
+                ),
+            )
+            if (log := verdict.get("checked_log"))
+            else ()
+        ),
         ("job", body["job_id"]),
         ("executor", body["executor"]),
         ("requester", body["requester"]),

@@ -502,4 +502,4 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> N
                       "ab" * 32, 2)
         assert store.blob_references() == {"c" * 64}
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
