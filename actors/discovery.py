@@ -35,6 +35,8 @@ import pykka
 
 from plasm.actors._deferred import Timers, tell_quietly
 from plasm.actors._future import Future
+from plasm.actors._log_witness import TAG as LOG_TAG
+from plasm.actors._log_witness import PeerLog, PeerLogs
 from plasm.actors._mailbox import Delivery, LateRef, PlasmActor, ask_async, checked, handles, tell
 from plasm.actors.messages import (
     Candidates,
@@ -52,6 +54,7 @@ from plasm.actors.messages import (
     PeerFailure,
     PeerInfo,
     PeerList,
+    PeerLogHead,
     PeerRequest,
     PeerResponse,
     Ping,
@@ -69,6 +72,7 @@ from plasm.protocol.errors import CapabilitiesError, DecodeError
 from plasm.protocol.messages import Capabilities, Error, Message, decode_message, encode_message
 from plasm.protocol.p2p_messages import (
     PROTOCOL_CAPS,
+    PROTOCOL_LOG,
     CapabilitiesRequest,
     Requirements,
     SignedCapabilities,
@@ -132,8 +136,13 @@ class _Peer:
     failures: int = 0
     connected: bool = False
 
-    def info(self) -> PeerInfo:
+    def info(self, logs: PeerLog | None = None) -> PeerInfo:
+        head = logs.head if logs is not None else None
         return PeerInfo(
+            log_size=head.size if head is not None else None,
+            log_root=head.root.hex() if head is not None else None,
+            log_inconsistencies=logs.inconsistencies if logs is not None else 0,
+            log_problem=logs.last_problem if logs is not None else None,
             peer_id=self.peer_id,
             addresses=self.addresses,
             capabilities=self.capabilities,
@@ -229,6 +238,7 @@ class DiscoveryActor(PlasmActor):
         self._search_timeout_ms = search_timeout_ms
         self._ping_peers = ping_peers
         self._peers: dict[str, _Peer] = {}
+        self._logs = PeerLogs()  # each peer's receipt log, as its results showed it
         self._record: bytes | None = None
         self._awaiting_record: list[tuple[str, pykka.Future[Any]]] = []
         self._queries: dict[str, _Query] = {}
@@ -398,8 +408,35 @@ class DiscoveryActor(PlasmActor):
             return False
         return True
 
+    @handles(PeerLogHead)
+    def on_peer_log_head(self, seen: PeerLogHead, delivery: Delivery) -> None:
+        ask_for = self._logs.observe(seen.peer_id, seen.head)
+        if ask_for is not None:
+            tag, request = ask_for
+            sent = self._to_network(
+                PeerRequest(
+                    peer_id=seen.peer_id,
+                    protocol=PROTOCOL_LOG,
+                    payload=encode_message(request),
+                    timeout_ms=CAPS_TIMEOUT_MS,
+                    tag=tag,
+                )
+            )
+            if not sent:
+                self._logs.unanswered(seen.peer_id)
+
+    def _log_answer(self, answer: PeerResponse) -> None:
+        try:
+            message: object = decode_message(answer.payload)
+        except DecodeError:
+            message = None
+        self._logs.proved(answer.peer_id, message)
+
     @handles(PeerResponse)
     def on_caps_response(self, answer: PeerResponse, delivery: Delivery) -> None:
+        if answer.tag == f"{LOG_TAG}{answer.peer_id}":
+            self._log_answer(answer)
+            return
         peer_id = answer.tag.removeprefix(_CAPS_TAG)
         if not answer.tag.startswith(_CAPS_TAG) or peer_id != answer.peer_id:
             return
@@ -437,6 +474,8 @@ class DiscoveryActor(PlasmActor):
 
     @handles(PeerFailure)
     def on_caps_failure(self, failure: PeerFailure, delivery: Delivery) -> None:
+        if failure.tag == f"{LOG_TAG}{failure.peer_id}":
+            self._logs.unanswered(failure.peer_id)
         if failure.tag.startswith(_CAPS_TAG):
             peer_id = failure.tag.removeprefix(_CAPS_TAG)
             self._search.fetching.discard(peer_id)
@@ -471,7 +510,10 @@ class DiscoveryActor(PlasmActor):
     @handles(ListPeers)
     def on_list_peers(self, message: ListPeers, delivery: Delivery) -> PeerList:
         return PeerList(
-            peers=tuple(p.info() for p in sorted(self._peers.values(), key=lambda p: p.peer_id))
+            peers=tuple(
+                p.info(self._logs.of(p.peer_id))
+                for p in sorted(self._peers.values(), key=lambda p: p.peer_id)
+            )
         )
 
     # -- candidates --------------------------------------------------------------------
