@@ -3,7 +3,11 @@
 Run: .venv/bin/python -m bench journal [--jobs N]
 
 Prints figures for synchronous=normal and synchronous=full, and their ratio, measured in one
-run on a temporary file in the system temp dir (so on the same disk). No assertions.
+run on a temporary file in the system temp dir (so on the same disk). Then what the receipt
+log costs: the journal actor's batched path (64 jobs per transaction, as MAX_BATCH) without
+the log, and with it (a leaf per receipt, one Ed25519-signed tree head per batch, each job's
+inclusion proof computed and stored in its result), in interleaved rounds, best of each.
+No assertions.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from nacl.signing import SigningKey
+
+from plasm.actors.journal import MAX_BATCH
 from plasm.actors.journal_store import JournalStore
+from plasm.protocol.identity import peer_id_from_public_key
+from plasm.protocol.transparency import TreeHead, sign_tree_head
 
 MANIFEST = b'{"module_sha256":"' + b"ab" * 32 + b'","args":["hello"],"stdin":"aGVsbG8="}'
 RESULT = b'{"job_id":"x","status":"done","stdout":"SGVsbG8sIFdvcmxkIQo="}' + b" " * 800
@@ -42,6 +51,38 @@ def jobs_per_second(path: Path, synchronous: str, jobs: int) -> float:
     return jobs / elapsed
 
 
+def batched_us_per_job(path: Path, jobs: int, logged: bool, first: int = 0) -> float:
+    """Per-job time of `jobs` jobs in batches of MAX_BATCH, as the journal actor writes them."""
+    key = SigningKey(bytes(32))
+    node = peer_id_from_public_key(key.verify_key.encode())
+
+    def sign(head: TreeHead) -> bytes:
+        return sign_tree_head(head, key)
+
+    with JournalStore(path) as store:
+        start = time.perf_counter()
+        for batch in range(first, first + jobs, MAX_BATCH):
+            store.begin_batch()
+            leaves = []
+            for n in range(batch, min(batch + MAX_BATCH, first + jobs)):
+                job_id = f"{n:032x}"
+                store.add_job(job_id, MANIFEST, "ab" * 32, created_at_ms=n, started_at_ms=n)
+                index = store.finish_job(
+                    job_id, "done", finished_at_ms=n, outcome="ok", result=RESULT,
+                    envelope=ENVELOPE + n.to_bytes(8, "big"), error=None, logged=logged,
+                )
+                if index is not None:
+                    leaves.append((job_id, index))
+            head = store.sign_tree_head(node, batch, sign) if leaves else None
+            if head is not None:
+                for job_id, index in leaves:
+                    proof = store.log_proof(index, head).to_json()
+                    store.set_result(job_id, RESULT[:-1] + str(proof).encode() + b"}")
+            store.commit_batch()
+        elapsed = time.perf_counter() - start
+    return elapsed / jobs * 1e6
+
+
 def module_puts_per_second(path: Path, count: int) -> float:
     modules = [os.urandom(16 * 1024) for _ in range(count)]
     with JournalStore(path) as store:
@@ -64,6 +105,16 @@ def main() -> None:
         print(f"journal synchronous=full:   {full:10,.0f} jobs/s")
         print(f"normal / full ratio:        {normal / full:10.1f}x")
         print(f"put_module (16 KiB, new):   {puts:10,.0f} modules/s")
+        plain, logged = [], []
+        for round_ in range(5):  # interleaved, on growing files: the log's depth counts
+            offset = round_ * args.jobs
+            plain.append(batched_us_per_job(Path(tmp) / "plain.sqlite3", args.jobs, False, offset))
+            logged.append(batched_us_per_job(Path(tmp) / "log.sqlite3", args.jobs, True, offset))
+        best_plain, best_logged = min(plain), min(logged)
+        print(f"batched, no receipt log:    {best_plain:10.1f} us/job")
+        print(f"batched, with receipt log:  {best_logged:10.1f} us/job "
+              f"(+{best_logged - best_plain:.1f} us, {best_logged / best_plain:.2f}x; "
+              f"log of {5 * args.jobs} leaves)")
 
 
 if __name__ == "__main__":
