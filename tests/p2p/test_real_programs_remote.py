@@ -136,3 +136,19 @@ def test_api_runs_the_big_program_on_the_peer_and_the_output_matches_the_receipt
         assert fetched == data
         verdict = client.verify(result)
     assert verdict["valid"] is True, verdict
+
+
+def test_cli_submits_a_module_too_big_to_ride_inline_in_the_manifest(
+        pair: Pair, tmp_path: Path) -> None:
+    # 30 MB is base64'd to 40 MB, above the 32 MiB body an API request may have; a node
+    # takes modules up to 256 MiB (blobs.max_module_bytes), so the CLI must upload it first.
+    module = tmp_path / "hello-30mb.wasm"
+    module.write_bytes(padded(example("hello").read_bytes(), 30 * 10**6))
+    run = plasmd_at(pair.requester, "submit", str(module), "--on", pair.executor_id,
+                    "--wait", str(WAIT_S), "--json")
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    result = orjson.loads(run.stdout)
+    assert (result["executor"], result["stdout_text"]) == (pair.executor_id, "Hello, World!\n")
+    assert result["module_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()
+    with pair.requester.client() as client:
+        assert client.verify(result)["valid"] is True
