@@ -22,6 +22,10 @@ from plasm.errors import PlasmError
 DEFAULT_TIMEOUT_S = 30.0
 
 INLINE_FILE_BYTES = 1 << 20  # input files above this go as blobs (POST /v1/blobs)
+# Modules above this go first to POST /v1/modules and the manifest names them by sha256:
+# inline, base64 makes them a third bigger, and a request body may hold only
+# api.max_body_bytes (32 MiB by default), while a node takes modules up to 256 MiB.
+INLINE_MODULE_BYTES = 8 << 20
 
 
 class ClientError(PlasmError):
@@ -108,7 +112,8 @@ class Client:
         return dict(self.request("GET", f"/v1/peers/{quote(peer_id, safe='')}"))
 
     def upload_module(self, wasm: bytes) -> str:
-        answer = self.request("POST", "/v1/modules", body=wasm, content_type="application/wasm")
+        answer = self.request("POST", "/v1/modules", body=wasm, content_type="application/wasm",
+                              timeout=self.timeout + len(wasm) / 2**20)
         return str(answer["sha256"])
 
     def upload_blob(self, data: bytes) -> str:
@@ -161,6 +166,8 @@ class Client:
     ) -> dict[str, Any]:
         """Submit a job; with `wait`, the result if it finished within that many seconds."""
         manifest: dict[str, Any] = {}
+        if module is not None and module_sha256 is None and len(module) > INLINE_MODULE_BYTES:
+            module_sha256, module = self.upload_module(module), None
         if module is not None:
             manifest["module"] = base64.b64encode(module).decode("ascii")
         if module_sha256 is not None:
