@@ -189,10 +189,7 @@ class JournalActor(PlasmActor):
         if finished is None or index is None:
             return delivery
         proof: LogProof = self.store.log_proof(index, head)
-        result = finished.result
-        if result is not None and result.endswith(b"}"):
-            result = result[:-1] + b',"log":' + orjson.dumps(proof.to_json()) + b"}"
-            self.store.set_result(finished.job_id, result)
+        result = _with_log(finished.result, proof)
         return dataclasses.replace(
             delivery, finished=dataclasses.replace(finished, result=result, log=proof)
         )
@@ -339,7 +336,15 @@ class JournalActor(PlasmActor):
         record = self.store.get_job(m.job_id)
         if record is None:
             raise UnknownJobError(f"no job {m.job_id} in this node's journal")
-        return job_info(record)
+        info = job_info(record)
+        # A receipt this node logged: its inclusion proof against the latest signed head
+        # (computed here, not stored, so the hot path writes each result once).
+        index = self.store.log_index(m.job_id) if info.result is not None else None
+        latest = self.store.latest_head() if index is not None else None
+        if index is not None and latest is not None and index < latest[0].size:
+            proof = self.store.log_proof(index, latest)
+            info = dataclasses.replace(info, result=_with_log(info.result, proof))
+        return info
 
     @handles(ListJobs)
     def on_list_jobs(self, m: ListJobs, delivery: Delivery) -> JobList:
@@ -399,6 +404,13 @@ class JournalActor(PlasmActor):
 
 
 _WRITES = (RecordJob, MarkRunning, FinishJob, PutModule)
+
+
+def _with_log(result: bytes | None, proof: LogProof) -> bytes | None:
+    """The job-result JSON with ``"log"`` added (last, as `job_result_to_json` would)."""
+    if result is None or not result.endswith(b"}"):
+        return result
+    return result[:-1] + b',"log":' + orjson.dumps(proof.to_json()) + b"}"
 
 
 def _respond(peer_id: str, message: Any) -> PeerResponse:

@@ -475,15 +475,6 @@ class JournalStore:
         ).fetchall()
         return [bytes(row[0]) for row in rows]
 
-    def set_result(self, job_id: str, result: bytes) -> None:
-        """Replace a finished job's result JSON (to add its log proof, in the same batch)."""
-        try:
-            self._connection().execute(
-                "UPDATE jobs SET result = ? WHERE job_id = ?", (result, job_id)
-            )
-        except sqlite3.Error as exc:
-            raise self._write_failed(exc) from exc
-
     def _check_signed_size(self, size: int) -> None:
         latest = self.latest_head()
         signed = 0 if latest is None else latest[0].size
@@ -877,9 +868,8 @@ class _LogNodes:
         self._store._connection().executemany(
             "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes
         )
-        for level, index, digest in nodes:
-            if level:  # leaves are read once or twice; the subtrees above them often
-                self._remember(level, index, digest)
+        for level, index, digest in nodes:  # the next proofs read these first
+            self._remember(level, index, digest)
 
     def _remember(self, level: int, index: int, digest: bytes) -> None:
         if len(self._cache) >= self.CACHE:
