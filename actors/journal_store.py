@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from plasm.actors.errors import JournalError, JournalFullError
+from plasm.protocol.cose import decode_sign1
 from plasm.protocol.formats import JOB_STATUSES
 from plasm.protocol.merkle import MerkleTree
-from plasm.protocol.transparency import LogProof, TreeHead
+from plasm.protocol.transparency import MAX_HEAD_SIZE, LogProof, TreeHead
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -109,6 +110,21 @@ INTERRUPTED_ERROR = json.dumps(
     separators=(",", ":"),
 ).encode()
 
+def _append_only(*tables: str, message: str) -> str:
+    """Triggers that refuse any UPDATE or DELETE of ``tables`` (``<table>_are_append_only``,
+    ``<table>_are_kept``)."""
+    return "".join(
+        f"""
+    CREATE TRIGGER {table}_are_{name} BEFORE {action} ON {table}
+    BEGIN
+        SELECT RAISE(ABORT, '{message}');
+    END;
+"""
+        for table in tables
+        for name, action in (("append_only", "UPDATE"), ("kept", "DELETE"))
+    )
+
+
 _MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1
     """
@@ -172,31 +188,9 @@ _MIGRATIONS: tuple[str, ...] = (
         timestamp_ms INTEGER NOT NULL,
         cose BLOB NOT NULL
     );
-    CREATE TRIGGER log_entries_are_append_only BEFORE UPDATE ON log_entries
-    BEGIN
-        SELECT RAISE(ABORT, 'the receipt log is append-only');
-    END;
-    CREATE TRIGGER log_entries_are_kept BEFORE DELETE ON log_entries
-    BEGIN
-        SELECT RAISE(ABORT, 'the receipt log is append-only');
-    END;
-    CREATE TRIGGER log_nodes_are_append_only BEFORE UPDATE ON log_nodes
-    BEGIN
-        SELECT RAISE(ABORT, 'the receipt log is append-only');
-    END;
-    CREATE TRIGGER log_nodes_are_kept BEFORE DELETE ON log_nodes
-    BEGIN
-        SELECT RAISE(ABORT, 'the receipt log is append-only');
-    END;
-    CREATE TRIGGER log_heads_are_append_only BEFORE UPDATE ON log_heads
-    BEGIN
-        SELECT RAISE(ABORT, 'signed tree heads are append-only');
-    END;
-    CREATE TRIGGER log_heads_are_kept BEFORE DELETE ON log_heads
-    BEGIN
-        SELECT RAISE(ABORT, 'signed tree heads are append-only');
-    END;
-    """,
+    """
+    + _append_only("log_entries", "log_nodes", message="the receipt log is append-only")
+    + _append_only("log_heads", message="signed tree heads are append-only"),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -233,6 +227,10 @@ class JournalStore:
             )
         self.path = Path(path)
         self._in_batch = False
+        # The receipt log: its tree, and the last head signed over it (from the file at open,
+        # kept current by sign_tree_head, read again after a rollback).
+        self._log = MerkleTree(_LogNodes(self))
+        self._head: tuple[TreeHead, bytes] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -246,7 +244,7 @@ class JournalStore:
         self._conn: sqlite3.Connection | None = conn
         try:
             self._open(conn, synchronous)
-            self._log = MerkleTree(_LogNodes(self), self._log_size_on_disk())
+            self._reload_log()
             self._check_log()
         except BaseException:
             conn.close()
@@ -416,10 +414,8 @@ class JournalStore:
         COSE_Sign1 of a head), store it in the open batch, and answer it; else ``None``.
         Called once per batch, before it commits, so a head never names uncommitted leaves
         and the leaves a batch added are never committed without a head."""
-        latest = self.latest_head()
-        if latest is not None and latest[0].size == self._log.size:
-            return None
-        if self._log.size == 0:
+        signed = 0 if self._head is None else self._head[0].size
+        if self._log.size in (0, signed):
             return None
         head = TreeHead(self._log.size, self._log.root(), now_ms, node)
         cose = sign(head)
@@ -430,16 +426,12 @@ class JournalStore:
             )
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc
-        return head, cose
+        self._head = head, cose
+        return self._head
 
     def latest_head(self) -> tuple[TreeHead, bytes] | None:
         """The last signed tree head and its COSE bytes; ``None`` before the first."""
-        row = self._read(
-            "SELECT size, root, timestamp_ms, cose FROM log_heads ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return TreeHead(row[0], bytes(row[1]), row[2], self._node_of(bytes(row[3]))), bytes(row[3])
+        return self._head
 
     def log_proof(self, index: int, head: tuple[TreeHead, bytes]) -> LogProof:
         """Leaf ``index`` in the tree of signed ``head``: its inclusion path."""
@@ -466,8 +458,15 @@ class JournalStore:
         self._check_signed_size(second)
         return self._checked_log(lambda: self._log.consistency_path(first, second))
 
-    def log_entries(self, start: int, end: int) -> list[bytes]:
-        """The COSE receipts of leaves ``[start, end)``, in order."""
+    def log_entries(self, start: int, end: int, *, most: int) -> list[bytes]:
+        """The COSE receipts of leaves ``[start, end)``, in order; ``ValueError`` unless the
+        range is within the last signed head and holds at most ``most`` leaves."""
+        signed = 0 if self._head is None else self._head[0].size
+        if not 0 <= start < end <= signed or end - start > most:
+            raise ValueError(
+                f"entries [start, end) must lie within the {signed} leaves of the last signed "
+                f"head, at most {most} at a time"
+            )
         rows = self._read(
             "SELECT r.envelope FROM log_entries l JOIN receipts r USING (job_id)"
             " WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
@@ -476,8 +475,7 @@ class JournalStore:
         return [bytes(row[0]) for row in rows]
 
     def _check_signed_size(self, size: int) -> None:
-        latest = self.latest_head()
-        signed = 0 if latest is None else latest[0].size
+        signed = 0 if self._head is None else self._head[0].size
         if not 0 <= size <= signed:
             raise ValueError(f"the last signed tree head has {signed} leaves, not {size}")
 
@@ -494,28 +492,30 @@ class JournalStore:
         return 0 if row[0] is None else int(row[0]) + 1
 
     def _reload_log(self) -> None:
-        """After a rollback: the in-memory tree forgets leaves that were not kept."""
-        if self._conn is not None:
-            self._log = MerkleTree(_LogNodes(self), self._log_size_on_disk())
+        """At open, and after a rollback: the tree and the last signed head as the file
+        has them (forgetting leaves and a head that were not kept)."""
+        if self._conn is None:
+            return
+        self._log = MerkleTree(_LogNodes(self), self._log_size_on_disk())
+        row = self._read(
+            "SELECT size, root, timestamp_ms, cose FROM log_heads ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        self._head = None
+        if row is not None:
+            cose = bytes(row[3])
+            node = decode_sign1(cose, max_size=MAX_HEAD_SIZE).kid
+            self._head = TreeHead(row[0], bytes(row[1]), row[2], node), cose
 
     def _check_log(self) -> None:
         """At start: the stored tree still has the root of the last head signed over it."""
-        latest = self.latest_head()
-        if latest is None:
+        if self._head is None:
             return
-        head = latest[0]
+        head = self._head[0]
         if head.size > self._log.size or self.log_root(head.size) != head.root:
             raise self._damaged(
                 f"the receipt log no longer has the root of its last signed head "
                 f"(size {head.size})"
             )
-
-    @staticmethod
-    def _node_of(cose: bytes) -> str:
-        from plasm.protocol.cose import decode_sign1
-        from plasm.protocol.transparency import MAX_HEAD_SIZE
-
-        return decode_sign1(cose, max_size=MAX_HEAD_SIZE).kid
 
     def set_status(self, job_id: str, status: str) -> None:
         """Mark an unfinished job ``cancelled`` or ``rejected``; setting the status it already

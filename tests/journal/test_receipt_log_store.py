@@ -47,7 +47,9 @@ def test_logged_receipts_are_leaves_in_order_and_a_batch_signs_one_head(tmp_path
         for n, index in zip(range(1, 4), indexes, strict=True):
             proof = store.log_proof(index, head)
             assert verify_log_proof(f"receipt {n}".encode(), proof, NODE).size == 3
-        assert store.log_entries(0, 3) == [b"receipt 1", b"receipt 2", b"receipt 3"]
+        assert store.log_entries(0, 3, most=3) == [b"receipt 1", b"receipt 2", b"receipt 3"]
+        with pytest.raises(ValueError):
+            store.log_entries(0, 3, most=2)
         assert store.log_index(f"{9:032x}") is None
 
 

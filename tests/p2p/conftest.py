@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import Daemon
@@ -36,6 +37,28 @@ def verified_peers(daemon: Daemon) -> set[str]:
     """Peers whose signed capability record this daemon has verified."""
     with daemon.client() as client:
         return {peer["peer_id"] for peer in client.peers() if peer.get("capabilities")}
+
+
+@dataclass
+class Pair:
+    """An executor E (the seed) and a requester R that bootstraps from it and has verified
+    E's capability record."""
+
+    executor: Daemon
+    requester: Daemon
+    executor_id: str
+    requester_id: str
+
+
+def start_pair(make: Callable[..., Daemon], requester_config: Path | None = None) -> Pair:
+    """E and R from a `running_daemons` maker; R with `requester_config` when given."""
+    executor = make(network=True)
+    requester = make(None, "--bootstrap", seed_address(executor), network=True,
+                     config=requester_config)
+    pair = Pair(executor, requester, peer_id_of(executor), peer_id_of(requester))
+    wait_until(lambda: pair.executor_id in verified_peers(requester),
+               "the requester to verify the executor's capability record")
+    return pair
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = FORM_TIMEOUT_S) -> None:

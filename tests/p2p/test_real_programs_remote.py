@@ -18,7 +18,6 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -26,7 +25,7 @@ import pytest
 
 from bench._modules import padded
 from tests.conftest import Daemon, example, plasmd_command, running_daemons
-from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, wait_until, write_config
+from tests.p2p.conftest import Pair, start_pair, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -43,25 +42,11 @@ max_output_file_bytes = "64MiB"
 """
 
 
-@dataclass
-class Pair:
-    executor: Daemon
-    requester: Daemon
-    executor_id: str
-    requester_id: str
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("programs")
     with running_daemons(tmp_path_factory) as make:
-        executor = make(network=True)
-        requester = make(None, "--bootstrap", seed_address(executor), network=True,
-                         config=write_config(tmp, "r", REQUESTER_CONFIG))
-        found = Pair(executor, requester, peer_id_of(executor), peer_id_of(requester))
-        wait_until(lambda: found.executor_id in verified_peers(requester),
-                   "the requester to verify the executor's capability record")
-        yield found
+        yield start_pair(make, write_config(tmp, "r", REQUESTER_CONFIG))
 
 
 def big_module(folder: Path) -> Path:

@@ -12,19 +12,15 @@ import pytest
 from plasm.protocol import merkle
 from plasm.protocol.transparency import LogProof, verify_log_proof
 from tests.conftest import Daemon, example, running_daemons
-from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, wait_until
+from tests.p2p.conftest import Pair, start_pair, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Daemon, str]]:
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     with running_daemons(tmp_path_factory) as make:
-        executor = make(network=True)
-        requester = make(None, "--bootstrap", seed_address(executor), network=True)
-        executor_id = peer_id_of(executor)
-        wait_until(lambda: executor_id in verified_peers(requester), "the requester to verify E")
-        yield executor, requester, executor_id
+        yield start_pair(make)
 
 
 def _on_peer(requester: Daemon, executor_id: str, word: str) -> dict:
@@ -40,9 +36,9 @@ def _on_peer(requester: Daemon, executor_id: str, word: str) -> dict:
 
 
 def test_a_peers_result_carries_its_log_proof_and_the_requester_tracks_its_heads(
-    pair: tuple[Daemon, Daemon, str],
+    pair: Pair,
 ) -> None:
-    executor, requester, executor_id = pair
+    executor, requester, executor_id = pair.executor, pair.requester, pair.executor_id
     with executor.client() as client:  # a local job on E first: E's log is not only ours
         client.submit(module=example("hello").read_bytes(), args=["own"], wait=30)
     results = [_on_peer(requester, executor_id, f"w{i}") for i in range(3)]
