@@ -94,6 +94,7 @@ class NetworkSettings:
 @dataclass(frozen=True, slots=True)
 class NodeSettings:
     executor_count: int = 0  # 0: one per core
+    pool_slots: int = 0  # the Sandbox's instance slots (0: its default)
     queue_length: int = 1024
     max_limits: Limits = DEFAULT_MAX_LIMITS
     journal_path: Path | None = None
@@ -189,6 +190,7 @@ class Node:
                 self.interrupted_jobs = list(recovered.interrupted)
             self.sandbox = Sandbox(
                 cache_dir=s.module_cache_dir,
+                slots=s.pool_slots,
                 spread_cpus=self.cpus.spread_cpus,
                 compiling=s.compiling,
             )

@@ -80,6 +80,7 @@ class ExecutorConfig:
     count: int  # executors (sandboxes run at once); 0 in the file means one per CPU
     queue_length: int  # jobs waiting for an executor before new ones are refused
     cpu_affinity: str | int  # "auto", "off" or a CPU number (plasm.runtime.cpus)
+    pool_slots: int  # the pooling allocator's instance slots; 0: at least 16, two per CPU
     # Compiling (plasm.runtime.sandbox.CompileSettings): worker processes and their limits,
     # and the byte budgets of the compiled-code caches.
     compile_workers: int
@@ -353,6 +354,7 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "executor.count": (_int(0), 0),
     "executor.queue_length": (_int(1), 1024),
     "executor.cpu_affinity": (_cpu_affinity, "auto"),
+    "executor.pool_slots": (_int(0), 0),
     "executor.compile_workers": (_int(1), 2),
     "executor.max_compile_ms": (_duration(1), "5s"),
     "executor.max_compile_memory_bytes": (_size, "1GiB"),
@@ -521,6 +523,7 @@ def _build(v: dict[str, Any]) -> Config:
             count=v["executor.count"] or _cpu_count(),
             queue_length=v["executor.queue_length"],
             cpu_affinity=v["executor.cpu_affinity"],
+            pool_slots=v["executor.pool_slots"],
             compile_workers=v["executor.compile_workers"],
             max_compile_ms=v["executor.max_compile_ms"],
             max_compile_memory_bytes=v["executor.max_compile_memory_bytes"],

@@ -70,6 +70,7 @@ class Daemon:
             cpus = CpuPlan.choose("off")  # refused (logged): no guest spreading either
         settings = NodeSettings(
             executor_count=cfg.executor.count,
+            pool_slots=cfg.executor.pool_slots,
             queue_length=cfg.executor.queue_length,
             max_limits=limits_of(cfg.limits.max),
             journal_path=cfg.state_dir / "journal.sqlite3",
