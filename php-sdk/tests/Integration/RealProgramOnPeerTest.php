@@ -46,11 +46,9 @@ final class RealProgramOnPeerTest extends DaemonTestCase
 
     protected static function startDaemons(string $binary): void
     {
-        self::$nodeA = self::launch(new Daemon($binary, networked: true));
+        [self::$nodeA, self::$nodeB] = self::launchPair($binary, timeoutSeconds: self::PEER_TIMEOUT_S);
         self::$peerA = self::$nodeA->peerId();
-        self::$nodeB = self::launch(new Daemon($binary, networked: true), bootstrap: [self::$nodeA->p2pAddresses()[0]]);
         self::$peerB = self::$nodeB->peerId();
-        self::$nodeB->waitForVerifiedPeer(self::$peerA, self::PEER_TIMEOUT_S);
     }
 
     public static function setUpBeforeClass(): void
