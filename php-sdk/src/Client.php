@@ -32,6 +32,14 @@ final class Client
 {
     /** The longest `?wait=` the node accepts on POST /v1/jobs. */
     public const MAX_WAIT_SECONDS = 300;
+    /**
+     * submit() uploads a module above this to POST /v1/modules and names it by sha256: inline,
+     * base64 makes it a third bigger, and a request body may hold only the node's
+     * api.max_body_bytes (32 MiB by default), while a node takes modules up to 256 MiB.
+     */
+    public const INLINE_MODULE_BYTES = 8 << 20;
+    /** submit() uploads an input file above this to POST /v1/blobs and names it by sha256. */
+    public const INLINE_FILE_BYTES = 1 << 20;
 
     private readonly RetryPolicy $retry;
 
@@ -59,7 +67,7 @@ final class Client
     /** Store a module on the node; returns its hex sha256 for Manifest::fromSha256(). */
     public function uploadModule(string $wasm): string
     {
-        $data = $this->call(new Request('POST', '/v1/modules', $wasm, 'application/wasm'));
+        $data = $this->call(new Request('POST', '/v1/modules', $wasm, 'application/wasm', $this->uploadTimeout(strlen($wasm))));
         $sha256 = $data['sha256'] ?? null;
         if ($sha256 !== hash('sha256', $wasm)) {
             throw new PlasmException(sprintf('the node stored the module under sha256 %s, not the hash of the bytes sent', json_encode($sha256)));
@@ -71,7 +79,7 @@ final class Client
     public function uploadBlob(string $bytes): string
     {
         $sha256 = hash('sha256', $bytes);
-        $data = $this->call(new Request('POST', '/v1/blobs?sha256=' . $sha256, $bytes, 'application/octet-stream'));
+        $data = $this->call(new Request('POST', '/v1/blobs?sha256=' . $sha256, $bytes, 'application/octet-stream', $this->uploadTimeout(strlen($bytes))));
         if (($data['sha256'] ?? null) !== $sha256) {
             throw new PlasmException(sprintf('the node stored the blob under sha256 %s, not the hash of the bytes sent', json_encode($data['sha256'] ?? null)));
         }
@@ -137,11 +145,23 @@ final class Client
     /**
      * Submit a job. With $waitSeconds the node holds the request until the job finished or
      * the wait ran out; check Job::isFinished(). Without, it answers as soon as it queued the job.
+     * A module above INLINE_MODULE_BYTES goes first to POST /v1/modules and each input file
+     * above INLINE_FILE_BYTES to POST /v1/blobs; the manifest then names them by sha256.
      */
     public function submit(Manifest $manifest, ?int $waitSeconds = null): Job
     {
+        $module = $manifest->moduleBytes();
+        if ($module !== null && strlen($module) > self::INLINE_MODULE_BYTES) {
+            $this->uploadModule($module);
+        }
+        foreach ($manifest->inputFiles() as $bytes) {
+            if (strlen($bytes) > self::INLINE_FILE_BYTES) {
+                $this->uploadBlob($bytes);
+            }
+        }
         $path = '/v1/jobs' . ($waitSeconds !== null ? '?wait=' . max(0, $waitSeconds) : '');
-        $data = $this->call(new Request('POST', $path, $manifest->toJson(), 'application/json', $this->waitTimeout($waitSeconds)));
+        $body = $manifest->toJson(self::INLINE_MODULE_BYTES, self::INLINE_FILE_BYTES);
+        $data = $this->call(new Request('POST', $path, $body, 'application/json', $this->waitTimeout($waitSeconds)));
         return Job::fromArray($data);
     }
 
@@ -299,6 +319,15 @@ final class Client
             throw new JobFailedException($job->jobId, $job->status, $job->error ?? []);
         }
         return $job->result;
+    }
+
+    /** The transport's time limit plus a second per MiB sent, as plasm/client.py allows an upload. */
+    private function uploadTimeout(int $bytes): ?float
+    {
+        if (!$this->transport instanceof CurlTransport) {
+            return null;
+        }
+        return $this->transport->timeoutSeconds() + $bytes / (1 << 20);
     }
 
     private function waitTimeout(?int $waitSeconds): ?float

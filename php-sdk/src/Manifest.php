@@ -47,7 +47,7 @@ final class Manifest
     {
     }
 
-    /** Send the module bytes with the job. */
+    /** Send the module bytes with the job (Client::submit() uploads a big one first). */
     public static function fromBytes(string $wasm): self
     {
         if ($wasm === '') {
@@ -290,10 +290,18 @@ final class Manifest
         return $this->stdin;
     }
 
-    /** @return array<string, mixed> the manifest JSON object, without the fields left unset */
-    public function toArray(): array
+    /**
+     * The manifest JSON object, without the fields left unset. Everything rides inline unless
+     * a size is given: a module above $inlineModuleBytes is named by `module_sha256` and each
+     * input file above $inlineFileBytes by `{"path", "sha256"}`, for a node that already
+     * holds those bytes (Client::submit() uploads them first). The input hash is the same
+     * either way.
+     *
+     * @return array<string, mixed>
+     */
+    public function toArray(?int $inlineModuleBytes = null, ?int $inlineFileBytes = null): array
     {
-        $out = $this->module !== null
+        $out = $this->module !== null && ($inlineModuleBytes === null || strlen($this->module) <= $inlineModuleBytes)
             ? ['module' => base64_encode($this->module)]
             : ['module_sha256' => $this->moduleSha256];
         if ($this->moduleName !== null) {
@@ -311,7 +319,9 @@ final class Manifest
         if ($this->files !== []) {
             $out['files'] = [];
             foreach ($this->files as $path => $bytes) {
-                $out['files'][] = ['path' => (string) $path, 'content' => base64_encode($bytes)];
+                $out['files'][] = $inlineFileBytes === null || strlen($bytes) <= $inlineFileBytes
+                    ? ['path' => (string) $path, 'content' => base64_encode($bytes)]
+                    : ['path' => (string) $path, 'sha256' => hash('sha256', $bytes)];
             }
         }
         if ($this->limits !== []) {
@@ -332,9 +342,10 @@ final class Manifest
         return $out;
     }
 
-    public function toJson(): string
+    /** toArray() as the JSON text of a `POST /v1/jobs` body. */
+    public function toJson(?int $inlineModuleBytes = null, ?int $inlineFileBytes = null): string
     {
-        $array = $this->toArray();
+        $array = $this->toArray($inlineModuleBytes, $inlineFileBytes);
         if (isset($array['env'])) {
             $array['env'] = (object) $array['env'];
         }

@@ -12,12 +12,15 @@ use Plasm\Exception\UnsupportedOperationException;
  * Theory of operation: no daemon. Each submitted job runs as one `plasmd execute-job MODULE
  * --json` process (the node's actors, in that process, for one job), which prints the
  * job-result JSON, signed receipt included, on stdout. The manifest becomes command-line
- * options: the module and stdin go through temporary files (removed afterwards), args, env
- * and limits through --arg/--env/--fuel/--memory/--timeout/--max-output. This transport
- * answers the subset of the HTTP API that makes sense without a daemon, so Client works
- * unchanged: POST /v1/modules keeps module bytes in memory (so manifests by sha256 work),
- * POST /v1/jobs runs the job to completion, GET /v1/jobs[/{id}] replays the jobs this
- * transport ran, GET /v1/health is always ok. Anything needing a node — peers, node info,
+ * options: the module, stdin and input files go through temporary files (--input GUEST=HOST;
+ * all removed afterwards), args, env, limits and determinism through --arg/--env/--fuel/
+ * --memory/--timeout/--max-output/--determinism/--seed/--epoch-ms, and the job's output
+ * files come back through --output-dir. This transport answers the subset of the HTTP API
+ * that makes sense without a daemon, so Client works unchanged: POST /v1/modules and POST
+ * /v1/blobs keep the bytes in memory (so manifests naming them by sha256 work), POST
+ * /v1/jobs runs the job to completion, GET /v1/jobs[/{id}] replays the jobs this transport
+ * ran and GET /v1/jobs/{id}/outputs/{path} their output files (kept in memory too),
+ * GET /v1/health is always ok. Anything needing a node — peers, node info,
  * cancel, server-side verify, placement on another peer — raises
  * UnsupportedOperationException. A process that outlives the time limit gets SIGTERM, then
  * SIGKILL, and TimeoutException is raised.
@@ -26,8 +29,12 @@ final class LocalTransport implements Transport
 {
     /** @var array<string, string> sha256 => module bytes */
     private array $modules = [];
+    /** @var array<string, string> sha256 => blob bytes */
+    private array $blobs = [];
     /** @var array<string, array<string, mixed>> job id => job-result */
     private array $jobs = [];
+    /** @var array<string, array<string, string>> job id => guest path => output file bytes */
+    private array $outputs = [];
 
     /**
      * @param string $plasmd path of the plasmd executable
@@ -47,8 +54,10 @@ final class LocalTransport implements Transport
         return match (true) {
             $request->method === 'GET' && $route === '/v1/health' => Response::json(200, ['status' => 'ok']),
             $request->method === 'POST' && $route === '/v1/modules' => $this->storeModule((string) $request->body),
+            $request->method === 'POST' && $route === '/v1/blobs' => $this->storeBlob((string) $request->body, $request->query()['sha256'] ?? null),
             $request->method === 'POST' && $route === '/v1/jobs' => $this->execute($request),
             $request->method === 'GET' && $route === '/v1/jobs' => $this->listJobs(),
+            $request->method === 'GET' && preg_match('#\A/v1/jobs/([^/]+)/outputs/(.+)\z#', $route, $m) === 1 => $this->output(rawurldecode($m[1]), '/output/' . rawurldecode($m[2])),
             $request->method === 'GET' && str_starts_with($route, '/v1/jobs/') => $this->getJob(substr($route, strlen('/v1/jobs/'))),
             default => throw new UnsupportedOperationException(sprintf('%s %s needs a running daemon; LocalTransport only runs jobs with plasmd execute-job (connect to plasmd run over its socket instead)', $request->method, $route)),
         };
@@ -59,6 +68,25 @@ final class LocalTransport implements Transport
         $sha256 = hash('sha256', $wasm);
         $this->modules[$sha256] = $wasm;
         return Response::json(200, ['sha256' => $sha256]);
+    }
+
+    private function storeBlob(string $bytes, ?string $expected): Response
+    {
+        $sha256 = hash('sha256', $bytes);
+        if ($expected !== null && $expected !== $sha256) {
+            return self::error(400, 'hash_mismatch', sprintf('the bytes sent have sha256 %s, not %s', $sha256, $expected));
+        }
+        $this->blobs[$sha256] = $bytes;
+        return Response::json(200, ['sha256' => $sha256, 'size' => strlen($bytes)]);
+    }
+
+    private function output(string $jobId, string $path): Response
+    {
+        $bytes = $this->outputs[$jobId][$path] ?? null;
+        if ($bytes === null) {
+            return self::error(404, 'output_not_found', sprintf('job %s run through this LocalTransport left no output file %s', $jobId, $path));
+        }
+        return new Response(200, $bytes, ['content-type' => 'application/octet-stream']);
     }
 
     private function execute(Request $request): Response
@@ -92,7 +120,31 @@ final class LocalTransport implements Transport
             $stdinFile = $dir . '/stdin';
             file_put_contents($moduleFile, $wasm);
             file_put_contents($stdinFile, $stdin);
-            $command = [$this->plasmd, 'execute-job', $moduleFile, '--json', '--stdin-file=' . $stdinFile];
+            mkdir($dir . '/inputs', 0700);
+            $command = [$this->plasmd, 'execute-job', $moduleFile, '--json', '--stdin-file=' . $stdinFile, '--output-dir=' . $dir . '/outputs'];
+            foreach (array_values((array) ($manifest['files'] ?? [])) as $i => $file) {
+                $guest = (string) ($file['path'] ?? '');
+                $bytes = isset($file['content']) ? base64_decode((string) $file['content'], true) : ($this->blobs[(string) ($file['sha256'] ?? '')] ?? null);
+                if ($bytes === null || $bytes === false) {
+                    return isset($file['content'])
+                        ? self::error(400, 'invalid_manifest', sprintf('the content of input file %s is not valid base64', $guest))
+                        : self::error(404, 'unknown_blob', sprintf('input file %s names a blob that was not uploaded through this LocalTransport', $guest));
+                }
+                if (str_contains($guest, '=')) {
+                    throw new UnsupportedOperationException(sprintf('input file %s has "=" in its path, which plasmd execute-job --input GUEST=HOST cannot express; run it on a daemon', $guest));
+                }
+                file_put_contents($dir . "/inputs/$i", $bytes);
+                $command[] = '--input=' . $guest . '=' . $dir . "/inputs/$i";
+            }
+            if (($manifest['determinism'] ?? 'on') === 'off') {
+                $command[] = '--determinism=off';
+            }
+            if (isset($manifest['seed'])) {
+                $command[] = '--seed=' . $manifest['seed'];
+            }
+            if (isset($manifest['epoch_ms'])) {
+                $command[] = '--epoch-ms=' . (int) $manifest['epoch_ms'];
+            }
             foreach ((array) ($manifest['args'] ?? []) as $arg) {
                 $command[] = '--arg=' . $arg;
             }
@@ -113,17 +165,14 @@ final class LocalTransport implements Transport
                 $command[] = '--state-dir=' . $this->stateDir;
             }
             [$exitCode, $stdout, $stderr] = $this->runProcess($command, $request->timeoutSeconds ?? $this->timeoutSeconds);
-        } finally {
-            @unlink($dir . '/stdin');
-            if (isset($moduleFile)) {
-                @unlink($moduleFile);
+            $json = json_decode($stdout, true);
+            if (is_array($json) && isset($json['job_id'], $json['outcome'])) {
+                $this->jobs[(string) $json['job_id']] = $json;
+                $this->outputs[(string) $json['job_id']] = self::readOutputs($dir . '/outputs', (array) ($json['outputs'] ?? []));
+                return Response::json(200, $json);
             }
-            @rmdir($dir);
-        }
-        $json = json_decode($stdout, true);
-        if (is_array($json) && isset($json['job_id'], $json['outcome'])) {
-            $this->jobs[(string) $json['job_id']] = $json;
-            return Response::json(200, $json);
+        } finally {
+            self::removeTree($dir);
         }
         if (is_array($json) && is_array($json['error'] ?? null)) {
             return Response::json(400, $json);
@@ -141,6 +190,44 @@ final class LocalTransport implements Transport
             throw new TransportException(sprintf('cannot create the temporary directory %s for the job', $dir));
         }
         return $dir;
+    }
+
+    /**
+     * The files execute-job saved under $directory for the outputs its result lists; one it
+     * did not save is left out (fetching it then answers 404).
+     *
+     * @param array<mixed> $listed
+     * @return array<string, string> guest path => bytes
+     */
+    private static function readOutputs(string $directory, array $listed): array
+    {
+        $files = [];
+        foreach ($listed as $output) {
+            $path = is_array($output) ? (string) ($output['path'] ?? '') : '';
+            $relative = substr($path, strlen('/output/'));
+            if (!str_starts_with($path, '/output/') || in_array('..', explode('/', $relative), true)) {
+                continue;
+            }
+            $bytes = is_file("$directory/$relative") ? @file_get_contents("$directory/$relative") : false;
+            if ($bytes !== false) {
+                $files[$path] = $bytes;
+            }
+        }
+        return $files;
+    }
+
+    private static function removeTree(string $path): void
+    {
+        if (is_dir($path) && !is_link($path)) {
+            foreach (scandir($path) ?: [] as $entry) {
+                if ($entry !== '.' && $entry !== '..') {
+                    self::removeTree("$path/$entry");
+                }
+            }
+            @rmdir($path);
+        } elseif (file_exists($path) || is_link($path)) {
+            @unlink($path);
+        }
     }
 
     private static function safeName(string $name): string

@@ -66,6 +66,21 @@ abstract class DaemonTestCase extends TestCase
         return $daemon->start($bootstrap);
     }
 
+    /**
+     * Two nodes networked on loopback: A, and B bootstrapped from A's first address, returned
+     * once B has verified A's capability record (so B would place jobs on A).
+     *
+     * @param list<string> $configOfA TOML lines for A's config
+     * @return array{0: Daemon, 1: Daemon} A and B
+     */
+    protected static function launchPair(string $binary, array $configOfA = [], float $timeoutSeconds = 30.0): array
+    {
+        $a = self::launch(new Daemon($binary, networked: true, extraConfig: $configOfA));
+        $b = self::launch(new Daemon($binary, networked: true), bootstrap: [$a->p2pAddresses()[0]]);
+        $b->waitForVerifiedPeer($a->peerId(), $timeoutSeconds);
+        return [$a, $b];
+    }
+
     protected function setUp(): void
     {
         if (!self::$binaryFound) {

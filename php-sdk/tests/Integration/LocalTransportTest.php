@@ -75,6 +75,35 @@ final class LocalTransportTest extends TestCase
         self::assertSame($result->jobId, $client->getJob($result->jobId)->jobId);
     }
 
+    public function test_gives_the_job_its_input_files_and_saves_its_verified_outputs(): void
+    {
+        $client = Client::local((string) Daemon::findBinary(), $this->stateDir);
+        $big = random_bytes(Client::INLINE_FILE_BYTES + 1); // sent as a blob, by hash
+        $manifest = Manifest::fromFile(Daemon::exampleWasm('copyfiles'))
+            ->withInputBytes('/input/small.txt', "small\n")
+            ->withInputBytes('/input/dir/big.bin', $big);
+
+        $result = $client->run($manifest, timeoutSeconds: 60);
+        $written = $client->saveOutputs($result, $this->stateDir . '/saved');
+
+        self::assertSame(['/output/dir/big.bin', '/output/small.txt'], array_column($result->outputs(), 'path'));
+        self::assertSame([$this->stateDir . '/saved/dir/big.bin', $this->stateDir . '/saved/small.txt'], $written);
+        self::assertTrue(file_get_contents($this->stateDir . '/saved/dir/big.bin') === $big);
+        self::assertSame("small\n", file_get_contents($this->stateDir . '/saved/small.txt'));
+    }
+
+    public function test_passes_the_determinism_settings_to_the_job(): void
+    {
+        $client = Client::local((string) Daemon::findBinary(), $this->stateDir);
+        $hello = Manifest::fromFile(Daemon::helloWasm());
+
+        $seeded = $client->run($hello->withDeterminism(seed: 'seed', epochMs: 1_234), timeoutSeconds: 60);
+        $off = $client->run($hello->withoutDeterminism(), timeoutSeconds: 60);
+
+        self::assertSame('wasi-p1-det/1', $seeded->verifyReceipt($hello->withDeterminism(seed: 'seed', epochMs: 1_234))->profile);
+        self::assertSame('wasi-p1-nondet/1', $off->verifyReceipt($hello->withoutDeterminism())->profile);
+    }
+
     public function test_refuses_what_needs_a_daemon(): void
     {
         $this->expectException(UnsupportedOperationException::class);

@@ -30,11 +30,9 @@ final class RemotePlacementTest extends DaemonTestCase
 
     protected static function startDaemons(string $binary): void
     {
-        self::$nodeA = self::launch(new Daemon($binary, networked: true, extraConfig: ['[limits.max]', 'fuel = ' . self::A_MAX_FUEL]));
+        [self::$nodeA, self::$nodeB] = self::launchPair($binary, ['[limits.max]', 'fuel = ' . self::A_MAX_FUEL], self::PEER_TIMEOUT_S);
         self::$peerA = self::$nodeA->peerId();
-        self::$nodeB = self::launch(new Daemon($binary, networked: true), bootstrap: [self::$nodeA->p2pAddresses()[0]]);
         self::$peerB = self::$nodeB->peerId();
-        self::$nodeB->waitForVerifiedPeer(self::$peerA, self::PEER_TIMEOUT_S);
     }
 
     public static function tearDownAfterClass(): void

@@ -53,6 +53,46 @@ final class ClientTest extends TestCase
         self::assertSame($manifest->toArray(), json_decode($request['body'], true));
     }
 
+    public function test_submit_uploads_a_big_module_and_big_input_files_first_and_names_them_by_hash(): void
+    {
+        $module = ReceiptFactory::MODULE . str_repeat("\0", Client::INLINE_MODULE_BYTES);
+        $big = random_bytes(Client::INLINE_FILE_BYTES + 1);
+        $client = $this->unixClient([
+            self::json(200, ['sha256' => hash('sha256', $module)]),
+            self::json(200, ['sha256' => hash('sha256', $big)]),
+            self::json(202, ['job_id' => str_repeat('a', 32), 'status' => 'queued']),
+        ]);
+        $manifest = Manifest::fromBytes($module)->withInputBytes('/input/big', $big)->withInputBytes('/input/small', 'small');
+
+        $client->submit($manifest);
+
+        [$upload, $blob, $job] = $this->server->requests();
+        self::assertSame(['POST', '/v1/modules', $module], [$upload['method'], $upload['path'], $upload['body']]);
+        self::assertSame(['POST', '/v1/blobs?sha256=' . hash('sha256', $big), $big], [$blob['method'], $blob['path'], $blob['body']]);
+        self::assertSame(['POST', '/v1/jobs'], [$job['method'], $job['path']]);
+        $sent = json_decode($job['body'], true);
+        self::assertSame(hash('sha256', $module), $sent['module_sha256']);
+        self::assertArrayNotHasKey('module', $sent);
+        self::assertSame([
+            ['path' => '/input/big', 'sha256' => hash('sha256', $big)],
+            ['path' => '/input/small', 'content' => base64_encode('small')],
+        ], $sent['files']);
+    }
+
+    public function test_submit_sends_a_module_and_files_up_to_the_inline_sizes_in_the_manifest_alone(): void
+    {
+        $module = str_repeat("\0", Client::INLINE_MODULE_BYTES);
+        $file = str_repeat('f', Client::INLINE_FILE_BYTES);
+        $client = $this->unixClient([self::json(202, ['job_id' => str_repeat('a', 32), 'status' => 'queued'])]);
+        $manifest = Manifest::fromBytes($module)->withInputBytes('/input/f', $file);
+
+        $client->submit($manifest);
+
+        [$job] = $this->server->requests();
+        self::assertSame('/v1/jobs', $job['path']);
+        self::assertSame($manifest->toArray(), json_decode($job['body'], true));
+    }
+
     public function test_tcp_transport_sends_the_bearer_token(): void
     {
         $this->server = new ScriptedServer([self::json(200, ['status' => 'ok'])], 'tcp');

@@ -133,6 +133,22 @@ final class ManifestTest extends TestCase
         self::assertStringContainsString('"files":[{"path":"/input/in.txt","content":"bGluZSBvbmUK"}', $manifest->toJson());
     }
 
+    public function test_a_module_and_files_above_the_inline_sizes_are_named_by_sha256(): void
+    {
+        $manifest = Manifest::fromBytes(self::WASM)->withInputBytes('/input/a', 'abc')->withInputBytes('/input/b', 'ab');
+
+        $array = $manifest->toArray(inlineModuleBytes: strlen(self::WASM) - 1, inlineFileBytes: 2);
+
+        self::assertSame(hash('sha256', self::WASM), $array['module_sha256']);
+        self::assertArrayNotHasKey('module', $array);
+        self::assertSame([
+            ['path' => '/input/a', 'sha256' => hash('sha256', 'abc')],
+            ['path' => '/input/b', 'content' => base64_encode('ab')],
+        ], $array['files']);
+        self::assertSame(base64_encode(self::WASM), $manifest->toArray(inlineModuleBytes: strlen(self::WASM))['module']);
+        self::assertSame($array, json_decode($manifest->toJson(strlen(self::WASM) - 1, 2), true));
+    }
+
     public function test_input_files_change_the_input_hash_and_their_order_of_adding_does_not(): void
     {
         $base = Manifest::fromBytes(self::WASM);
