@@ -411,14 +411,29 @@ class JournalStore:
         self, node: str, now_ms: int, sign: Callable[[TreeHead], bytes]
     ) -> tuple[TreeHead, bytes] | None:
         """When the log grew since the last signed head: sign one (``sign`` answers the
-        COSE_Sign1 of a head), store it in the open batch, and answer it; else ``None``.
-        Called once per batch, before it commits, so a head never names uncommitted leaves
-        and the leaves a batch added are never committed without a head."""
+        COSE_Sign1 of a head), store it in the open batch, and answer it; else ``None``
+        (``next_tree_head`` then ``add_tree_head``, for a caller that can wait)."""
+        head = self.next_tree_head(node, now_ms)
+        return None if head is None else self.add_tree_head(head, sign(head))
+
+    def next_tree_head(self, node: str, now_ms: int) -> TreeHead | None:
+        """The head to sign over every leaf so far, when there are leaves no signed head
+        covers; else ``None``. Ask it with no batch open (or its leaves committed) so a head
+        never names leaves that may still be rolled back."""
         signed = 0 if self._head is None else self._head[0].size
         if self._log.size in (0, signed):
             return None
-        head = TreeHead(self._log.size, self._log.root(), now_ms, node)
-        cose = sign(head)
+        return TreeHead(self._log.size, self._log.root(), now_ms, node)
+
+    def add_tree_head(self, head: TreeHead, cose: bytes) -> tuple[TreeHead, bytes] | None:
+        """Store signed ``head`` (its COSE_Sign1 ``cose``) in the open batch, or on its own,
+        and make it the latest; ``None`` (nothing stored) when a head at least as big is
+        already the latest (an answer that came late). A head whose root is not the log's
+        at its size is refused (``JournalError``): it was signed over another history."""
+        if self._head is not None and head.size <= self._head[0].size:
+            return None
+        if head.size > self._log.size or self._log.root(head.size) != head.root:
+            raise JournalError(f"a tree head of size {head.size} that is not this log's")
         try:
             self._connection().execute(
                 "INSERT INTO log_heads (size, root, timestamp_ms, cose) VALUES (?, ?, ?, ?)",

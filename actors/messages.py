@@ -792,10 +792,33 @@ class SignTreeHead(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class TreeHeadSigned(Message):
-    """Signer -> journal: the COSE_Sign1 of the head (``transparency.verify_tree_head``)."""
+    """Signer -> journal: the head asked for and its COSE_Sign1
+    (``transparency.verify_tree_head``); the journal gets it in its inbox, as a write."""
 
     TYPE: ClassVar[str] = "tree_head_signed"
+    size: int
+    root: bytes
+    timestamp_ms: int
     cose: bytes
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class TreeHeadNotSigned(Message):
+    """Journal -> itself: the head of ``size`` leaves was not signed (the signer failed,
+    stopped, or gave no answer within ``SIGN_HEAD_TIMEOUT_S``)."""
+
+    TYPE: ClassVar[str] = "tree_head_not_signed"
+    size: int
+    reason: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CheckHeadSigning(Message):
+    """Journal -> itself (a timer): is the head it asked the signer for overdue?"""
+
+    TYPE: ClassVar[str] = "check_head_signing"
 
 
 # --- the receipt log (API -> journal) -----------------------------------------------------

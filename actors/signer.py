@@ -56,7 +56,10 @@ class SignerActor(PlasmActor):
     @handles(SignTreeHead)
     def on_sign_tree_head(self, message: SignTreeHead, delivery: Delivery) -> TreeHeadSigned:
         head = TreeHead(message.size, message.root, message.timestamp_ms, self._peer_id)
-        return TreeHeadSigned(cose=sign_tree_head(head, self._key))
+        cose = sign_tree_head(head, self._key)
+        return TreeHeadSigned(
+            size=message.size, root=message.root, timestamp_ms=message.timestamp_ms, cose=cose
+        )
 
     @handles(SignCapabilities)
     def on_sign_capabilities(

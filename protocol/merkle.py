@@ -65,9 +65,15 @@ class MemoryNodes:
 class MerkleTree:
     """An append-only RFC 9162 tree over a ``NodeStore``; ``size`` leaves so far."""
 
+    # Hashes of imperfect subtrees (the right edges proofs against a head ask for), kept
+    # because a batch of proofs against one head asks for the same ones: the leaves of a
+    # range never change once appended, so an entry stays true while the tree lives.
+    EDGES = 4096
+
     def __init__(self, store: NodeStore, size: int = 0) -> None:
         self.store = store
         self.size = size
+        self._edges: dict[tuple[int, int], bytes] = {}
 
     def append(self, entry: bytes) -> int:
         """Add ``entry`` as the next leaf; its index."""
@@ -103,8 +109,15 @@ class MerkleTree:
             return EMPTY_ROOT
         if n & (n - 1) == 0 and start % n == 0:
             return self.store.get_node(n.bit_length() - 1, start // n)
-        k = _split(n)
-        return node_hash(self.subtree_hash(start, start + k), self.subtree_hash(start + k, end))
+        digest = self._edges.get((start, end))
+        if digest is None:
+            k = _split(n)
+            digest = node_hash(self.subtree_hash(start, start + k),
+                               self.subtree_hash(start + k, end))  # fmt: skip
+            if len(self._edges) >= self.EDGES:
+                self._edges.clear()
+            self._edges[(start, end)] = digest
+        return digest
 
     def root(self, size: int | None = None) -> bytes:
         """The root of the first ``size`` leaves (default: all)."""
@@ -120,13 +133,19 @@ class MerkleTree:
         return self._path(index, 0, size)
 
     def _path(self, m: int, start: int, end: int) -> list[bytes]:
-        n = end - start
-        if n == 1:
-            return []
-        k = _split(n)
-        if m < k:
-            return [*self._path(m, start, start + k), self.subtree_hash(start + k, end)]
-        return [*self._path(m - k, start + k, end), self.subtree_hash(start, start + k)]
+        # The RFC's recursion PATH(m, D[n]) = PATH(m', half) : sibling, unrolled: siblings
+        # are found from the root down and listed from the leaf up.
+        siblings = []
+        while end - start > 1:
+            k = _split(end - start)
+            if m < k:
+                siblings.append(self.subtree_hash(start + k, end))
+                end = start + k
+            else:
+                siblings.append(self.subtree_hash(start, start + k))
+                m, start = m - k, start + k
+        siblings.reverse()
+        return siblings
 
     def consistency_path(self, first: int, second: int) -> list[bytes]:
         """RFC 9162 ``PROOF(first, D[second])``; empty when ``first`` is 0 or ``second``."""
