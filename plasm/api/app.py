@@ -198,7 +198,8 @@ class ApiApp:
                     return  # the client left before its body was complete: nothing kept
                 await _send(send, response, wants_cbor, False)
                 return
-            if scope["method"] == "POST" and scope["path"] == MODULES_PATH and self.blobs:
+            staged = self.blobs is not None  # without a blob store: read whole, as others
+            if scope["method"] == "POST" and scope["path"] == MODULES_PATH and staged:
                 response = await self._put_module(scope, headers, receive, wants_cbor)
                 if response is None:
                     return  # the client left before its body was complete: nothing kept
