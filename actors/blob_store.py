@@ -6,7 +6,10 @@ A blob is named by the sha256 of its bytes and lives in ``<root>/<first two hex>
 It is written by streaming (``BlobStore.writer``): chunks go to a temporary file in the root
 while a hash runs over them, and ``commit`` renames the file into place only when the whole
 is in and the hash matches what the writer was promised (if it was promised one). Nothing
-holds a whole blob in memory on the way in; ``read_range`` serves it out in pieces.
+holds a whole blob in memory on the way in; ``read_range`` serves it out in pieces. A writer
+may also ``seal`` instead: the bytes are whole and hashed in its temporary file, which the
+caller copies elsewhere (``POST /v1/modules`` stages a module there for the journal) and
+which goes when the writer ends.
 
 Two writers of the same bytes race harmlessly: both renames put identical content at one
 name. A reader never sees a partial blob, because partial ones only exist under temporary
@@ -128,11 +131,21 @@ class BlobStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def writer(self, expected_sha256: str | None = None) -> BlobWriter:
-        """A streaming writer; ``expected_sha256``: refuse bytes that hash otherwise."""
+    def writer(
+        self,
+        expected_sha256: str | None = None,
+        *,
+        max_size: int | None = None,
+        limit_name: str = "blobs.max_blob_bytes",
+    ) -> BlobWriter:
+        """A streaming writer; ``expected_sha256``: refuse bytes that hash otherwise.
+
+        ``max_size`` caps this writer instead of ``max_blob_bytes`` (a module being staged
+        is held to ``blobs.max_module_bytes``; ``limit_name`` is the key the error names)."""
         if expected_sha256 is not None and not is_sha256_hex(expected_sha256):
             raise BlobHashError(f"{expected_sha256!r} is not a sha256 (64 lowercase hex digits)")
-        return BlobWriter(self, expected_sha256)
+        cap = self.max_blob_bytes if max_size is None else max_size
+        return BlobWriter(self, expected_sha256, cap, limit_name)
 
     def put(self, data: bytes, expected_sha256: str | None = None) -> str:
         """Store ``data`` whole; its sha256."""
@@ -140,11 +153,10 @@ class BlobStore:
             writer.write(data)
             return writer.commit()
 
-    def _reserve(self, extra: int, blob_total: int) -> None:
-        if blob_total > self.max_blob_bytes:
+    def _reserve(self, extra: int, blob_total: int, cap: int, limit_name: str) -> None:
+        if blob_total > cap:
             raise BlobTooLargeError(
-                f"the blob is over this node's limit of {self.max_blob_bytes} bytes "
-                "(limits.max.blob_bytes)"
+                f"the blob is over this node's limit of {cap} bytes ({limit_name})"
             )
         with self._lock:
             if self._stored + self._reserved + extra > self.max_bytes:
@@ -193,9 +205,14 @@ class BlobStore:
 class BlobWriter:
     """One blob being written; use as a context manager (an exception aborts it)."""
 
-    def __init__(self, store: BlobStore, expected_sha256: str | None) -> None:
+    def __init__(
+        self, store: BlobStore, expected_sha256: str | None, cap: int, limit_name: str
+    ) -> None:
         self._store = store
         self._expected = expected_sha256
+        self._cap = cap
+        self._limit_name = limit_name
+        self._sealed: str | None = None
         self._hash = hashlib.sha256()
         self.size = 0
         self._reserved = 0
@@ -212,10 +229,12 @@ class BlobWriter:
             self.abort()
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        if self._done:
+        if self._done or self._sealed is not None:
             raise BlobError("this blob writer is finished")
         try:
-            self._store._reserve(len(chunk), self.size + len(chunk))
+            self._store._reserve(
+                len(chunk), self.size + len(chunk), self._cap, self._limit_name
+            )
         except BlobError:
             self.abort()
             raise
@@ -232,17 +251,43 @@ class BlobWriter:
         self._hash.update(chunk)
         self.size += len(chunk)
 
-    def commit(self) -> str:
-        """Put the blob in place; its sha256. A hash other than the promised one aborts."""
+    @property
+    def path(self) -> Path:
+        """The temporary file the bytes go to (complete once ``seal`` returned)."""
+        return self._path
+
+    def seal(self) -> str:
+        """Finish writing without putting the blob in place; its sha256.
+
+        The bytes stay in ``path`` (still reserved against ``max_bytes``) for the caller to
+        copy elsewhere — a module into the journal — and go with ``abort`` or the end of the
+        ``with`` block. A hash other than the promised one aborts."""
         if self._done:
             raise BlobError("this blob writer is finished")
-        digest = self._hash.hexdigest()
-        if self._expected is not None and digest != self._expected:
-            self.abort()
-            raise BlobHashError(f"the bytes hash to {digest}, not the promised {self._expected}")
+        if self._sealed is None:
+            digest = self._hash.hexdigest()
+            if self._expected is not None and digest != self._expected:
+                self.abort()
+                raise BlobHashError(
+                    f"the bytes hash to {digest}, not the promised {self._expected}"
+                )
+            try:
+                self._file.close()
+            except OSError as exc:
+                self.abort()
+                if exc.errno in _FULL_ERRNOS:
+                    raise BlobStoreFullError(
+                        f"the disk holding {self._store.root} is full"
+                    ) from exc
+                raise BlobError(f"cannot write a blob under {self._store.root}: {exc}") from exc
+            self._sealed = digest
+        return self._sealed
+
+    def commit(self) -> str:
+        """Put the blob in place; its sha256. A hash other than the promised one aborts."""
+        digest = self.seal()
         final = self._store.path_for(digest)
         try:
-            self._file.close()
             existed = final.exists()
             final.parent.mkdir(exist_ok=True)
             os.replace(self._path, final)

@@ -77,7 +77,7 @@ from plasm.protocol.messages import ExecuteJob
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.result import job_result_to_json
 from plasm.runtime.job import Limits, OutcomeKind
-from plasm.runtime.lru import BoundedLRU
+from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 from plasm.runtime.sandbox import CancelToken
 
 if TYPE_CHECKING:
@@ -128,7 +128,9 @@ LATENCY_BUCKETS_US = (
     60_000_000,
 )
 JOURNAL_TIMEOUT_S = 30.0
-MODULE_CACHE_ENTRIES = 64
+# Module bytes kept for queued and repeated jobs, in bytes: modules may be 256 MiB each
+# (blobs.max_module_bytes), so a count would not bound the memory.
+MODULE_CACHE_BYTES = 512 * 2**20
 REMOTE_SLACK_MS = 15_000
 
 
@@ -188,7 +190,9 @@ class IngressActor(PlasmActor):
         self._journal = journal
         self._queue: deque[_Queued] = deque()
         self._running: dict[str, tuple[_Queued, int]] = {}
-        self._modules: BoundedLRU[str, bytes] = BoundedLRU(MODULE_CACHE_ENTRIES)
+        self._modules: BoundedLRU[str, bytes] = BoundedLRU(
+            MODULE_CACHE_BYTES, weight=weighed_in_bytes
+        )
         self._stopping = False
         self._outcomes: dict[str, int] = {}
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)

@@ -61,6 +61,7 @@ from plasm.actors.messages import (
     Ok,
     PeerResponse,
     PutModule,
+    PutModuleFile,
     RecordJob,
     RecoverJournal,
     RetryJournalWrites,
@@ -408,6 +409,11 @@ class JournalActor(PlasmActor):
         created = self.store.put_module(sha256, m.data)
         return ModuleStored(module_sha256=sha256, created=created)
 
+    @handles(PutModuleFile)
+    def on_put_module_file(self, m: PutModuleFile, delivery: Delivery) -> ModuleStored:
+        created = self.store.put_module_file(m.sha256, Path(m.path))
+        return ModuleStored(module_sha256=m.sha256, created=created)
+
     @handles(GetModule)
     def on_get_module(self, m: GetModule, delivery: Delivery) -> ModuleFound:
         return ModuleFound(
@@ -480,7 +486,7 @@ class JournalActor(PlasmActor):
         return JobCounts(counts=self.store.counts_by_status())
 
 
-_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, TreeHeadSigned)
+_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, PutModuleFile, TreeHeadSigned)
 
 
 def _head_answered(journal: pykka.ActorRef[Any], size: int, answered: Future[Any]) -> None:

@@ -98,6 +98,7 @@ FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted")
 _SET_STATUSES = ("cancelled", "rejected")
 _T = TypeVar("_T")
 _SYNCHRONOUS = ("normal", "full")
+MODULE_COPY_BYTES = 1 << 20  # put_module_file copies a module into its row in pieces of this
 
 # "PLSM": marks the file as ours, so a stray SQLite file is refused instead of migrated.
 _APPLICATION_ID = 0x504C534D
@@ -641,6 +642,60 @@ class JournalStore:
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc
         return cursor.rowcount == 1
+
+    def put_module_file(self, sha256: str, path: Path, *, created_at_ms: int = 0) -> bool:
+        """Store the module in the file ``path`` under its sha256; True if it was new.
+
+        Copied in pieces through SQLite's incremental blob I/O, so the module is never whole
+        in memory here (a module may be 256 MiB). The copy is hashed as it goes; bytes that
+        do not hash to ``sha256`` raise ``ModuleHashError`` and nothing is stored.
+        """
+        size = path.stat().st_size
+        conn = self._connection()
+        begin, commit, rollback = (
+            ("SAVEPOINT put_module", "RELEASE put_module",
+             "ROLLBACK TO put_module; RELEASE put_module")
+            if self._in_batch
+            else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        )
+        try:
+            conn.execute(begin)
+            try:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO modules (sha256, size, data, created_at_ms)"
+                    " VALUES (?, ?, zeroblob(?), ?)",
+                    (sha256, size, size, created_at_ms),
+                )
+                created = cursor.rowcount == 1
+                if created:
+                    assert cursor.lastrowid is not None
+                    self._copy_module(conn, cursor.lastrowid, sha256, path, size)
+            except BaseException:
+                for statement in rollback.split("; "):
+                    conn.execute(statement)
+                raise
+            conn.execute(commit)
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from exc
+        return created
+
+    @staticmethod
+    def _copy_module(
+        conn: sqlite3.Connection, rowid: int, sha256: str, path: Path, size: int
+    ) -> None:
+        digest = hashlib.sha256()
+        copied = 0
+        with open(path, "rb") as source, conn.blobopen("modules", "data", rowid) as blob:
+            while copied < size and (piece := source.read(min(MODULE_COPY_BYTES, size - copied))):
+                digest.update(piece)
+                blob.write(piece)
+                copied += len(piece)
+            grown = source.read(1)  # the file changed under us: refuse it
+        if copied != size or grown or digest.hexdigest() != sha256:
+            raise ModuleHashError(
+                f"the module file {path} does not hold the {size} bytes of {sha256}; "
+                "refusing to store it"
+            )
 
     def get_module(self, sha256: str) -> bytes | None:
         """The module bytes stored under ``sha256``, or ``None``."""

@@ -243,6 +243,17 @@ class PutModule(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class PutModuleFile(Message):
+    """-> journal: store the module in this file (a staged upload) under its sha256, copied
+    in pieces; the file is the sender's and stays until the answer."""
+
+    TYPE: ClassVar[str] = "put_module_file"
+    path: str
+    sha256: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class ModuleStored(Message):
     TYPE: ClassVar[str] = "module_stored"
     module_sha256: str

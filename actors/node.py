@@ -55,6 +55,7 @@ from plasm.actors.messages import (
     ModuleFound,
     ModuleStored,
     PutModule,
+    PutModuleFile,
     RecoverJournal,
     SubmitJob,
 )
@@ -69,6 +70,8 @@ from plasm.runtime.sandbox import CompileSettings, Sandbox
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S = 30.0
+# A staged module's copy into the journal gets this rate on top of ASK_TIMEOUT_S (a slow disk).
+MODULE_COPY_BYTES_PER_S = 16 * 2**20
 NO_NETWORK = "this node runs without the peer-to-peer network; set NodeSettings.network"
 # Node.stop, past the grace: how long cancelled jobs get to end, and all actors together
 # to stop. Grace + these + the interrupt ask stay under grace + 5 s (systemd's margin).
@@ -415,6 +418,20 @@ class Node:
 
     def put_module(self, data: bytes) -> str:
         stored = ask(self.ingress, PutModule(data=data), timeout=ASK_TIMEOUT_S)
+        assert isinstance(stored, ModuleStored)
+        return stored.module_sha256
+
+    def put_module_file(self, path: Path, sha256: str) -> str:
+        """Store the module staged in ``path`` (its bytes hash to ``sha256``); the journal
+        copies it in pieces, so it is never whole in memory on the way in. The file stays
+        the caller's. A node without a journal keeps modules in memory: it reads the file."""
+        if self._journal is None:
+            return self.put_module(path.read_bytes())
+        stored = ask(
+            self._journal,
+            PutModuleFile(path=str(path), sha256=sha256),
+            timeout=ASK_TIMEOUT_S + path.stat().st_size / MODULE_COPY_BYTES_PER_S,
+        )
         assert isinstance(stored, ModuleStored)
         return stored.module_sha256
 

@@ -274,7 +274,16 @@ class Client:
             if conn.sock is not None:
                 conn.sock.settimeout(conn.timeout)
             try:
-                conn.request(method, url, body=body, headers=headers)
+                try:
+                    conn.request(method, url, body=body, headers=headers)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The daemon may have answered (413, 415, 401, ...) and closed before
+                    # the body was all sent: its answer says why, a closed pipe does not.
+                    early = _early_answer(conn) if body else None
+                    if early is None:
+                        raise
+                    self.close()
+                    return early
                 response = conn.getresponse()
                 return response.status, response.read()
             except (ConnectionRefusedError, FileNotFoundError) as exc:
@@ -311,3 +320,13 @@ class Client:
                     host.strip("[]"), int(port), timeout=self.timeout
                 )
         return self._conn
+
+
+def _early_answer(conn: http.client.HTTPConnection) -> tuple[int, bytes] | None:
+    """The answer the daemon sent before it closed a connection we were still sending a
+    body on, if one arrived whole; None otherwise."""
+    try:
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (http.client.HTTPException, OSError):
+        return None

@@ -147,6 +147,7 @@ class Daemon:
             request_timeout_ms=cfg.api.request_timeout_ms,
             quick=QUICK_ROUTES,
             blobs=self.node.blobs if self.node is not None else None,
+            max_module_bytes=cfg.blobs.max_module_bytes,
         )
         self._api = api
         api.listen(bind_unix(cfg.api.socket, cfg.api.socket_mode), token=None)

@@ -1,8 +1,8 @@
 """A bounded mapping that forgets its least recently used entry: the one LRU of the project.
 
-Pure (no threads, no locks): each user is an actor or holds its own lock. Used by the ingress
-and negotiator module caches, the negotiator's warm-peer map, the executor's known pairs and,
-weighed in bytes, the sandbox's compiled-code caches (memory and disk).
+Pure (no threads, no locks): each user is an actor or holds its own lock. Used by the
+negotiator's warm-peer map, the executor's known pairs and, weighed in bytes, the ingress and
+negotiator module caches and the sandbox's compiled-code caches (memory and disk).
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ V = TypeVar("V")
 
 def _one(_value: object) -> int:
     return 1
+
+
+ENTRY_BYTES = 4096  # what one entry of a byte-weighed cache costs besides its value
+
+
+def weighed_in_bytes(value: bytes) -> int:
+    """A bytes value's weight in a cache bounded in bytes (the module caches): its length
+    plus ``ENTRY_BYTES``, so that a great many tiny values are bounded too."""
+    return len(value) + ENTRY_BYTES
 
 
 class BoundedLRU(Generic[K, V]):

@@ -66,7 +66,7 @@ from plasm.actors.negotiator._requester import FETCH_TAG as OUTPUT_FETCH
 from plasm.actors.negotiator._requester import WARM_MODULES, Requester
 from plasm.actors.negotiator._shared import (
     LOOKUP_TIMEOUT_S,
-    MODULE_CACHE_ENTRIES,
+    MODULE_CACHE_BYTES,
     ModuleLookup,
     NegotiatorError,
 )
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOOKUP_TIMEOUT_S",
-    "MODULE_CACHE_ENTRIES",
+    "MODULE_CACHE_BYTES",
     "SWEEP_INTERVAL_S",
     "WARM_MODULES",
     "NegotiatorActor",

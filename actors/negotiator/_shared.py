@@ -11,12 +11,13 @@ import pykka
 from plasm.actors._mailbox import ask
 from plasm.actors.errors import ActorLayerError
 from plasm.actors.messages import GetModule, ModuleFound
-from plasm.runtime.lru import BoundedLRU
+from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 
 log = logging.getLogger("plasm.actors.negotiator")
 
 LOOKUP_TIMEOUT_S = 5.0
-MODULE_CACHE_ENTRIES = 32
+# In bytes, not entries: a module may be 256 MiB (blobs.max_module_bytes).
+MODULE_CACHE_BYTES = 512 * 2**20
 
 
 class NegotiatorError(ActorLayerError):
@@ -28,15 +29,18 @@ def now_ms() -> int:
 
 
 class ModuleLookup:
-    """Module bytes by hash: a small LRU cache in front of the node's module store.
+    """Module bytes by hash: an LRU cache (bounded in bytes) in front of the node's module
+    store.
 
     `store` (the journal, or in tests an ingress) answers `GetModule` from its own state
     and never asks back, so the blocking ask on a cache miss cannot deadlock.
     """
 
-    def __init__(self, store: pykka.ActorRef[Any] | None) -> None:
+    def __init__(
+        self, store: pykka.ActorRef[Any] | None, cache_bytes: int = MODULE_CACHE_BYTES
+    ) -> None:
         self._store = store
-        self._cache: BoundedLRU[str, bytes] = BoundedLRU(MODULE_CACHE_ENTRIES)
+        self._cache: BoundedLRU[str, bytes] = BoundedLRU(cache_bytes, weight=weighed_in_bytes)
 
     def get(self, sha256: str) -> bytes | None:
         cached = self._cache.get(sha256)

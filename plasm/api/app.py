@@ -6,6 +6,11 @@ with the request's head; the app checks the bearer token (TCP only), the framing
 and only then routes. A client that disconnects before its body is complete gets
 nothing done on its behalf: the route never runs.
 
+Two bodies are never held whole: `POST /v1/blobs` streams into the blob store, and
+`POST /v1/modules` (up to `blobs.max_module_bytes`, not `api.max_body_bytes`) streams
+into a sealed temporary file of the blob store, which the route hands to the journal
+(`Request.staged`) and which is deleted once it answered.
+
 Routes (plasm.api.routes) are synchronous and talk to actors, so each runs in a small
 bounded thread pool, never on the loop: an ask may wait behind a busy journal. A route
 that must wait for a job returns `Later` instead of a `Response`: the loop awaits the
@@ -24,6 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,16 +48,29 @@ JSON = "application/json"
 CBOR = "application/cbor"
 SERVER_HEADER = f"plasmd/{__version__}".encode()
 BLOBS_PATH = "/v1/blobs"
+MODULES_PATH = "/v1/modules"
+MODULE_TYPES = ("application/wasm", "application/octet-stream")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class Request:
-    """What a route sees: method, path parts, query, body (already size-checked)."""
+@dataclass(frozen=True, slots=True)
+class StagedBody:
+    """A body written to a temporary file as it arrived, whole and hashed (the file goes
+    when the request is answered)."""
 
-    __slots__ = ("body", "content_type", "method", "path", "query", "wants_cbor")
+    path: Path
+    sha256: str
+    size: int
+
+
+class Request:
+    """What a route sees: method, path parts, query, body (already size-checked); a staged
+    body (`POST /v1/modules`) is in `staged` and `body` is empty."""
+
+    __slots__ = ("body", "content_type", "method", "path", "query", "staged", "wants_cbor")
 
     def __init__(
         self,
@@ -61,6 +80,7 @@ class Request:
         body: bytes,
         content_type: str,
         wants_cbor: bool,
+        staged: StagedBody | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -68,6 +88,7 @@ class Request:
         self.body = body
         self.content_type = content_type
         self.wants_cbor = wants_cbor
+        self.staged = staged
 
     def json(self) -> Any:
         """The body as JSON (or CBOR when sent as application/cbor)."""
@@ -153,9 +174,12 @@ class ApiApp:
         pool: Executor,
         quick: frozenset[tuple[str, str]] = frozenset(),
         blobs: BlobStore | None = None,
+        max_module_bytes: int | None = None,
     ) -> None:
         self.router = router
-        self.blobs = blobs  # POST /v1/blobs streams into it (never held whole in memory)
+        # POST /v1/blobs streams into it, POST /v1/modules stages there (never held whole)
+        self.blobs = blobs
+        self.max_module_bytes = max_body_bytes if max_module_bytes is None else max_module_bytes
         self.quick = quick  # (method, path) of routes that ask no actor: served on the loop
         self.expected = f"Bearer {token}".encode() if token is not None else None
         self.max_body_bytes = max_body_bytes
@@ -174,6 +198,13 @@ class ApiApp:
                     return  # the client left before its body was complete: nothing kept
                 await _send(send, response, wants_cbor, False)
                 return
+            staged = self.blobs is not None  # without a blob store: read whole, as others
+            if scope["method"] == "POST" and scope["path"] == MODULES_PATH and staged:
+                response = await self._put_module(scope, headers, receive, wants_cbor)
+                if response is None:
+                    return  # the client left before its body was complete: nothing kept
+                await _send(send, response, wants_cbor, False)
+                return
             length = self._body_length(headers)
             body = await _read_body(receive, length)
             if body is None:
@@ -183,12 +214,12 @@ class ApiApp:
                 scope["raw_path"].decode("latin-1"),
                 parse_qs(scope["query_string"].decode("latin-1")),
                 body,
-                headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower(),
+                _content_type(headers),
                 wants_cbor,
             )
             response = await self._respond(request)
         except ApiError as exc:
-            response = Response(exc.status, exc.body(), close=exc.status in (411, 413))
+            response = Response(exc.status, exc.body(), close=exc.status in (411, 413, 415))
         except Exception:
             log.exception("internal error serving %s %s", scope["method"], scope["path"])
             response = Response(
@@ -243,6 +274,53 @@ class ApiApp:
             raise ApiError(code.status, code.code, str(exc)) from exc
         return Response(201, {"sha256": digest, "size": length})
 
+    async def _put_module(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, wants_cbor: bool
+    ) -> Response | None:
+        """Stage the body in a temporary file of the blob store (hashed as it arrives, at
+        most ``blobs.max_module_bytes``), then route it: the route checks it is a module
+        and has the journal copy it in. The file is gone once the route answered."""
+        assert self.blobs is not None
+        content_type = _content_type(headers)
+        if content_type not in MODULE_TYPES:  # refused before a byte of the body is read
+            raise ApiError(415, "unsupported_media_type", "send the module as application/wasm")
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            raise ApiError(411, "length_required", "send a Content-Length")
+        length = int(headers.get(b"content-length", b"0") or b"0")
+        if length > self.max_module_bytes:
+            raise ApiError(
+                413,
+                "module_too_large",
+                f"the module is {length} bytes; this node takes modules of at most "
+                f"{self.max_module_bytes} bytes (blobs.max_module_bytes)",
+            )
+        try:
+            with self.blobs.writer(
+                max_size=self.max_module_bytes, limit_name="blobs.max_module_bytes"
+            ) as writer:
+                try:
+                    async for chunk in _body_chunks(receive):
+                        writer.write(chunk)
+                except _Disconnected:
+                    return None
+                if writer.size != length:
+                    return None
+                staged = StagedBody(writer.path, writer.seal(), writer.size)
+                request = Request(
+                    scope["method"],
+                    scope["raw_path"].decode("latin-1"),
+                    parse_qs(scope["query_string"].decode("latin-1")),
+                    b"",
+                    content_type,
+                    wants_cbor,
+                    staged,
+                )
+                return await self._respond(request)
+        except BlobError as exc:
+            code = error_code(exc)
+            assert code is not None
+            raise ApiError(code.status, code.code, str(exc)) from exc
+
     def _check_token(self, headers: dict[bytes, bytes]) -> None:
         if self.expected is None:
             return
@@ -281,6 +359,10 @@ async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+def _content_type(headers: dict[bytes, bytes]) -> str:
+    return headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
 
 
 async def _read_body(receive: Receive, length: int) -> bytes | None:

@@ -25,7 +25,7 @@ from plasm.actors.errors import (
 )
 from plasm.actors.messages import GetLogEntries, GetLogHead, GetLogPath, JobInfo
 from plasm.actors.node import Node, Submission
-from plasm.api.app import Later, Request, Response
+from plasm.api.app import MODULE_TYPES, Later, Request, Response
 from plasm.api.errors import ApiError
 from plasm.api.metrics import render_metrics
 from plasm.protocol.errors import ManifestError, ProtocolError
@@ -268,12 +268,23 @@ class ApiRoutes:
         return Response(200, self.node.output(job_id, path), OCTET_STREAM)
 
     def put_module(self, request: Request) -> Response:
-        if request.content_type not in ("application/wasm", "application/octet-stream"):
+        """Store a module: staged on disk by the app (the daemon, with its blob store), or
+        the body itself (a node without one, within api.max_body_bytes)."""
+        if request.content_type not in MODULE_TYPES:
             raise ApiError(415, "unsupported_media_type", "send the module as application/wasm")
-        if not request.body.startswith(WASM_MAGIC):
+        staged = request.staged
+        if staged is not None:
+            with open(staged.path, "rb") as module:
+                head = module.read(len(WASM_MAGIC))
+        else:
+            head = request.body[: len(WASM_MAGIC)]
+        if head != WASM_MAGIC:
             raise ApiError(
                 400, "invalid_module", "the body is not a WebAssembly module (no \\0asm header)"
             )
+        if staged is not None:
+            sha256 = self.node.put_module_file(staged.path, staged.sha256)
+            return Response(200, {"sha256": sha256, "size": staged.size})
         sha256 = self.node.put_module(request.body)
         return Response(200, {"sha256": sha256, "size": len(request.body)})
 

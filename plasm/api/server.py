@@ -61,8 +61,10 @@ class ApiServer:
         request_timeout_ms: int,
         quick: frozenset[tuple[str, str]] = frozenset(),
         blobs: BlobStore | None = None,
+        max_module_bytes: int | None = None,
     ) -> None:
         self.router = router
+        self.max_module_bytes = max_module_bytes
         self.quick = quick
         self.blobs = blobs
         self.max_body_bytes = max_body_bytes
@@ -75,7 +77,15 @@ class ApiServer:
 
     def listen(self, sock: socket.socket, token: str | None) -> None:
         """Serve `sock` (bound and listening); TCP listeners pass their bearer token."""
-        app = ApiApp(self.router, token, self.max_body_bytes, self.pool, self.quick, self.blobs)
+        app = ApiApp(
+            self.router,
+            token,
+            self.max_body_bytes,
+            self.pool,
+            self.quick,
+            self.blobs,
+            self.max_module_bytes,
+        )
         config = GuardedConfig(
             app,
             http=GuardedHttp,

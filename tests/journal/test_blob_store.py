@@ -71,7 +71,7 @@ def test_a_blob_over_the_per_blob_cap_is_stopped_at_the_chunk_that_crosses_it(
     with store.writer() as writer:
         writer.write(b"x" * MIB)
         writer.write(b"x" * MIB)
-        with pytest.raises(BlobTooLargeError, match=r"limits\.max\.blob_bytes"):
+        with pytest.raises(BlobTooLargeError, match=r"blobs\.max_blob_bytes"):
             writer.write(b"x")
     assert store.used_bytes == 0 and _leftovers(store) == [] and store.hashes() == []
 
@@ -146,3 +146,25 @@ def test_a_full_disk_is_blob_store_full_and_leaves_nothing(tmp_path: Path) -> No
         assert store.put(b"small") in store.hashes()  # space came back: it works again
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_sealed_writer_holds_the_bytes_in_its_file_until_it_ends(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_blob=MIB)
+    data = os.urandom(2 * MIB)  # over max_blob_bytes, within this writer's own cap
+    with store.writer(max_size=4 * MIB, limit_name="blobs.max_module_bytes") as writer:
+        writer.write(data)
+        assert writer.seal() == hashlib.sha256(data).hexdigest()
+        assert writer.path.read_bytes() == data
+        assert store.used_bytes == len(data)  # reserved while the caller copies it
+    assert not writer.path.exists() and _leftovers(store) == []
+    assert store.used_bytes == 0 and store.hashes() == []
+
+
+def test_a_writer_over_its_own_cap_names_that_cap(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with (
+        pytest.raises(BlobTooLargeError, match=r"blobs\.max_module_bytes"),
+        store.writer(max_size=MIB, limit_name="blobs.max_module_bytes") as writer,
+    ):
+        writer.write(bytes(MIB + 1))
+    assert _leftovers(store) == [] and store.used_bytes == 0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -385,6 +386,34 @@ def test_a_stored_module_reads_back_identical(store: JournalStore) -> None:
 
     assert store.has_module(MODULE_SHA)
     assert store.get_module(MODULE_SHA) == MODULE
+
+
+def test_a_module_file_is_copied_in_and_reads_back_identical(
+        store: JournalStore, tmp_path: Path) -> None:
+    data = MODULE + os.urandom(3 * 2**20 + 5)  # several copy pieces and a short last one
+    digest = hashlib.sha256(data).hexdigest()
+    staged = tmp_path / "staged.wasm"
+    staged.write_bytes(data)
+    assert store.put_module_file(digest, staged) is True
+    assert store.put_module_file(digest, staged) is False  # stored once
+    assert store.get_module(digest) == data
+    assert store.put_module(digest, data) is False  # the same row as bytes would make
+
+
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_a_module_file_that_does_not_hash_to_its_name_stores_nothing(
+        store: JournalStore, tmp_path: Path, in_batch: bool) -> None:
+    staged = tmp_path / "staged.wasm"
+    staged.write_bytes(MODULE + b"tampered")
+    if in_batch:
+        store.begin_batch()
+        store.add_job(job_id(1), b"{}", MODULE_SHA, created_at_ms=1)
+    with pytest.raises(ModuleHashError):
+        store.put_module_file(MODULE_SHA, staged)
+    if in_batch:  # the rest of the batch is kept
+        store.commit_batch()
+        assert store.get_job(job_id(1)) is not None
+    assert not store.has_module(MODULE_SHA)
 
 
 def test_an_unknown_module_reads_back_as_none(store: JournalStore) -> None:

@@ -10,6 +10,9 @@ through the API (POST /v1/blobs, POST /v1/jobs with a peer placement, GET
 
 The module, the input and the output are each above the 16 MiB job frame cap, so each can
 only travel between the two `plasmd run` processes over /plasm/blob/1.0.0.
+
+A 64 MiB module (above the API's 32 MiB body limit) is uploaded with POST /v1/modules,
+which streams it to disk, and runs on the peer by its sha256.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MIB = 2**20
 MODULE_BYTES = 21 * 10**6
 INPUT_BYTES = 17 * MIB
+BIG_MODULE_BYTES = 64 * MIB
 WAIT_S = 180
 REQUESTER_CONFIG = """\
 [limits.default]
@@ -136,4 +140,25 @@ def test_cli_submits_a_module_too_big_to_ride_inline_in_the_manifest(
     assert (result["executor"], result["stdout_text"]) == (pair.executor_id, "Hello, World!\n")
     assert result["module_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()
     with pair.requester.client() as client:
+        assert client.verify(result)["valid"] is True
+
+
+def test_a_module_above_the_api_body_limit_runs_on_the_peer_by_sha256(
+        pair: Pair, tmp_path: Path) -> None:
+    # 64 MiB: uploaded streamed (POST /v1/modules is capped by blobs.max_module_bytes, not
+    # api.max_body_bytes), then fetched by the executor over /plasm/blob/1.0.0.
+    module = padded(example("hello").read_bytes(), BIG_MODULE_BYTES)
+    digest = hashlib.sha256(module).hexdigest()
+    with pair.requester.client(timeout=WAIT_S) as client:
+        assert client.upload_module(module) == digest
+        del module
+        result = client.submit(
+            module_sha256=digest,
+            stdin=b"big",
+            placement={"mode": "peer", "peer_id": pair.executor_id},
+            wait=WAIT_S,
+        )
+        assert result["status"] == "done", result.get("error")
+        assert (result["executor"], result["stdout_text"]) == (pair.executor_id, "gib\n")
+        assert result["receipt"]["body"]["module_sha256"] == digest
         assert client.verify(result)["valid"] is True
