@@ -159,7 +159,7 @@ ASK_GRAPH: dict[str, frozenset[str]] = {
     "NetworkActor": frozenset(),
     "ExecutorActor": frozenset(),
     "SignerActor": frozenset(),
-    "JournalActor": frozenset({"SignerActor"}),  # a last tree head, at stop only
+    "JournalActor": frozenset(),
 }
 
 _asks_lock = threading.Lock()

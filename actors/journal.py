@@ -15,19 +15,16 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pykka
 
-from plasm.actors._deferred import Timers, tell_quietly
-from plasm.actors._future import Future
+from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import (
     Delivery,
     PlasmActor,
-    ask,
-    ask_async,
     checked,
     handles,
     internal_error,
@@ -36,7 +33,6 @@ from plasm.actors.blob_store import BlobError, BlobStore
 from plasm.actors.errors import UnknownJobError
 from plasm.actors.journal_store import JobNotFoundError, JobRecord, JobStateError, JournalStore
 from plasm.actors.messages import (
-    CheckHeadSigning,
     CollectBlobs,
     CountJobs,
     FinishJob,
@@ -65,9 +61,6 @@ from plasm.actors.messages import (
     RecordJob,
     RecoverJournal,
     RetryJournalWrites,
-    SignTreeHead,
-    TreeHeadNotSigned,
-    TreeHeadSigned,
 )
 from plasm.protocol.errors import DecodeError
 from plasm.protocol.merkle import EMPTY_ROOT
@@ -84,7 +77,6 @@ BLOB_GC_FIRST_S = 60.0
 BLOB_GC_EVERY_S = 600.0
 BLOB_MIN_AGE_S = 3600.0
 RETRY_S = 1.0
-SIGN_HEAD_TIMEOUT_S = 5.0
 MAX_LOG_ENTRIES = 1000  # receipts per GET /v1/log/entries
 
 
@@ -94,23 +86,17 @@ class JournalActor(PlasmActor):
         path: Path,
         synchronous: str = "normal",
         blobs: BlobStore | None = None,
-        signer: pykka.ActorRef[Any] | None = None,
+        sign_head: Callable[[TreeHead], bytes] | None = None,
         node: str | None = None,
     ) -> None:
         super().__init__()
-        # Who signs the receipt log's tree heads (the signer actor holds the key) and the
-        # node they name; without them receipts are not logged (embedded use, tests).
-        self._signer = signer
+        # How the receipt log's tree heads are signed (``transparency.head_signer``: the
+        # node key, for tree heads only) and the node they name; without them receipts are
+        # not logged (embedded use, tests).
+        self._sign_head = sign_head
         self._node = node
         # Leaves the open batch appended: job id -> leaf index.
         self._leaves: dict[str, int] = {}
-        # Logged jobs whose end is committed, each waiting for a signed head that covers its
-        # leaf, to be answered with its inclusion proof: (delivery, leaf index), in order.
-        self._awaiting: list[tuple[Delivery, int]] = []
-        # The head asked of the signer and not answered yet (one at a time), since when.
-        self._signing: TreeHead | None = None
-        self._signing_since = 0.0
-        self._watchdog = False  # a CheckHeadSigning timer is pending
         # Where a finished job's output files go (GET /v1/jobs/{id}/outputs/...): written
         # before the job's end is journaled, so a result never names outputs not kept.
         self._blobs = blobs
@@ -145,127 +131,55 @@ class JournalActor(PlasmActor):
         if self._store is None or not self._pending:
             return
         pending, self._pending = self._pending, []
-        leaves, self._leaves = self._leaves, {}
         failure: BaseException | None = None
         try:
+            if self._leaves:
+                pending = self._head_for(pending)
             self.store.commit_batch()
         except Exception as exc:
             failure = exc
             log.error("journal commit failed; %d write(s) lost: %s", len(pending), exc)
         for delivery, answer, error in pending:
             error = error or failure
-            message = delivery.message
-            if isinstance(message, FinishJob):
-                index = leaves.get(message.job_id)
-                if error is None and index is not None:
-                    self._awaiting.append((delivery, index))  # answered with a proof
-                else:
-                    self._answer_finish(delivery, message, error)
+            if isinstance(delivery.message, FinishJob):
+                self._answer_finish(delivery, delivery.message, error)
             elif delivery.reply is not None:
                 if error is not None:
                     delivery.reply.set_exception((type(error), error, error.__traceback__))
                 else:
                     delivery.reply.set(checked(answer))
             elif error is not None:
-                log.error("journal write %s failed: %s", type(message).__name__, error)
-        self._answer_proved()
-        self._ask_head()
+                log.error("journal write %s failed: %s", type(delivery.message).__name__, error)
 
-    # -- tree heads: asked of the signer without waiting, answered into the inbox ---------
-    #
-    # A batch's leaves commit first; then one head over them is asked for, and the journal
-    # goes on with the next batches meanwhile. The signed head arrives as a write
-    # (TreeHeadSigned), is stored in the batch it lands in, and once that commits the jobs
-    # it covers are answered, each with its inclusion proof. While a head is being signed
-    # no other is asked for: the next one covers every leaf committed in the meantime.
+    def _head_for(
+        self, pending: list[tuple[Delivery, Any, BaseException | None]]
+    ) -> list[tuple[Delivery, Any, BaseException | None]]:
+        """Sign one tree head over the batch's new leaves, in the batch, and give each job
+        logged in it its inclusion proof in its answer (GET computes it again, later).
 
-    def _ask_head(self) -> None:
-        if not self._awaiting or self._signing is not None:
-            return
-        assert self._signer is not None and self._node is not None
-        head = self.store.next_tree_head(self._node, time.time_ns() // 1_000_000)
-        if head is None:
-            return
-        self._signing, self._signing_since = head, time.monotonic()
-        request = SignTreeHead(size=head.size, root=head.root, timestamp_ms=head.timestamp_ms)
-        me = self.actor_ref
-        ask_async(self._signer, request).add_done_callback(
-            lambda answered: _head_answered(me, head.size, answered)
-        )
-        if not self._watchdog:
-            self._watchdog = True
-            self._timers.after("head", SIGN_HEAD_TIMEOUT_S, me, CheckHeadSigning())
-
-    @handles(TreeHeadSigned)
-    def on_head_signed(self, m: TreeHeadSigned, delivery: Delivery) -> None:
-        if self._signing is not None and self._signing.size == m.size:
-            self._signing = None
-        assert self._node is not None
-        head = TreeHead(m.size, m.root, m.timestamp_ms, self._node)
-        self.store.add_tree_head(head, m.cose)  # answered by _flush, once committed
-
-    @handles(TreeHeadNotSigned)
-    def on_head_not_signed(self, m: TreeHeadNotSigned, delivery: Delivery) -> None:
-        if self._signing is None or self._signing.size != m.size:
-            return  # an answer to a request given up on already
-        self._signing = None
-        log.error(
-            "could not sign the receipt log's head (%s); %d result(s) go without a proof, "
-            "the next head covers them",
-            m.reason,
-            len(self._awaiting),
-        )
-        awaiting, self._awaiting = self._awaiting, []
-        for delivery_, _ in awaiting:
-            self._answer_finish(delivery_, delivery_.message, None)
-
-    @handles(CheckHeadSigning)
-    def on_check_head_signing(self, m: CheckHeadSigning, delivery: Delivery) -> None:
-        self._watchdog = False
-        if self._signing is None:
-            return
-        waited = time.monotonic() - self._signing_since
-        if waited >= SIGN_HEAD_TIMEOUT_S:
-            reason = f"no answer from the signer in {SIGN_HEAD_TIMEOUT_S:g} s"
-            self.on_head_not_signed(TreeHeadNotSigned(size=self._signing.size, reason=reason),
-                                    delivery)  # fmt: skip
-        else:
-            self._watchdog = True
-            self._timers.after(
-                "head", SIGN_HEAD_TIMEOUT_S - waited, self.actor_ref, CheckHeadSigning()
+        Signed here, in the journal's thread, not by asking the signer actor: the ask and
+        the wait cost more than the signature (docs/architecture.md). A head that cannot be
+        signed is logged; the leaves stay, and the next batch's head covers them, so the
+        results of this batch go without a proof."""
+        leaves, self._leaves = self._leaves, {}
+        assert self._sign_head is not None and self._node is not None
+        try:
+            head = self.store.sign_tree_head(
+                self._node, time.time_ns() // 1_000_000, self._sign_head
             )
-
-    def _answer_proved(self) -> None:
-        """Answer the waiting jobs the latest signed head covers, each with its proof."""
-        latest = self.store.latest_head() if self._awaiting else None
-        if latest is None:
-            return
-        size, still = latest[0].size, []
-        for delivery, index in self._awaiting:
-            if index < size:
-                proved = self._prove(delivery, index, latest)
-                self._answer_finish(proved, proved.message, None)
-            else:
-                still.append((delivery, index))
-        self._awaiting = still
-
-    def _sign_now(self) -> None:
-        """At stop: sign a head for the jobs still waiting for one (waiting for the signer,
-        which stops after the journal), then answer them, with their proofs if it came."""
-        head = self.store.next_tree_head(self._node, time.time_ns() // 1_000_000) \
-            if self._awaiting and self._node is not None else None  # fmt: skip
-        if head is not None and self._signer is not None:
-            request = SignTreeHead(size=head.size, root=head.root, timestamp_ms=head.timestamp_ms)
-            try:
-                signed = ask(self._signer, request, timeout=SIGN_HEAD_TIMEOUT_S)
-                assert isinstance(signed, TreeHeadSigned)
-                self.store.add_tree_head(head, signed.cose)
-            except Exception as exc:
-                log.error("could not sign the receipt log's head at stop: %s", exc)
-        self._answer_proved()
-        for delivery, _ in self._awaiting:
-            self._answer_finish(delivery, delivery.message, None)
-        self._awaiting = []
+            if head is None:
+                return pending
+            proved: list[tuple[Delivery, Any, BaseException | None]] = []
+            for delivery, answer, error in pending:
+                finished = delivery.finished
+                index = leaves.get(finished.job_id) if finished is not None else None
+                if error is None and index is not None:
+                    delivery = self._prove(delivery, index, head)
+                proved.append((delivery, answer, error))
+        except Exception as exc:  # signing or a write failed: no proofs now
+            log.error("could not sign the receipt log's head (%s); the next batch will", exc)
+            return pending
+        return proved
 
     def _prove(self, delivery: Delivery, index: int, head: tuple[TreeHead, bytes]) -> Delivery:
         finished = delivery.finished
@@ -349,7 +263,6 @@ class JournalActor(PlasmActor):
         self._timers.cancel_all()
         if self._store is not None:
             self._flush()
-            self._sign_now()
             self._store.close()
 
     @property
@@ -384,7 +297,7 @@ class JournalActor(PlasmActor):
             envelope=m.envelope,
             error=m.error,
             blobs=kept,
-            logged=m.logged and self._signer is not None and self._node is not None,
+            logged=m.logged and self._sign_head is not None and self._node is not None,
         )
         if index is not None:
             self._leaves[m.job_id] = index
@@ -486,18 +399,7 @@ class JournalActor(PlasmActor):
         return JobCounts(counts=self.store.counts_by_status())
 
 
-_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, PutModuleFile, TreeHeadSigned)
-
-
-def _head_answered(journal: pykka.ActorRef[Any], size: int, answered: Future[Any]) -> None:
-    """The signer's answer to SignTreeHead, into the journal's inbox (run by whoever
-    answered, so it only tells)."""
-    failure = answered.exception()
-    if failure is None:
-        tell_quietly(journal, answered.get())
-    else:
-        tell_quietly(journal, TreeHeadNotSigned(size=size, reason=str(failure) or
-                                                type(failure).__name__))  # fmt: skip
+_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, PutModuleFile)
 
 
 def _with_log(result: bytes | None, proof: LogProof) -> bytes | None:

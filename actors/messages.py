@@ -789,49 +789,6 @@ class ReceiptSigned(Message):
     envelope: bytes
 
 
-@_register
-@dataclass(frozen=True, slots=True)
-class SignTreeHead(Message):
-    """Journal -> signer: sign the head of this node's receipt log (one per commit batch)."""
-
-    TYPE: ClassVar[str] = "sign_tree_head"
-    size: int
-    root: bytes
-    timestamp_ms: int
-
-
-@_register
-@dataclass(frozen=True, slots=True)
-class TreeHeadSigned(Message):
-    """Signer -> journal: the head asked for and its COSE_Sign1
-    (``transparency.verify_tree_head``); the journal gets it in its inbox, as a write."""
-
-    TYPE: ClassVar[str] = "tree_head_signed"
-    size: int
-    root: bytes
-    timestamp_ms: int
-    cose: bytes
-
-
-@_register
-@dataclass(frozen=True, slots=True)
-class TreeHeadNotSigned(Message):
-    """Journal -> itself: the head of ``size`` leaves was not signed (the signer failed,
-    stopped, or gave no answer within ``SIGN_HEAD_TIMEOUT_S``)."""
-
-    TYPE: ClassVar[str] = "tree_head_not_signed"
-    size: int
-    reason: str
-
-
-@_register
-@dataclass(frozen=True, slots=True)
-class CheckHeadSigning(Message):
-    """Journal -> itself (a timer): is the head it asked the signer for overdue?"""
-
-    TYPE: ClassVar[str] = "check_head_signing"
-
-
 # --- the receipt log (API -> journal) -----------------------------------------------------
 
 

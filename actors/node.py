@@ -63,6 +63,7 @@ from plasm.actors.signer import SignerActor
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Message
 from plasm.protocol.p2p_messages import LOCAL, Placement
+from plasm.protocol.transparency import head_signer
 from plasm.runtime.cpus import CpuPlan
 from plasm.runtime.job import DEFAULT_MAX_LIMITS, JobInput, Limits
 from plasm.runtime.sandbox import CompileSettings, Sandbox
@@ -180,12 +181,15 @@ class Node:
     def _start_actors(self) -> None:
         s = self.settings
         try:
-            # The signer first: the journal asks it to sign the receipt log's tree heads.
             signer = self._spawn(SignerActor.start(self._key))
             if s.journal_path is not None:
                 self._journal = self._spawn(
                     JournalActor.start(
-                        s.journal_path, s.journal_synchronous, self.blobs, signer, self.peer_id
+                        s.journal_path,
+                        s.journal_synchronous,
+                        self.blobs,
+                        head_signer(self._key),
+                        self.peer_id,
                     )
                 )
                 recovered = ask(self._journal, RecoverJournal(), timeout=ASK_TIMEOUT_S)

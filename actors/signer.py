@@ -1,7 +1,10 @@
-"""The signer: the only holder of the node's private key.
+"""The signer: the holder of the node's private key for receipts and capability records.
 
-It turns an unsigned `Receipt` into a signed envelope. Keeping the key in one actor
-means no other thread, and no code path but this one, ever touches it.
+It turns an unsigned `Receipt` into a signed envelope. Keeping the key in one actor means
+no other code path signs a receipt or a record. The one other use of the key is the
+journal's tree heads (`plasm.protocol.transparency.head_signer`, which signs nothing else),
+signed in the journal's own thread because a round trip here per commit batch cost more
+than the signature (docs/architecture.md, "The receipt log").
 """
 
 from __future__ import annotations
@@ -15,15 +18,12 @@ from plasm.actors.messages import (
     ReceiptSigned,
     SignCapabilities,
     SignReceipt,
-    SignTreeHead,
-    TreeHeadSigned,
 )
 from plasm.protocol.capabilities import sign_capabilities
 from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message
 from plasm.protocol.p2p_messages import SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
-from plasm.protocol.transparency import TreeHead, sign_tree_head
 
 
 class SignerActor(PlasmActor):
@@ -52,14 +52,6 @@ class SignerActor(PlasmActor):
             )
             return None
         return ReceiptSigned(envelope=envelope)
-
-    @handles(SignTreeHead)
-    def on_sign_tree_head(self, message: SignTreeHead, delivery: Delivery) -> TreeHeadSigned:
-        head = TreeHead(message.size, message.root, message.timestamp_ms, self._peer_id)
-        cose = sign_tree_head(head, self._key)
-        return TreeHeadSigned(
-            size=message.size, root=message.root, timestamp_ms=message.timestamp_ms, cose=cose
-        )
 
     @handles(SignCapabilities)
     def on_sign_capabilities(

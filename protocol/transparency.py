@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,19 @@ def sign_tree_head(head: TreeHead, signing_key: nacl.signing.SigningKey) -> byte
     if key_peer_id != head.node:
         raise ValueError(f"refusing to sign a tree head of {head.node} with {key_peer_id}'s key")
     return cose.sign1(head.encode(), cose.CONTENT_TYPE_TREE_HEAD, head.node, signing_key)
+
+
+def head_signer(signing_key: nacl.signing.SigningKey) -> Callable[[TreeHead], bytes]:
+    """A function that signs tree heads of ``signing_key``'s node, and nothing else (what
+    the journal is given: it never sees the key as such)."""
+    node = peer_id_from_public_key(signing_key.verify_key.encode())
+
+    def sign(head: TreeHead) -> bytes:
+        if head.node != node:
+            raise ValueError(f"refusing to sign a tree head of {head.node} with {node}'s key")
+        return cose.sign1(head.encode(), cose.CONTENT_TYPE_TREE_HEAD, node, signing_key)
+
+    return sign
 
 
 def verify_tree_head(data: bytes, *, node: str | None = None) -> TreeHead:

@@ -1,12 +1,12 @@
-"""The journal actor's tree heads: asked of the signer without waiting, answered into its
-inbox; jobs are answered once a committed head covers them, with a proof that verifies; a
-signer that fails or never answers costs the proofs of the jobs waiting, never their answers.
-The signer is the real one, or (for the failures) a stand-in."""
+"""The journal actor's tree heads: one signed in each commit batch that added leaves, each job
+answered with a proof that verifies against it; a head that cannot be signed costs the
+proofs of that batch, never its answers, and the next head covers its leaves."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +14,17 @@ import pykka
 import pytest
 from nacl.signing import SigningKey
 
-from plasm.actors import journal as journal_module
 from plasm.actors._future import Future
-from plasm.actors._mailbox import Delivery, JobTicket, PlasmActor, ask, handles, tell
+from plasm.actors._mailbox import JobTicket, ask, tell
 from plasm.actors.journal import JournalActor
 from plasm.actors.journal_store import JournalStore
 from plasm.actors.messages import (
     FinishJob,
     JobFinished,
     RecordJob,
-    SignTreeHead,
-    TreeHeadSigned,
 )
-from plasm.actors.signer import SignerActor
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.transparency import TreeHead, sign_tree_head, verify_log_proof, verify_tree_head
+from plasm.protocol.transparency import TreeHead, head_signer, verify_log_proof, verify_tree_head
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,27 +32,8 @@ KEY = SigningKey(bytes(range(32)))
 NODE = peer_id_from_public_key(bytes(KEY.verify_key))
 
 
-class FailingSigner(PlasmActor):
-    @handles(SignTreeHead)
-    def on_sign(self, message: SignTreeHead, delivery: Delivery) -> None:
-        raise RuntimeError("the key is gone")
-
-
-class SilentSigner(PlasmActor):
-    """Takes every request and answers none (a signer stuck for good)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.held: list[Delivery] = []
-
-    @handles(SignTreeHead)
-    def on_sign(self, message: SignTreeHead, delivery: Delivery) -> Any:
-        self.held.append(delivery)
-        return delivery.defer()
-
-
-def start(tmp_path: Path, signer: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
-    return JournalActor.start(tmp_path / "journal.sqlite3", "normal", None, signer, NODE)
+def start(tmp_path: Path, sign: Callable[[TreeHead], bytes]) -> pykka.ActorRef[Any]:
+    return JournalActor.start(tmp_path / "journal.sqlite3", "normal", None, sign, NODE)
 
 
 def finish(journal: pykka.ActorRef[Any], n: int) -> tuple[bytes, Future[Any]]:
@@ -78,14 +55,12 @@ def finish(journal: pykka.ActorRef[Any], n: int) -> tuple[bytes, Future[Any]]:
 def test_every_job_is_answered_with_a_proof_that_verifies_and_heads_are_stored(
     tmp_path: Path,
 ) -> None:
-    signer = SignerActor.start(KEY)
-    journal = start(tmp_path, signer)
+    journal = start(tmp_path, head_signer(KEY))
     try:
         jobs = [finish(journal, n) for n in range(1, 301)]
         answers = [(envelope, done.get(timeout=30)) for envelope, done in jobs]
     finally:
         journal.stop()
-        signer.stop()
     sizes = set()
     for index, (envelope, answer) in enumerate(answers):
         assert answer.log is not None, f"job {index} answered without a proof"
@@ -103,48 +78,31 @@ def test_every_job_is_answered_with_a_proof_that_verifies_and_heads_are_stored(
     assert sizes <= heads
 
 
-def test_a_failing_signer_costs_the_proofs_not_the_answers(tmp_path: Path) -> None:
-    signer = FailingSigner.start()
-    journal = start(tmp_path, signer)
+def test_a_head_that_cannot_be_signed_costs_the_proofs_not_the_answers(tmp_path: Path) -> None:
+    def fail(head: TreeHead) -> bytes:
+        raise RuntimeError("the key is gone")
+
+    journal = start(tmp_path, fail)
     try:
         answers = [done.get(timeout=30) for _, done in [finish(journal, n) for n in (1, 2, 3)]]
         assert [answer.log for answer in answers] == [None, None, None]
         assert [answer.status for answer in answers] == ["done"] * 3
     finally:
         journal.stop()
-        signer.stop()
     with JournalStore(tmp_path / "journal.sqlite3") as store:
         assert store.log_size == 3 and store.latest_head() is None  # the leaves kept
-
-
-def test_a_signer_that_never_answers_is_given_up_on_and_a_late_head_still_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(journal_module, "SIGN_HEAD_TIMEOUT_S", 0.3)
-    signer = SilentSigner.start()
-    journal = start(tmp_path, signer)
+    # Signing works again: the next head covers the leaves that went without one.
+    journal = start(tmp_path, head_signer(KEY))
     try:
-        _, done = finish(journal, 1)
-        answer = done.get(timeout=20)  # after the timeout, without a proof
-        assert answer.status == "done" and answer.log is None
-        # The journal still serves: the next job asks for a new head (none answered).
-        _, second = finish(journal, 2)
-        assert second.get(timeout=20).log is None
-        held = signer.proxy().held.get()
-        assert [d.message.size for d in held] == [1, 2]
-        # The signer wakes up: its late answer is a good head, stored (not thrown away).
-        late = held[1].message
-        cose = sign_tree_head(TreeHead(late.size, late.root, late.timestamp_ms, NODE), KEY)
-        held[1].reply.set(
-            TreeHeadSigned(
-                size=late.size, root=late.root, timestamp_ms=late.timestamp_ms, cose=cose
-            )
-        )
-        _, third = finish(journal, 3)  # a write after the late head: it has been handled
-        third.get(timeout=20)
+        envelope, done = finish(journal, 4)
+        answer = done.get(timeout=30)
     finally:
         journal.stop()
-        signer.stop()
-    with JournalStore(tmp_path / "journal.sqlite3") as store:
-        latest = store.latest_head()
-        assert latest is not None and (latest[0].size, latest[1]) == (2, cose)
+    assert answer.log is not None and answer.log.size == 4 and answer.log.index == 3
+    assert verify_log_proof(envelope, answer.log, NODE).size == 4
+
+
+def test_the_head_signer_signs_only_its_own_nodes_heads() -> None:
+    other = peer_id_from_public_key(bytes(SigningKey(bytes(32)).verify_key))
+    with pytest.raises(ValueError, match="refusing"):
+        head_signer(KEY)(TreeHead(1, bytes(32), 0, other))
