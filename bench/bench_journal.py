@@ -6,7 +6,9 @@ Prints figures for synchronous=normal and synchronous=full, and their ratio, mea
 run on a temporary file in the system temp dir (so on the same disk). Then what the receipt
 log costs: the journal actor's batched path (64 jobs per transaction, as MAX_BATCH) without
 the log, and with it (a leaf per receipt, one Ed25519-signed tree head per batch, each job's
-inclusion proof computed for its answer), in interleaved rounds, best of each.
+inclusion proof computed for its answer), in interleaved rounds, best of each, in batches
+of 64 (a full inbox) and of 4 (about what bench api's 8 clients give). Last, what a COSE
+receipt costs to sign and to verify, against a hello.wasm run in the same process.
 No assertions.
 """
 
@@ -25,7 +27,7 @@ from nacl.signing import SigningKey
 from plasm.actors.journal import MAX_BATCH
 from plasm.actors.journal_store import JournalStore
 from plasm.protocol.identity import peer_id_from_public_key
-from plasm.protocol.transparency import TreeHead, sign_tree_head
+from plasm.protocol.transparency import head_signer
 
 MANIFEST = b'{"module_sha256":"' + b"ab" * 32 + b'","args":["hello"],"stdin":"aGVsbG8="}'
 RESULT = b'{"job_id":"x","status":"done","stdout":"SGVsbG8sIFdvcmxkIQo="}' + b" " * 800
@@ -52,20 +54,22 @@ def jobs_per_second(path: Path, synchronous: str, jobs: int) -> float:
     return jobs / elapsed
 
 
-def batched_us_per_job(path: Path, jobs: int, logged: bool, first: int = 0) -> float:
-    """Per-job time of `jobs` jobs in batches of MAX_BATCH, as the journal actor writes them."""
+def batched_us_per_job(
+    path: Path, jobs: int, logged: bool, first: int = 0, batch_size: int = MAX_BATCH
+) -> float:
+    """Per-job time of `jobs` jobs in batches of `batch_size`, as the journal actor writes
+    them (MAX_BATCH when its inbox is full; a few under bench api's 8 clients)."""
     key = SigningKey(bytes(32))
     node = peer_id_from_public_key(key.verify_key.encode())
 
-    def sign(head: TreeHead) -> bytes:
-        return sign_tree_head(head, key)
+    sign = head_signer(key)
 
     with JournalStore(path) as store:
         start = time.perf_counter()
-        for batch in range(first, first + jobs, MAX_BATCH):
+        for batch in range(first, first + jobs, batch_size):
             store.begin_batch()
             leaves = []
-            for n in range(batch, min(batch + MAX_BATCH, first + jobs)):
+            for n in range(batch, min(batch + batch_size, first + jobs)):
                 job_id = f"{n:032x}"
                 store.add_job(job_id, MANIFEST, "ab" * 32, created_at_ms=n, started_at_ms=n)
                 index = store.finish_job(
@@ -83,6 +87,46 @@ def batched_us_per_job(path: Path, jobs: int, logged: bool, first: int = 0) -> f
             store.commit_batch()
         elapsed = time.perf_counter() - start
     return elapsed / jobs * 1e6
+
+
+def receipt_costs(count: int = 2000) -> None:
+    """What a COSE_Sign1 receipt costs: hello.wasm's run (the baseline, same process), the
+    receipt built and signed, and verified offline as `plasmd verify` does."""
+    from plasm.protocol.receipt import build_receipt, sign_receipt, verify_envelope
+    from plasm.runtime.job import JobInput, Limits
+    from plasm.runtime.sandbox import Sandbox
+
+    key = SigningKey(os.urandom(32))
+    peer = peer_id_from_public_key(bytes(key.verify_key))
+    module = (Path(__file__).resolve().parent.parent / "wasm-examples" / "hello.wasm").read_bytes()
+    job_input, limits = JobInput(stdin=b"Hello, World", module_name="hello.wasm"), Limits()
+    with Sandbox() as sandbox:
+        sha = sandbox.compile(module).sha256
+        outcome = sandbox.run(module, job_input, limits)
+        run = _us(lambda: sandbox.run(module, job_input, limits), count)
+        engine = sandbox.engine_name, sandbox.engine_version
+
+    def signed() -> bytes:
+        return sign_receipt(build_receipt(
+            job_id="0" * 32, module_sha256=sha, job_input=job_input, limits=limits,
+            outcome=outcome, engine_name=engine[0], engine_version=engine[1], executor=peer,
+            requester=peer, nonce=bytes(16)), key)  # fmt: skip
+
+    envelope = signed()
+    sign = _us(signed, count)
+    verify = _us(lambda: verify_envelope(envelope, expected_executor=peer,
+                                         stdout=outcome.stdout, stderr=outcome.stderr), count)
+    print(f"hello.wasm run (baseline):     {run:8.1f} us")
+    print(f"receipt built + COSE-signed:   {sign:8.1f} us ({sign / run:.2f}x the run)")
+    print(f"receipt verified (COSE + body):{verify:8.1f} us ({verify / run:.2f}x the run)")
+
+
+def _us(fn, count: int) -> float:  # type: ignore[no-untyped-def]
+    fn()
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return (time.perf_counter() - start) / count * 1e6
 
 
 def module_puts_per_second(path: Path, count: int) -> float:
@@ -107,16 +151,19 @@ def main() -> None:
         print(f"journal synchronous=full:   {full:10,.0f} jobs/s")
         print(f"normal / full ratio:        {normal / full:10.1f}x")
         print(f"put_module (16 KiB, new):   {puts:10,.0f} modules/s")
-        plain, logged = [], []
-        for round_ in range(5):  # interleaved, on growing files: the log's depth counts
-            offset = round_ * args.jobs
-            plain.append(batched_us_per_job(Path(tmp) / "plain.sqlite3", args.jobs, False, offset))
-            logged.append(batched_us_per_job(Path(tmp) / "log.sqlite3", args.jobs, True, offset))
-        best_plain, best_logged = min(plain), min(logged)
-        print(f"batched, no receipt log:    {best_plain:10.1f} us/job")
-        print(f"batched, with receipt log:  {best_logged:10.1f} us/job "
-              f"(+{best_logged - best_plain:.1f} us, {best_logged / best_plain:.2f}x; "
-              f"log of {5 * args.jobs} leaves)")
+        for batch_size in (MAX_BATCH, 4):
+            plain, logged = [], []
+            for round_ in range(5):  # interleaved, on growing files: the log's depth counts
+                offset = round_ * args.jobs
+                for name, into, log in (("plain", plain, False), ("log", logged, True)):
+                    path = Path(tmp) / f"{name}-{batch_size}.sqlite3"
+                    into.append(batched_us_per_job(path, args.jobs, log, offset, batch_size))
+            best_plain, best_logged = min(plain), min(logged)
+            print(f"{batch_size:2d} per batch, no receipt log:   {best_plain:8.1f} us/job")
+            print(f"{batch_size:2d} per batch, with receipt log: {best_logged:8.1f} us/job "
+                  f"(+{best_logged - best_plain:.1f} us, {best_logged / best_plain:.2f}x; "
+                  f"log of {5 * args.jobs} leaves)")
+        receipt_costs()
 
 
 if __name__ == "__main__":
