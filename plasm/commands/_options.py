@@ -155,6 +155,34 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="cap on captured stdout, and on stderr, each",
     )
+    parser.add_argument(
+        "--max-input-files",
+        dest="max_input_files_bytes",
+        type=_size,
+        metavar="BYTES",
+        help="cap on the input files' total size",
+    )
+    parser.add_argument(
+        "--max-output-files",
+        dest="max_output_files_bytes",
+        type=_size,
+        metavar="BYTES",
+        help="cap on the total size of the files the job writes under /output",
+    )
+    parser.add_argument(
+        "--max-output-file",
+        dest="max_output_file_bytes",
+        type=_size,
+        metavar="BYTES",
+        help="cap on one output file's size",
+    )
+    parser.add_argument(
+        "--max-output-count",
+        dest="max_output_files",
+        type=_positive_int,
+        metavar="N",
+        help="cap on how many files (and directories) the job may create under /output",
+    )
 
 
 def determinism_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -259,6 +287,10 @@ def limit_overrides(args: argparse.Namespace) -> dict[str, int]:
         "memory_bytes": args.memory,
         "timeout_ms": args.timeout,
         "max_output_bytes": args.max_output,
+        "max_input_files_bytes": args.max_input_files_bytes,
+        "max_output_files_bytes": args.max_output_files_bytes,
+        "max_output_file_bytes": args.max_output_file_bytes,
+        "max_output_files": args.max_output_files,
     }
     return {name: value for name, value in given.items() if value is not None}
 

@@ -40,7 +40,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MS",
         help="wall time the module may take to compile, in ms (default 5000, as the daemon's "
-        "executor.max_compile_ms); the compile also counts against --timeout-ms",
+        "executor.max_compile_ms); the compile also counts against --timeout",
     )
     parser.add_argument(
         "--json",

@@ -97,6 +97,28 @@ def test_every_limit_flag_lands_in_the_signed_receipt(state: Path) -> None:
         5_000_000, 64 * 2**20, 2500, 512 * 1024)
 
 
+def test_the_file_quota_flags_land_in_the_receipt_and_bind_the_job(
+        state: Path, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a" * 3000)
+    (tmp_path / "b.bin").write_bytes(b"b" * 100)
+    inputs = ("--input", f"/input/a.bin={tmp_path / 'a.bin'}",
+              "--input", f"/input/b.bin={tmp_path / 'b.bin'}")  # fmt: skip
+    result = execute(state, "copyfiles", *inputs, "--max-input-files", "1MiB",
+                     "--max-output-files", "64KiB", "--max-output-file", "1KiB",
+                     "--max-output-count", "9")  # fmt: skip
+    limits = verified_receipt(result).limits
+    assert (limits.max_input_files_bytes, limits.max_output_files_bytes,
+            limits.max_output_file_bytes, limits.max_output_files) == (
+        2**20, 64 * 1024, 1024, 9)  # fmt: skip
+    # a.bin is over the per-file cap: the guest sees EFBIG (and stops), the result says so.
+    assert result["outputs_truncated"] is True
+    assert [(o["path"], o["size"]) for o in result["outputs"]] == [("/output/a.bin", 1024)]
+    assert "File too large" in result["stderr_text"]
+    refused = plasmd("execute-job", example("copyfiles"), "--state-dir", state, *inputs,
+                     "--max-input-files", "1000")  # fmt: skip
+    assert refused.returncode == 2 and b"1000" in refused.stderr, refused.stderr
+
+
 def test_state_dir_holds_the_key_that_signs(state: Path) -> None:
     first = execute(state, "hello")
     second = execute(state, "exit3")
