@@ -14,7 +14,7 @@ use Plasm\Exception\UnsupportedOperationException;
  * job-result JSON, signed receipt included, on stdout. The manifest becomes command-line
  * options: the module, stdin and input files go through temporary files (--input GUEST=HOST;
  * all removed afterwards), args, env, limits and determinism through --arg/--env/--fuel/
- * --memory/--timeout/--max-output/--determinism/--seed/--epoch-ms, and the job's output
+ * --memory/--timeout/--max-output/the file quotas/--determinism/--seed/--epoch-ms, and the job's output
  * files come back through --output-dir. This transport answers the subset of the HTTP API
  * that makes sense without a daemon, so Client works unchanged: POST /v1/modules and POST
  * /v1/blobs keep the bytes in memory (so manifests naming them by sha256 work), POST
@@ -152,7 +152,15 @@ final class LocalTransport implements Transport
                 $command[] = '--env=' . $name . '=' . $value;
             }
             $limits = (array) ($manifest['limits'] ?? []);
-            $options = ['fuel' => '--fuel=', 'memory_bytes' => '--memory=', 'max_output_bytes' => '--max-output='];
+            $options = [
+                'fuel' => '--fuel=',
+                'memory_bytes' => '--memory=',
+                'max_output_bytes' => '--max-output=',
+                'max_input_files_bytes' => '--max-input-files=',
+                'max_output_files_bytes' => '--max-output-files=',
+                'max_output_file_bytes' => '--max-output-file=',
+                'max_output_files' => '--max-output-count=',
+            ];
             foreach ($options as $limit => $option) {
                 if (isset($limits[$limit])) {
                     $command[] = $option . (int) $limits[$limit];

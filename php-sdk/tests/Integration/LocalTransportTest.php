@@ -54,14 +54,25 @@ final class LocalTransportTest extends TestCase
         $manifest = Manifest::fromFile(Daemon::exampleWasm('env_args'))
             ->withArgs('--flag', 'two words')
             ->withEnv(['PLASM_GREETING' => 'hi'])
-            ->withLimits(fuel: 50_000_000);
+            ->withLimits(
+                fuel: 50_000_000,
+                maxOutputFilesBytes: 65_536,
+                maxOutputFileBytes: 1_024,
+                maxOutputFiles: 9,
+                maxInputFilesBytes: 1_048_576,
+            );
 
         $result = $client->run($manifest, timeoutSeconds: 60);
 
         self::assertStringContainsString('--flag', $result->stdout);
         self::assertStringContainsString('two words', $result->stdout);
         self::assertStringContainsString('PLASM_GREETING=hi', $result->stdout);
-        self::assertSame(50_000_000, $result->verifyReceipt($manifest)->limits['fuel']);
+        $limits = $result->verifyReceipt($manifest)->limits;
+        self::assertSame(50_000_000, $limits['fuel']);
+        self::assertSame(
+            [65_536, 1_024, 9, 1_048_576],
+            [$limits['max_output_files_bytes'], $limits['max_output_file_bytes'], $limits['max_output_files'], $limits['max_input_files_bytes']],
+        );
     }
 
     public function test_runs_a_module_uploaded_to_the_transport_by_hash(): void
