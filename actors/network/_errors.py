@@ -31,7 +31,16 @@ class BlockingCallError(NetworkError):
 
 
 class DialError(NetworkError):
-    """A peer could not be reached (bad multiaddr, no address, connection refused)."""
+    """A peer could not be reached (bad multiaddr, no address, connection refused).
+
+    ``actual_peer`` is set when the address answered as another peer than the one dialed
+    (a wrong ``/p2p/`` part); ``unreachable`` when nothing accepted the connection there.
+    """
+
+    def __init__(self, message: str, actual_peer: str | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.actual_peer = actual_peer
+        self.unreachable = unreachable
 
 
 class RecordError(NetworkError):

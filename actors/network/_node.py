@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,10 +211,35 @@ class P2PNode:
             await trio.sleep(self._settings.refresh_interval)
 
     async def _dial_bootstrap(self, info: PeerInfo) -> None:
+        # py-libp2p keeps a failed peer in a negative cache for about as long as a round:
+        # a retry must dial again, or its warning says "recently failed" and not why
+        unblock = getattr(self.host.get_network(), "unblock_peer", None)  # the Swarm's
+        if unblock is not None:
+            unblock(info.peer_id)
+        address = ", ".join(str(a) for a in info.addrs)
+        expected = str(info.peer_id)
         try:
             await self._connect(info)
         except DialError as exc:
-            log.warning("%s", exc, extra={"event": "dial_failed", "peer_id": str(info.peer_id)})
+            retry = f"retrying every {self._settings.refresh_interval:g} s"
+            fields: dict[str, Any] = {"peer_id": expected, "address": address}
+            if exc.actual_peer is not None:
+                log.warning(
+                    "bootstrap address %s answers as peer %s, not %s: fix the /p2p/ part of "
+                    "network.bootstrap (or --bootstrap); %s",
+                    address, exc.actual_peer, expected, retry,
+                    extra={"event": "bootstrap_wrong_peer", "expected": expected,
+                           "actual": exc.actual_peer, **fields},
+                )
+            elif exc.unreachable:
+                log.warning(
+                    "bootstrap peer %s at %s is unreachable (nothing accepts connections "
+                    "there); %s", expected, address, retry,
+                    extra={"event": "bootstrap_unreachable", **fields},
+                )
+            else:
+                log.warning("bootstrap peer at %s: %s; %s", address, exc, retry,
+                            extra={"event": "bootstrap_dial_failed", **fields})
             return
         await self._add_to_table(info.peer_id)
 
@@ -313,6 +339,18 @@ class P2PNode:
         except trio.TooSlowError as exc:
             raise DialError(f"dialing {info.peer_id} timed out") from exc
         except Exception as exc:  # py-libp2p raises many unrelated error types on dial
+            actual = _answered_as(exc)
+            if actual is not None:
+                raise DialError(
+                    f"dialing {info.peer_id} failed: the address answers as peer {actual}",
+                    actual_peer=actual,
+                ) from exc
+            if _refused(exc):
+                raise DialError(
+                    f"dialing {info.peer_id} failed: nothing accepts connections at "
+                    f"{', '.join(str(a) for a in info.addrs)}",
+                    unreachable=True,
+                ) from exc
             raise DialError(f"dialing {info.peer_id} failed: {exc}") from exc
 
     async def dial(self, address: str) -> Dialed:
@@ -434,6 +472,36 @@ def _known_addrs(host: IHost, peer: ID) -> list[multiaddr.Multiaddr]:
         return list(host.get_peerstore().addrs(peer))
     except Exception:  # the peerstore raises for a peer it never heard of
         return []
+
+
+_ANSWERED_AS = re.compile(r"remote_peer_id_from_pubkey=(\w+)|expected \w+, got (\w+)")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and the errors a MultiError holds."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo += [e for e in getattr(current, "errors", ()) if isinstance(e, BaseException)]
+
+
+def _answered_as(exc: BaseException) -> str | None:
+    """The peer ID a Noise handshake found in place of the one dialed, if that failed it."""
+    for cause in _causes(exc):
+        match = _ANSWERED_AS.search(str(cause))
+        if match:
+            return match.group(1) or match.group(2)
+    return None
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(cause, OSError) for cause in _causes(exc))
 
 
 def _remote_addrs(conn: INetConn) -> list[multiaddr.Multiaddr]:
