@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "job": ("jobs", "show one job of a running daemon"),
     "cancel": ("jobs", "cancel a queued or running job"),
     "peers": ("peers", "list the peers a running daemon knows"),
+    "devnet": ("devnet", "run N joined daemons on this machine until Ctrl-C (a test bed)"),
     "verify": ("verify", "check a saved result or receipt offline"),
     "replay": ("replay", "run a saved job again here and compare its receipt"),
     "id": ("identity", "print this node's peer ID and public key"),

@@ -63,11 +63,11 @@ def peer_row(peer: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
+def format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...] = COLUMNS) -> str:
     """Columns aligned with two spaces; the last (addresses) is never padded or cut."""
-    widths = [max(len(cells[i]) for cells in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    widths = [max(len(cells[i]) for cells in [columns, *rows]) for i in range(len(columns))]
     lines = []
-    for cells in [COLUMNS, *rows]:
+    for cells in [columns, *rows]:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
         lines.append("  ".join([*padded, cells[-1]]).rstrip())
     return "\n".join(lines)
