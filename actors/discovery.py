@@ -135,6 +135,7 @@ class _Peer:
     receipts_rejected: int = 0
     failures: int = 0
     connected: bool = False
+    idle_since_ms: int = field(default_factory=lambda: _now_ms())  # added or disconnected
 
     def info(self, logs: PeerLog | None = None) -> PeerInfo:
         head = logs.head if logs is not None else None
@@ -226,6 +227,7 @@ class DiscoveryActor(PlasmActor):
         record_ttl_ms: int = 10 * 60_000,
         search_timeout_ms: int = 2_000,
         ping_peers: bool = True,
+        forget_after_ms: int = 600_000,
     ) -> None:
         super().__init__()
         self._peer_id = peer_id
@@ -237,6 +239,8 @@ class DiscoveryActor(PlasmActor):
         self._record_ttl_ms = record_ttl_ms
         self._search_timeout_ms = search_timeout_ms
         self._ping_peers = ping_peers
+        self._forget_after_ms = forget_after_ms
+        self._forgot_at_ms = 0  # when the table was last swept of peers gone too long
         self._peers: dict[str, _Peer] = {}
         self._logs = PeerLogs()  # each peer's receipt log, as its results showed it
         self._record: bytes | None = None
@@ -369,6 +373,7 @@ class DiscoveryActor(PlasmActor):
         peer.last_seen_ms = _now_ms()
         if event.kind in ("lost", "disconnected"):
             peer.connected = False
+            peer.idle_since_ms = peer.last_seen_ms
             return
         if event.kind == "connected":
             peer.connected = True
@@ -376,6 +381,25 @@ class DiscoveryActor(PlasmActor):
                 self._to_network(Ping(peer_id=event.peer_id))
         if not self._has_fresh_record(peer):
             self._fetch_record(event.peer_id)
+
+    def _forget_gone(self) -> None:
+        """Drop the peers not connected for ``forget_after_ms`` (swept at most once a second):
+        a peer named once, or met and gone, does not stay in the table for good."""
+        now = _now_ms()
+        if now - self._forgot_at_ms < 1000:
+            return
+        self._forgot_at_ms = now
+        cutoff = now - self._forget_after_ms
+        gone = [
+            peer_id
+            for peer_id, peer in self._peers.items()
+            if not peer.connected and max(peer.idle_since_ms, peer.last_seen_ms) < cutoff
+        ]
+        for peer_id in gone:
+            del self._peers[peer_id]
+            log.info("forgot peer %s: not connected for %d s", peer_id,
+                     self._forget_after_ms // 1000,
+                     extra={"event": "peer_forgotten", "peer_id": peer_id})
 
     def _peer(self, peer_id: str) -> _Peer:
         peer = self._peers.get(peer_id)
@@ -509,6 +533,7 @@ class DiscoveryActor(PlasmActor):
 
     @handles(ListPeers)
     def on_list_peers(self, message: ListPeers, delivery: Delivery) -> PeerList:
+        self._forget_gone()
         return PeerList(
             peers=tuple(
                 p.info(self._logs.of(p.peer_id))
@@ -523,6 +548,7 @@ class DiscoveryActor(PlasmActor):
         # Answered now or later, by this actor: take the reply future out of the delivery.
         query = _Query(request, delivery.reply, delivery.reply_to)
         delivery.reply = None
+        self._forget_gone()
         found = self._candidates(request)
         if found or not self._network.is_set:
             self._answer(query, found)

@@ -93,6 +93,8 @@ class NetworkSettings:
     max_jobs_per_peer: int = 4
     rate_limit_per_minute: int = 120
     offer_hold_ms: int = 2000  # an accepted offer holds its slot this long for the job
+    max_connections: int = 64  # libp2p connections, inbound and outbound together
+    forget_peers_after_ms: int = 600_000  # a peer gone this long leaves the peer table
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,10 @@ class Node:
             self.sandbox.engine_name, self.sandbox.engine_version, max_limits, slots
         )
         discovery = self._spawn(
-            DiscoveryActor.start(self.peer_id, network_ref, signer, local, ingress=ingress)
+            DiscoveryActor.start(
+                self.peer_id, network_ref, signer, local, ingress=ingress,
+                forget_after_ms=net.forget_peers_after_ms,
+            )
         )
         policy = ExecutorPolicy(
             max_limits=max_limits,
@@ -289,6 +294,7 @@ class Node:
             listen=net.listen,
             bootstrap=net.bootstrap,
             mdns=net.mdns,
+            max_connections=net.max_connections,
             handlers={
                 PROTOCOL_NEGOTIATE: negotiator,
                 PROTOCOL_JOB: negotiator,

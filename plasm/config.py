@@ -132,6 +132,8 @@ class NetworkConfig:
     max_jobs_per_peer: int
     rate_limit_per_minute: int
     offer_hold_ms: int  # how long an accepted offer holds a slot for its job to arrive
+    max_connections: int  # libp2p connections at most, inbound and outbound together
+    forget_peers_after_ms: int  # a peer not connected this long leaves the peer table
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +393,8 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "network.max_jobs_per_peer": (_int(1), 4),
     "network.rate_limit_per_minute": (_int(1), 120),
     "network.offer_hold_ms": (_duration(100), 2000),
+    "network.max_connections": (_int(4), 64),
+    "network.forget_peers_after_ms": (_duration(1000), "10min"),
     "shutdown.grace_ms": (_duration(0), "10s"),
     "blobs.max_bytes": (_size, "8GiB"),
     "blobs.max_blob_bytes": (_size, "256MiB"),
@@ -576,6 +580,8 @@ def _network(v: dict[str, Any]) -> NetworkConfig:
         max_jobs_per_peer=v["network.max_jobs_per_peer"],
         rate_limit_per_minute=v["network.rate_limit_per_minute"],
         offer_hold_ms=v["network.offer_hold_ms"],
+        max_connections=v["network.max_connections"],
+        forget_peers_after_ms=v["network.forget_peers_after_ms"],
     )
 
 

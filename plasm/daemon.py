@@ -303,6 +303,8 @@ def network_settings(cfg: Config) -> NetworkSettings:
         max_jobs_per_peer=net.max_jobs_per_peer,
         rate_limit_per_minute=net.rate_limit_per_minute,
         offer_hold_ms=net.offer_hold_ms,
+        max_connections=net.max_connections,
+        forget_peers_after_ms=net.forget_peers_after_ms,
     )
 
 

@@ -6,10 +6,11 @@ readable handler. `format="auto"` picks by `isatty()`.
 
 py-libp2p's records go through the same handler: at import it leaves its `libp2p`
 logger with no handler and `propagate = False`, so Python's last-resort handler would
-print its warnings raw. `setup_logging` makes that logger propagate at the node's level
-(never below info: py-libp2p's debug output is a flood; `LIBP2P_DEBUG` set in the
-environment leaves py-libp2p's own logging alone) and `Libp2pLevels` lowers to debug
-the lines py-libp2p logs for ordinary peer behaviour and for dials plasm reports itself.
+print its warnings raw. `setup_logging` makes that logger propagate, and `Libp2pLevels`
+maps its levels onto the node's: py-libp2p's info lines (connection-manager chatter) and
+the warnings it logs for ordinary peer behaviour or for dials plasm reports itself become
+debug; its own debug output stays out (`LIBP2P_DEBUG` set in the environment leaves
+py-libp2p's logging to py-libp2p).
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ LIBP2P_DEBUG_LINES: tuple[tuple[str, str], ...] = (  # (logger prefix, message p
     ("libp2p.transport.tcp", "Failed to open TCP stream"),
     ("libp2p.transport.tcp", "Unexpected error opening TCP stream"),
     ("libp2p.network", "failed to upgrade security for peer"),
+    ("libp2p.protocol_muxer", "MultiselectClient handshake: read failed"),
 )
 
 
 class Libp2pLevels(logging.Filter):
-    """Lowers py-libp2p's routine lines to debug, then applies the node's level to them."""
+    """Lowers py-libp2p's info and routine warnings to debug, then applies the node's level."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
@@ -68,7 +70,7 @@ class Libp2pLevels(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "libp2p" or record.name.startswith("libp2p."):
-            if record.levelno > logging.DEBUG and any(
+            if record.levelno <= logging.INFO or any(
                 record.name.startswith(name) and str(record.msg).startswith(text)
                 for name, text in LIBP2P_DEBUG_LINES
             ):
@@ -86,7 +88,8 @@ def adopt_libp2p_logging(level: int) -> None:
     libp2p_logger = logging.getLogger("libp2p")
     libp2p_logger.handlers.clear()
     libp2p_logger.propagate = True
-    libp2p_logger.setLevel(max(level, logging.INFO))
+    # its info lines only matter at debug, where they show (as debug); never its debug
+    libp2p_logger.setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
 
 
 def setup_logging(fmt: str = "auto", level: str = "info") -> None:

@@ -82,10 +82,14 @@ def _transports(
 
 
 def build_host(
-    seed: bytes, listen: list[multiaddr.Multiaddr], pending: PendingConnections | None = None
+    seed: bytes,
+    listen: list[multiaddr.Multiaddr],
+    pending: PendingConnections | None = None,
+    max_connections: int = 64,
 ) -> IHost:
-    """A host with the node identity, Noise only, Yamux, one connection per peer, and
-    inbound handshakes bounded in time and number (by ``pending``, else the defaults)."""
+    """A host with the node identity, Noise only, Yamux, one connection per peer, at most
+    ``max_connections`` connections, and inbound handshakes bounded in time and number
+    (by ``pending``, else the defaults)."""
     _libp2p_private.require()
     key_pair = key_pair_from_seed(seed)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
@@ -97,20 +101,34 @@ def build_host(
         muxer_preference="YAMUX",
         listen_addrs=listen,
         transports=_transports(key_pair, listen, pending),
-        # min/low watermark 0: py-libp2p would otherwise dial every peer it ever heard
-        # of to keep 50 connections; discovery decides whom we connect to.
-        connection_config=ConnectionConfig(
-            max_connections_per_peer=1,
-            min_connections=0,
-            low_watermark=0,
-            inbound_upgrade_timeout=HANDSHAKE_TIMEOUT_S,
-        ),
+        connection_config=connection_config(max_connections),
     )
     host.get_network().register_notifee(pending.notifee())
     expected = peer_id_from_public_key(key_pair.public_key.to_bytes())
     if str(host.get_id()) != expected:  # a py-libp2p change would break receipt binding
         raise NetworkStartError(f"libp2p derived peer id {host.get_id()}, expected {expected}")
     return host
+
+
+def connection_config(max_connections: int) -> ConnectionConfig:
+    """py-libp2p's connection manager, bounded by ``max_connections``.
+
+    Above the high watermark (3/4 of the cap) it closes the least useful connections
+    older than the grace period (20 s) down towards the low watermark (1/2); below the
+    low watermark it dials peers it knows of (DHT, identify) up towards the middle. The
+    cap itself refuses connections past it, inbound included, so a full node (the
+    bootstrap node of a big network, say) sheds older peers to take new ones, which have
+    found others through its DHT by the time they are shed. min_connections stays 0: all
+    of the cap may be inbound.
+    """
+    return ConnectionConfig(
+        max_connections=max_connections,
+        max_connections_per_peer=1,
+        min_connections=0,
+        low_watermark=max_connections // 2,
+        high_watermark=max_connections * 3 // 4,
+        inbound_upgrade_timeout=HANDSHAKE_TIMEOUT_S,
+    )
 
 
 def _transport_of(address: multiaddr.Multiaddr) -> tuple[str, str]:

@@ -2,9 +2,12 @@
 
 Theory of operation: ``P2PNode.run`` (a task in the network thread's nursery) builds the
 host, registers the wrapped inbound handlers, listens, checks that every listen address
-took, starts the DHT service and mDNS, reports ``started`` and then keeps two background
-jobs going: dialing the bootstrap peers and, every ``refresh_interval``, re-dialing lost
-bootstrap peers, putting connected peers into the DHT routing table and refreshing it.
+took, starts the DHT service and mDNS, reports ``started`` and then keeps background
+jobs going: one per bootstrap peer that dials it whenever it is not connected (backing
+off from 1 s to ``refresh_interval`` while it fails, one warning per ``refresh_interval``),
+and, every ``refresh_interval``, putting connected peers into the DHT routing table and
+refreshing it. py-libp2p's connection manager keeps the connections within
+``max_connections`` (``_host.connection_config``).
 Every public coroutine is one operation the actor asks for; each returns a catalogue
 message and never raises for a peer's failure (outbound exchanges answer ``PeerFailure``).
 Connection changes reach ``emit`` as ``PeerEvent``s through the swarm's notifee API.
@@ -13,6 +16,7 @@ Connection changes reach ``emit`` as ``PeerEvent``s through the swarm's notifee 
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import re
@@ -66,6 +70,7 @@ from plasm.protocol.messages import BlobRef
 log = logging.getLogger(__name__)
 
 PING_SIZE = 32
+BOOTSTRAP_RETRY_S = 1.0  # the first retry of a bootstrap peer that did not answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,7 @@ class P2PNodeSettings:
     listen: tuple[str, ...]
     bootstrap: tuple[str, ...]
     mdns: bool
+    max_connections: int
     handlers: dict[str, pykka.ActorRef[Any]]
     frame_caps: dict[str, int]
     max_streams_per_peer: int
@@ -148,7 +154,9 @@ class P2PNode:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._token = trio.lowlevel.current_trio_token()
         check_ports_free(self._listen)
-        host = self._host = build_host(self._settings.seed, self._listen)
+        host = self._host = build_host(
+            self._settings.seed, self._listen, max_connections=self._settings.max_connections
+        )
         for protocol in self.inbound.protocols:
             host.set_stream_handler(TProtocol(protocol), self.inbound.handler_for(protocol))
         host.set_stream_handler(TProtocol(PROTOCOL_BLOB), self.blob_server.handle)
@@ -196,21 +204,53 @@ class P2PNode:
         return mdns
 
     async def _maintain(self) -> None:
-        while True:
-            async with trio.open_nursery() as nursery:
-                for info in self._bootstrap:
-                    if not self._is_connected(info.peer_id):
-                        nursery.start_soon(self._dial_bootstrap, info)
-            for peer in self.host.get_connected_peers():
-                await self._add_to_table(peer)
-            with trio.move_on_after(self._settings.refresh_interval):
-                try:
-                    await self.dht.refresh_routing_table()
-                except Exception as exc:  # a failed refresh is retried next round
-                    log.warning("routing table refresh failed: %s", exc)
-            await trio.sleep(self._settings.refresh_interval)
+        async with trio.open_nursery() as nursery:
+            for info in self._bootstrap:
+                nursery.start_soon(self._keep_bootstrap, info)
+            while True:
+                for peer in self.host.get_connected_peers():
+                    await self._add_to_table(peer)
+                with trio.move_on_after(self._settings.refresh_interval):
+                    try:
+                        await self.dht.refresh_routing_table()
+                    except Exception as exc:  # a failed refresh is retried next round
+                        log.warning("routing table refresh failed: %s", exc)
+                await trio.sleep(self._settings.refresh_interval)
 
-    async def _dial_bootstrap(self, info: PeerInfo) -> None:
+    async def _keep_bootstrap(self, info: PeerInfo) -> None:
+        """Dial a bootstrap peer while the node needs one (``_needs_bootstrap``): at once,
+        then after failures every 1, 2, 4 ... s up to ``refresh_interval`` (a full
+        bootstrap node refuses for a while, a restarting one comes back); otherwise check
+        again every ``refresh_interval``."""
+        backoff = BOOTSTRAP_RETRY_S
+        warned_at: float | None = None
+        while True:
+            if self._is_connected(info.peer_id) or not self._needs_bootstrap():
+                backoff = BOOTSTRAP_RETRY_S
+                await trio.sleep(self._settings.refresh_interval)
+                continue
+            # one warning per refresh_interval, however often it is retried in between
+            period = self._settings.refresh_interval
+            loud = warned_at is None or time.monotonic() - warned_at >= period
+            if not await self._dial_bootstrap(info, loud) and loud:
+                warned_at = time.monotonic()
+            if self._is_connected(info.peer_id):
+                warned_at = None
+                continue
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, self._settings.refresh_interval)
+
+    def _needs_bootstrap(self) -> bool:
+        """A node redials its bootstrap peers only while it holds fewer connections than
+        the low watermark and none to a bootstrap peer: one that found the network stops
+        knocking, so the bootstrap node of a big network has room for newcomers."""
+        connected = self.host.get_connected_peers()
+        if any(self._is_connected(b.peer_id) for b in self._bootstrap):
+            return False
+        return len(connected) < max(1, self._settings.max_connections // 2)
+
+    async def _dial_bootstrap(self, info: PeerInfo, loud: bool = True) -> bool:
+        """Dial; on failure log why (at warning when ``loud``) and answer False."""
         # py-libp2p keeps a failed peer in a negative cache for about as long as a round:
         # a retry must dial again, or its warning says "recently failed" and not why
         unblock = getattr(self.host.get_network(), "unblock_peer", None)  # the Swarm's
@@ -221,10 +261,11 @@ class P2PNode:
         try:
             await self._connect(info)
         except DialError as exc:
-            retry = f"retrying every {self._settings.refresh_interval:g} s"
+            say = log.warning if loud else log.debug
+            retry = f"retrying, at least every {self._settings.refresh_interval:g} s"
             fields: dict[str, Any] = {"peer_id": expected, "address": address}
             if exc.actual_peer is not None:
-                log.warning(
+                say(
                     "bootstrap address %s answers as peer %s, not %s: fix the /p2p/ part of "
                     "network.bootstrap (or --bootstrap); %s",
                     address, exc.actual_peer, expected, retry,
@@ -232,16 +273,17 @@ class P2PNode:
                            "actual": exc.actual_peer, **fields},
                 )
             elif exc.unreachable:
-                log.warning(
+                say(
                     "bootstrap peer %s at %s is unreachable (nothing accepts connections "
                     "there); %s", expected, address, retry,
                     extra={"event": "bootstrap_unreachable", **fields},
                 )
             else:
-                log.warning("bootstrap peer at %s: %s; %s", address, exc, retry,
-                            extra={"event": "bootstrap_dial_failed", **fields})
-            return
+                say("bootstrap peer at %s: %s; %s", address, exc, retry,
+                    extra={"event": "bootstrap_dial_failed", **fields})
+            return False
         await self._add_to_table(info.peer_id)
+        return True
 
     async def _add_to_table(self, peer: ID) -> None:
         try:
@@ -488,7 +530,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         todo += [e for e in (current.__cause__, current.__context__) if e is not None]
-        todo += [e for e in getattr(current, "errors", ()) if isinstance(e, BaseException)]
+        for group in ("errors", "exceptions"):  # libp2p's MultiError, an ExceptionGroup
+            todo += [e for e in getattr(current, group, ()) if isinstance(e, BaseException)]
 
 
 def _answered_as(exc: BaseException) -> str | None:
@@ -500,8 +543,15 @@ def _answered_as(exc: BaseException) -> str | None:
     return None
 
 
+_UNREACHABLE = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+
 def _refused(exc: BaseException) -> bool:
-    return any(isinstance(cause, OSError) for cause in _causes(exc))
+    """Nothing accepted the TCP connection (refused, no route), as opposed to a peer that
+    accepted and then closed it (one at its max_connections does that)."""
+    return any(
+        isinstance(cause, OSError) and cause.errno in _UNREACHABLE for cause in _causes(exc)
+    )
 
 
 def _remote_addrs(conn: INetConn) -> list[multiaddr.Multiaddr]:
