@@ -18,6 +18,7 @@ sandbox cancel token, so the guest stops and the receipt says `cancelled`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import logging
@@ -46,6 +47,7 @@ from plasm.actors._mailbox import (
 from plasm.actors.errors import (
     LimitsExceededError,
     QueueFullError,
+    ReuseRefusedError,
     ShuttingDownError,
     UnknownJobError,
     UnknownModuleError,
@@ -65,6 +67,7 @@ from plasm.actors.messages import (
     JobRecorded,
     JobStatus,
     MarkRunning,
+    MemoCandidate,
     ModuleFound,
     ModuleStored,
     PutModule,
@@ -73,9 +76,13 @@ from plasm.actors.messages import (
     RunRemote,
     SubmitJob,
 )
+from plasm.protocol.errors import DecodeError, ReceiptError
 from plasm.protocol.messages import ExecuteJob
 from plasm.protocol.p2p_messages import Placement
+from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.result import job_result_to_json
+from plasm.protocol.reuse import JobDescription, ReuseError, check_receipt_matches, describe
+from plasm.protocol.verification import check_result_fields
 from plasm.runtime.job import Limits, OutcomeKind
 from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 from plasm.runtime.sandbox import CancelToken
@@ -142,6 +149,13 @@ def _status_of(kind: OutcomeKind) -> str:
     return "done"
 
 
+def _output_blobs(finished: JobFinished) -> tuple[str, ...]:
+    """The sha256 of each output file a result lists (so the job keeps those blobs)."""
+    if finished.result is None:
+        return ()
+    return tuple(item["sha256"] for item in orjson.loads(finished.result)["outputs"])
+
+
 def new_job_id() -> str:
     """32 hex chars: 12 of unix milliseconds (ids sort by time), 20 random."""
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
@@ -154,6 +168,10 @@ class _Queued:
     cancel: CancelToken = field(default_factory=CancelToken)
     accepted_ns: int = field(default_factory=time.monotonic_ns)
     recorded_running: bool = False
+    # Verified reuse: what the job asked for and, unless "off", its description; a job
+    # that asked for it is indexed under the description's key once it is done.
+    reuse: str = "off"
+    description: JobDescription | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +215,7 @@ class IngressActor(PlasmActor):
         self._outcomes: dict[str, int] = {}
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
         self._latency_sum_us = 0
+        self._reused = 0
 
     # -- admission -----------------------------------------------------------------
 
@@ -239,6 +258,12 @@ class IngressActor(PlasmActor):
                 f"{self._queue_length} remote jobs are already in flight; retry later"
             )
         module, sha256 = self._resolve_module(request)
+        description = None
+        if request.reuse != "off":
+            try:
+                description = describe(sha256, request.job_input, request.limits)
+            except ReuseError as exc:
+                raise ReuseRefusedError(exc.detail) from exc
         job = ExecuteJob(
             job_id=ticket.job_id,
             module=module,
@@ -249,6 +274,7 @@ class IngressActor(PlasmActor):
             nonce=request.nonce or os.urandom(16),
         )
         if self._journal is None:
+            # No journal, no index: reuse needs one (plasmd execute-job has none).
             queued = _Queued(job, ticket)
             self._start(queued, request.placement)
             return JobAccepted(job_id=ticket.job_id, status="queued")
@@ -260,7 +286,13 @@ class IngressActor(PlasmActor):
             and not self._admitting
             and self._free_executor() is not None
         )
-        queued = _Queued(job, ticket, recorded_running=starts_now)
+        queued = _Queued(
+            job,
+            ticket,
+            recorded_running=starts_now,
+            reuse=request.reuse,
+            description=description,
+        )
         # The journal answers once the record is committed; the answer comes back here as
         # a message, so the ingress keeps admitting and dispatching meanwhile.
         recorded = ask_async(
@@ -271,6 +303,7 @@ class IngressActor(PlasmActor):
                 module_sha256=sha256,
                 created_at_ms=now_ms,
                 started_at_ms=now_ms if starts_now else None,
+                reuse_key=description.key() if description is not None else None,
             ),
         )
         self._admitting[ticket.job_id] = _Admitting(
@@ -300,7 +333,61 @@ class IngressActor(PlasmActor):
         if self._stopping:
             self._finish(self._cancelled(message.job_id), admitting.queued.ticket)
             return
+        candidate = admitting.recorded.get(timeout=0)
+        if isinstance(candidate, MemoCandidate):
+            reused = self._reuse_local(admitting.queued, candidate)
+            if reused is not None:
+                self._finish(reused, admitting.queued.ticket, reused_blobs=_output_blobs(reused))
+                return
         self._start(admitting.queued, admitting.placement)
+
+    def _reuse_local(self, queued: _Queued, candidate: MemoCandidate) -> JobFinished | None:
+        """The earlier job's result as this job's, once its receipt verifies, signs a
+        reusable run of exactly this job's description, and says what the stored result
+        says; else None (logged), and the job runs."""
+        assert queued.description is not None
+        try:
+            saved = orjson.loads(candidate.result)
+            stdout = base64.b64decode(saved["stdout"], validate=True)
+            stderr = base64.b64decode(saved["stderr"], validate=True)
+            receipt = verify_envelope(candidate.envelope, stdout=stdout, stderr=stderr)
+            check_receipt_matches(receipt, queued.description)
+            check_result_fields(saved, receipt)
+        except (ReceiptError, DecodeError, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "job %s: not reusing job %s: %s",
+                queued.job.job_id,
+                candidate.job_id,
+                exc,
+                extra={"event": "reuse_refused", "job_id": queued.job.job_id},
+            )
+            return None
+        return self._reused_result(queued, saved, receipt.job_id, receipt.executor,
+                                   candidate.envelope)
+
+    def _reused_result(
+        self, queued: _Queued, saved: dict[str, Any], job_id: str, executor: str, envelope: bytes
+    ) -> JobFinished:
+        saved.pop("log", None)  # the earlier job's place in a log, not this job's
+        saved["job_id"] = queued.job.job_id
+        saved["reused"] = {"job_id": job_id, "executor": executor}
+        self._reused += 1
+        self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
+        log.info(
+            "job %s answered with the verified result of job %s (executor %s)",
+            queued.job.job_id,
+            job_id,
+            executor,
+            extra={"event": "job_reused", "job_id": queued.job.job_id},
+        )
+        return JobFinished(
+            job_id=queued.job.job_id,
+            status="done",
+            executor=executor,
+            executed=None,
+            envelope=envelope,
+            result=orjson.dumps(saved),
+        )
 
     def _start(self, queued: _Queued, placement: Placement) -> None:
         if placement.mode != "local":
@@ -394,7 +481,7 @@ class IngressActor(PlasmActor):
                 envelope=done.envelope,
                 log=done.log,
             )
-            self._finish(finished, entry[0].ticket)
+            self._finish(finished, entry[0].ticket, memo=entry[0])
             return
         placement = entry[1]
         if (
@@ -482,7 +569,7 @@ class IngressActor(PlasmActor):
             executed=executed,
             envelope=completed.envelope,
         )
-        self._finish(finished, queued.ticket)
+        self._finish(finished, queued.ticket, memo=queued)
         self._dispatch()
 
     def _free_slot(self, index: int, wall_time_us: int | None) -> None:
@@ -490,17 +577,32 @@ class IngressActor(PlasmActor):
         if wall_time_us is not None:
             self._ahead[index] = PREFETCH_SHORT if wall_time_us < SHORT_JOB_US else PREFETCH
 
-    def _finish(self, finished: JobFinished, ticket: JobTicket) -> None:
+    def _finish(
+        self,
+        finished: JobFinished,
+        ticket: JobTicket,
+        *,
+        memo: _Queued | None = None,
+        reused_blobs: tuple[str, ...] | None = None,
+    ) -> None:
+        """Journal the job's end, then answer ``done``. ``memo``: the job that ran, indexed
+        for reuse if it asked for reuse; ``reused_blobs``: set for a job answered with an
+        earlier run (its output blobs; its receipt is not logged again)."""
         if self._journal is None:
             # No journal (plasmd execute-job, embedded use): whoever waits builds the
             # result JSON if it wants one (`result_json`); nothing here needs it.
             ticket.done.try_set(checked(finished))
             return
         outcome = None
+        memo_key = None
         if finished.executed is not None:
             # Built once here: the journal stores these bytes and the API returns them.
             finished = dataclasses.replace(finished, result=orjson.dumps(result_json(finished)))
             outcome = finished.executed.outcome.kind.value
+            if memo is not None and memo.description is not None and finished.status == "done":
+                memo_key = memo.description.key()
+        elif reused_blobs is not None and finished.result is not None:
+            outcome = orjson.loads(finished.result)["outcome"]["kind"]
         tell(
             self._journal,
             FinishJob(
@@ -513,7 +615,11 @@ class IngressActor(PlasmActor):
                 error=finished.error,
                 # Receipts this node signed go into its transparency log; a peer's are in
                 # the peer's (`log` in the result).
-                logged=finished.envelope is not None and finished.executor == self._peer_id,
+                logged=finished.envelope is not None
+                and finished.executor == self._peer_id
+                and reused_blobs is None,
+                memo_key=memo_key,
+                blobs=reused_blobs or (),
             ),
             job=ticket,
             finished=finished,
@@ -642,4 +748,5 @@ class IngressActor(PlasmActor):
             outcomes=dict(self._outcomes),
             latency_counts=tuple(self._latency_counts),
             latency_sum_us=self._latency_sum_us,
+            reused=self._reused,
         )

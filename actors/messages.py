@@ -24,6 +24,7 @@ from plasm.protocol.p2p_messages import (
     Requirements,
 )
 from plasm.protocol.receipt import Receipt
+from plasm.protocol.reuse import REUSE_MODES
 from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import JobInput, Limits
 
@@ -54,8 +55,12 @@ class SubmitJob(Message):
     job_id: str | None = None
     requester: str | None = None
     nonce: bytes | None = None
+    # Verified reuse (plasm.protocol.reuse): "off", "local" or "network".
+    reuse: str = "off"
 
     def __post_init__(self) -> None:
+        if self.reuse not in REUSE_MODES:
+            raise ValueError(f"reuse must be one of {', '.join(REUSE_MODES)}, got {self.reuse!r}")
         if self.module is None and self.module_sha256 is None:
             raise ValueError("submit_job needs the module bytes or its module_sha256")
         if self.module_sha256 is not None:
@@ -230,6 +235,7 @@ class IngressStats(Message):
     outcomes: dict[str, int]
     latency_counts: tuple[int, ...]
     latency_sum_us: int
+    reused: int = 0  # jobs answered with an earlier verified result, without running
 
 
 @_register
@@ -299,6 +305,20 @@ class RecordJob(Message):
     module_sha256: str
     created_at_ms: int
     started_at_ms: int | None = None  # set: recorded straight as running
+    # Set: the job asked for reuse; the journal answers `MemoCandidate` when it holds a
+    # done job indexed under this memo key (the ingress checks it), else `Ok`.
+    reuse_key: bytes | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoCandidate(Message):
+    """Journal -> ingress: a done job indexed under the memo key asked for, unchecked."""
+
+    TYPE: ClassVar[str] = "memo_candidate"
+    job_id: str
+    result: bytes
+    envelope: bytes
 
 
 @_register
@@ -323,6 +343,8 @@ class FinishJob(Message):
     envelope: bytes | None
     error: bytes | None
     logged: bool = False  # this node signed the receipt: append it to the transparency log
+    memo_key: bytes | None = None  # index the job for reuse under this key (done jobs only)
+    blobs: tuple[str, ...] = ()  # output blobs (sha256 hex) the job names besides its own
 
     def __post_init__(self) -> None:
         check_status(self.status)

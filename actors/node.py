@@ -392,6 +392,7 @@ class Node:
         manifest: bytes = b"{}",
         placement: Placement | None = None,
         confirm: bool = True,
+        reuse: str = "off",
     ) -> Submission:
         """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused.
 
@@ -411,6 +412,7 @@ class Node:
                 manifest=manifest,
                 placement=placement or LOCAL,
                 job_id=job_id,
+                reuse=reuse,
             ),
             job=JobTicket(job_id, done, supervisor=self.ingress),
         )
