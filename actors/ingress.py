@@ -66,10 +66,13 @@ from plasm.actors.messages import (
     JobFinished,
     JobRecorded,
     JobStatus,
+    LookupMemo,
     MarkRunning,
     MemoCandidate,
+    MemoLookedUp,
     ModuleFound,
     ModuleStored,
+    PublishMemo,
     PutModule,
     RecordJob,
     RemoteJobDone,
@@ -77,13 +80,19 @@ from plasm.actors.messages import (
     SubmitJob,
 )
 from plasm.protocol.errors import DecodeError, ReceiptError
-from plasm.protocol.messages import ExecuteJob
+from plasm.protocol.messages import ExecuteJob, JobExecuted
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.result import job_result_to_json
-from plasm.protocol.reuse import JobDescription, ReuseError, check_receipt_matches, describe
+from plasm.protocol.reuse import (
+    REUSABLE_OUTCOMES,
+    JobDescription,
+    ReuseError,
+    check_receipt_matches,
+    describe,
+)
 from plasm.protocol.verification import check_result_fields
-from plasm.runtime.job import Limits, OutcomeKind
+from plasm.runtime.job import Limits, Outcome, OutcomeKind
 from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 from plasm.runtime.sandbox import CancelToken
 
@@ -139,6 +148,8 @@ JOURNAL_TIMEOUT_S = 30.0
 # (blobs.max_module_bytes), so a count would not bound the memory.
 MODULE_CACHE_BYTES = 512 * 2**20
 REMOTE_SLACK_MS = 15_000
+# How long a job with reuse network waits for the DHT's memo record before it runs.
+MEMO_LOOKUP_MS = 5_000
 
 
 def _status_of(kind: OutcomeKind) -> str:
@@ -147,13 +158,6 @@ def _status_of(kind: OutcomeKind) -> str:
     if kind in (OutcomeKind.INVALID_MODULE, OutcomeKind.COMPILE_LIMIT):
         return "failed"
     return "done"
-
-
-def _output_blobs(finished: JobFinished) -> tuple[str, ...]:
-    """The sha256 of each output file a result lists (so the job keeps those blobs)."""
-    if finished.result is None:
-        return ()
-    return tuple(item["sha256"] for item in orjson.loads(finished.result)["outputs"])
 
 
 def new_job_id() -> str:
@@ -216,6 +220,8 @@ class IngressActor(PlasmActor):
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
         self._latency_sum_us = 0
         self._reused = 0
+        # Jobs waiting for the DHT's memo (reuse network): job id -> (job, placement).
+        self._memo_wait: dict[str, tuple[_Queued, Placement]] = {}
 
     # -- admission -----------------------------------------------------------------
 
@@ -337,9 +343,94 @@ class IngressActor(PlasmActor):
         if isinstance(candidate, MemoCandidate):
             reused = self._reuse_local(admitting.queued, candidate)
             if reused is not None:
-                self._finish(reused, admitting.queued.ticket, reused_blobs=_output_blobs(reused))
+                assert reused.result is not None
+                self._finish(
+                    reused,
+                    admitting.queued.ticket,
+                    reused=orjson.loads(reused.result)["reused"],
+                )
                 return
+        queued = admitting.queued
+        if queued.reuse == "network" and queued.description is not None and self._negotiator:
+            # This node's index has no verified run: ask the DHT before running it.
+            self._memo_wait[message.job_id] = (queued, admitting.placement)
+            d = queued.description
+            tell(
+                self._negotiator,
+                LookupMemo(
+                    job_id=message.job_id,
+                    module_sha256=d.module_sha256,
+                    input_sha256=d.input_sha256,
+                    limits=d.limits,
+                    profile=d.profile,
+                    timeout_ms=MEMO_LOOKUP_MS,
+                ),
+                reply_to=self.actor_ref,
+            )
+            return
         self._start(admitting.queued, admitting.placement)
+
+    @handles(MemoLookedUp)
+    def on_memo_looked_up(self, answer: MemoLookedUp, delivery: Delivery) -> None:
+        """The DHT's verified memo of a job (run it if there is none, or it does not check)."""
+        entry = self._memo_wait.pop(answer.job_id, None)
+        if entry is None:
+            return  # ended meanwhile (cancelled, the node stopping)
+        queued, placement = entry
+        if self._stopping:
+            self._finish(self._cancelled(answer.job_id), queued.ticket)
+            return
+        if answer.envelope is None:
+            self._start(queued, placement)
+            return
+        assert queued.description is not None
+        try:
+            receipt = verify_envelope(
+                answer.envelope, stdout=answer.stdout, stderr=answer.stderr, outputs=answer.outputs
+            )
+            check_receipt_matches(receipt, queued.description)
+        except ReceiptError as exc:  # the negotiator checked it: a bug if this happens
+            log.error("job %s: the memo did not check here: %s", answer.job_id, exc)
+            self._start(queued, placement)
+            return
+        outcome = Outcome(
+            kind=receipt.outcome,
+            exit_code=receipt.exit_code,
+            message=receipt.message,
+            stdout=answer.stdout,
+            stderr=answer.stderr,
+            stdout_truncated=receipt.stdout_truncated,
+            stderr_truncated=receipt.stderr_truncated,
+            fuel_consumed=receipt.fuel_consumed,
+            wall_time_us=receipt.wall_time_us,
+            started_at_ms=receipt.started_at_ms,
+            finished_at_ms=receipt.finished_at_ms,
+            output_files=tuple(sorted(answer.outputs)),
+            outputs_truncated=receipt.outputs_truncated,
+        )
+        self._reused += 1
+        self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
+        log.info(
+            "job %s answered with the verified memo of job %s (executor %s, published by %s)",
+            answer.job_id,
+            receipt.job_id,
+            receipt.executor,
+            answer.publisher,
+            extra={"event": "job_reused", "job_id": answer.job_id},
+        )
+        finished = JobFinished(
+            job_id=answer.job_id,
+            status=_status_of(receipt.outcome),
+            executor=receipt.executor,
+            executed=JobExecuted.of(queued.job, outcome),
+            envelope=answer.envelope,
+        )
+        self._finish(
+            finished,
+            queued.ticket,
+            memo=queued,
+            reused={"job_id": receipt.job_id, "executor": receipt.executor},
+        )
 
     def _reuse_local(self, queued: _Queued, candidate: MemoCandidate) -> JobFinished | None:
         """The earlier job's result as this job's, once its receipt verifies, signs a
@@ -583,11 +674,12 @@ class IngressActor(PlasmActor):
         ticket: JobTicket,
         *,
         memo: _Queued | None = None,
-        reused_blobs: tuple[str, ...] | None = None,
+        reused: dict[str, str] | None = None,
     ) -> None:
-        """Journal the job's end, then answer ``done``. ``memo``: the job that ran, indexed
-        for reuse if it asked for reuse; ``reused_blobs``: set for a job answered with an
-        earlier run (its output blobs; its receipt is not logged again)."""
+        """Journal the job's end, then answer ``done``. ``memo``: the job, indexed for reuse
+        (and its run published, with reuse network) if it asked for reuse; ``reused``: the
+        earlier run ({job_id, executor}) that answers this job without running, whose
+        receipt is not logged again."""
         if self._journal is None:
             # No journal (plasmd execute-job, embedded use): whoever waits builds the
             # result JSON if it wants one (`result_json`); nothing here needs it.
@@ -595,14 +687,22 @@ class IngressActor(PlasmActor):
             return
         outcome = None
         memo_key = None
+        blobs: tuple[str, ...] = ()
         if finished.executed is not None:
             # Built once here: the journal stores these bytes and the API returns them.
-            finished = dataclasses.replace(finished, result=orjson.dumps(result_json(finished)))
+            result = result_json(finished)
+            if reused is not None:
+                result["reused"] = reused
+            finished = dataclasses.replace(finished, result=orjson.dumps(result))
             outcome = finished.executed.outcome.kind.value
             if memo is not None and memo.description is not None and finished.status == "done":
                 memo_key = memo.description.key()
-        elif reused_blobs is not None and finished.result is not None:
-            outcome = orjson.loads(finished.result)["outcome"]["kind"]
+                if reused is None and memo.reuse == "network":
+                    self._publish(memo_key, finished)
+        elif reused is not None and finished.result is not None:
+            saved = orjson.loads(finished.result)  # a local hit: the stored result, checked
+            outcome = saved["outcome"]["kind"]
+            blobs = tuple(item["sha256"] for item in saved["outputs"])
         tell(
             self._journal,
             FinishJob(
@@ -617,12 +717,34 @@ class IngressActor(PlasmActor):
                 # the peer's (`log` in the result).
                 logged=finished.envelope is not None
                 and finished.executor == self._peer_id
-                and reused_blobs is None,
+                and reused is None,
                 memo_key=memo_key,
-                blobs=reused_blobs or (),
+                blobs=blobs,
             ),
             job=ticket,
             finished=finished,
+        )
+
+    def _publish(self, key: bytes, finished: JobFinished) -> None:
+        """A memo record of this run, for the DHT (reuse network), if it may be reused."""
+        executed = finished.executed
+        if (
+            self._negotiator is None
+            or executed is None
+            or finished.envelope is None
+            or executed.outcome.kind not in REUSABLE_OUTCOMES
+        ):
+            return
+        outcome = executed.outcome
+        tell(
+            self._negotiator,
+            PublishMemo(
+                key=key,
+                envelope=finished.envelope,
+                stdout=outcome.stdout,
+                stderr=outcome.stderr,
+                outputs=outcome.output_files,
+            ),
         )
 
     # -- supervision -------------------------------------------------------------------
@@ -662,7 +784,7 @@ class IngressActor(PlasmActor):
         if running is not None:
             self._free_slot(running[1], None)
             return running[0].ticket
-        remote = self._remote.pop(job_id, None)
+        remote = self._remote.pop(job_id, None) or self._memo_wait.pop(job_id, None)
         if remote is not None:
             return remote[0].ticket
         for queued in self._queue:
@@ -691,6 +813,10 @@ class IngressActor(PlasmActor):
                 self._queue.remove(queued)
                 self._finish(self._cancelled(request.job_id), queued.ticket)
                 return JobStatus(job_id=request.job_id, status="cancelled")
+        waiting = self._memo_wait.pop(request.job_id, None)
+        if waiting is not None:
+            self._finish(self._cancelled(request.job_id), waiting[0].ticket)
+            return JobStatus(job_id=request.job_id, status="cancelled")
         running = self._running.get(request.job_id)
         if running is not None:
             running[0].cancel.cancel()
@@ -706,6 +832,9 @@ class IngressActor(PlasmActor):
         while self._queue:
             queued = self._queue.popleft()
             self._finish(self._cancelled(queued.job.job_id), queued.ticket)
+        for job_id in list(self._memo_wait):
+            waiting = self._memo_wait.pop(job_id)
+            self._finish(self._cancelled(job_id), waiting[0].ticket)
         if request.cancel_running:
             for queued, _ in self._running.values():
                 queued.cancel.cancel()
@@ -742,7 +871,10 @@ class IngressActor(PlasmActor):
     def _stats(self) -> IngressStats:
         return IngressStats(
             queue_depth=len(self._queue),
-            running=len(self._running) + len(self._remote) + len(self._admitting),
+            running=len(self._running)
+            + len(self._remote)
+            + len(self._admitting)
+            + len(self._memo_wait),
             busy_executors=sum(1 for n in self._inflight if n),
             executors=len(self._executors),
             outcomes=dict(self._outcomes),

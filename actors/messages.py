@@ -790,6 +790,78 @@ class SignCapabilities(Message):
     capabilities: bytes  # encode_message(Capabilities)
 
 
+# --- verified reuse over the network (plasm.protocol.reuse) ----------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LookupMemo(Message):
+    """Ingress -> negotiator: find a memo record of this job in the DHT; answered to
+    `reply_to` as `MemoLookedUp`, a hit only once it verified against `description`."""
+
+    TYPE: ClassVar[str] = "lookup_memo"
+    job_id: str
+    module_sha256: bytes
+    input_sha256: bytes
+    limits: Limits
+    profile: str
+    timeout_ms: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoRecordFetched(Message):
+    """Negotiator -> itself: what the DHT answered for a job's memo key (unchecked)."""
+
+    TYPE: ClassVar[str] = "memo_record_fetched"
+    job_id: str
+    record: bytes | None
+    error: str | None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoLookedUp(Message):
+    """Negotiator -> ingress: the verified memo of a job (`envelope` set), or none."""
+
+    TYPE: ClassVar[str] = "memo_looked_up"
+    job_id: str
+    envelope: bytes | None = None
+    publisher: str | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    outputs: tuple[tuple[str, bytes], ...] = ()
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PublishMemo(Message):
+    """Ingress -> negotiator: sign (by the signer) and put in the DHT a memo of this run."""
+
+    TYPE: ClassVar[str] = "publish_memo"
+    key: bytes
+    envelope: bytes
+    stdout: bytes
+    stderr: bytes
+    outputs: tuple[tuple[str, bytes], ...]
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignMemo(Message):
+    """-> signer: sign this memo payload (plasm.protocol.reuse.memo_payload)."""
+
+    TYPE: ClassVar[str] = "sign_memo"
+    payload: bytes
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignedMemo(Message):
+    TYPE: ClassVar[str] = "signed_memo"
+    record: bytes
+
+
 # --- the signer ------------------------------------------------------------------------
 
 

@@ -280,6 +280,7 @@ class Node:
                 policy,
                 self._journal,
                 blob_grants=grants,
+                signer=signer,
             )
         )
         # start_network waits until the host listens, and raises NetworkStartError (a

@@ -29,9 +29,12 @@ kid = the publishing node's peer ID, whose payload is the canonical CBOR map::
 
 The output bytes travel in the record (``MAX_MEMO_SIZE`` in all), so a hit needs no
 fetch; a result too large for a record is not published. ``verify_memo`` accepts a record
-only if the publisher's signature holds, the publisher is the receipt's executor, the
-receipt verifies, the key is the receipt's own description's key, the result is reusable,
-and stdout, stderr and every output file hash to what the receipt signs.
+only if the publisher's signature holds, the receipt verifies (the executor's signature:
+what a requester trusts, as it would trust that executor running the job for it), the key
+is the receipt's own description's key, the result is reusable, and stdout, stderr and
+every output file hash to what the receipt signs. The publisher is any node that verified
+the receipt (the executor, or a requester that ran the job on a peer); its signature makes
+every record accountable to a peer ID, and an unsigned record is never taken.
 """
 
 from __future__ import annotations
@@ -191,14 +194,11 @@ def memo_payload(
 
 
 def sign_memo(payload: bytes, signing_key: nacl.signing.SigningKey) -> bytes:
-    """Sign a ``memo_payload`` as this key's node; refuses one whose receipt another node
-    signed (a node vouches only for what it ran) or one over ``MAX_MEMO_SIZE``."""
+    """Sign a ``memo_payload`` as this key's node, once it checks as ``verify_memo`` would
+    check the record (a node publishes only memos that verify); ``ValueError`` for one over
+    ``MAX_MEMO_SIZE``, ``ReuseError`` for one that does not check."""
     peer_id = peer_id_from_public_key(signing_key.verify_key.encode())
-    memo = _read_payload(payload)
-    if memo["receipt_executor"] != peer_id:
-        raise ValueError(
-            f"refusing to sign a memo of a receipt by {memo['receipt_executor']} as {peer_id}"
-        )
+    _check_payload(payload)
     record = cose.sign1(payload, CONTENT_TYPE_MEMO, peer_id, signing_key)
     if len(record) > MAX_MEMO_SIZE:
         raise ValueError(f"the memo record would be {len(record)} bytes, over {MAX_MEMO_SIZE}")
@@ -215,7 +215,20 @@ def verify_memo(record: bytes, expected_key: bytes | None = None) -> Memo:
         raise ReuseError("malformed", f"the memo record cannot be decoded: {exc}") from exc
     if not valid:
         raise ReuseError("bad_signature", "the memo record's signature does not hold")
-    memo = _read_payload(signed.payload)
+    memo = _check_payload(signed.payload, expected_key)
+    return Memo(
+        key=memo["key"],
+        publisher=signed.kid,
+        envelope=memo["receipt"],
+        receipt=memo["receipt_body"],
+        stdout=memo["stdout"],
+        stderr=memo["stderr"],
+        outputs=memo["outputs"],
+    )
+
+
+def _check_payload(payload: bytes, expected_key: bytes | None = None) -> dict[str, Any]:
+    memo = _read_payload(payload)
     try:
         receipt = verify_envelope(
             memo["receipt"], stdout=memo["stdout"], stderr=memo["stderr"], outputs=memo["outputs"]
@@ -224,11 +237,6 @@ def verify_memo(record: bytes, expected_key: bytes | None = None) -> Memo:
         raise
     except ReceiptError as exc:
         raise ReuseError(exc.reason, f"the memo's receipt: {exc.detail}") from exc
-    if receipt.executor != signed.kid:
-        raise ReuseError(
-            "key_mismatch",
-            f"the memo was published by {signed.kid} for a receipt of {receipt.executor}",
-        )
     own_key = description_of_receipt(receipt).key()
     if memo["key"] != own_key:
         raise ReuseError("key_mismatch", "the memo's key is not its receipt's job description")
@@ -236,15 +244,8 @@ def verify_memo(record: bytes, expected_key: bytes | None = None) -> Memo:
         raise ReuseError("key_mismatch", "the memo is filed under another key")
     if not reusable(receipt):
         raise ReuseError("not_reusable", "the memo's receipt signs a run that may not be reused")
-    return Memo(
-        key=memo["key"],
-        publisher=signed.kid,
-        envelope=memo["receipt"],
-        receipt=receipt,
-        stdout=memo["stdout"],
-        stderr=memo["stderr"],
-        outputs=memo["outputs"],
-    )
+    memo["receipt_body"] = receipt
+    return memo
 
 
 def _read_payload(payload: bytes) -> dict[str, Any]:
@@ -276,22 +277,10 @@ def _read_payload(payload: bytes) -> dict[str, Any]:
         ):
             raise ReuseError("malformed", "each memo output is {path: text, data: bytes}")
         outputs.append((item["path"], item["data"]))
-    executor = _unverified_executor(envelope)
     return {
         "key": key,
         "receipt": envelope,
         "stdout": body["stdout"],
         "stderr": body["stderr"],
         "outputs": tuple(outputs),
-        "receipt_executor": executor,
     }
-
-
-def _unverified_executor(envelope: bytes) -> str:
-    try:
-        signed = cose.decode_sign1(
-            envelope, max_size=MAX_ENVELOPE_SIZE, content_type=cose.CONTENT_TYPE_RECEIPT
-        )
-    except DecodeError as exc:
-        raise ReuseError("malformed", f"the memo's receipt cannot be decoded: {exc}") from exc
-    return signed.kid
