@@ -40,6 +40,7 @@ from plasm.client import ApiRequestError, Client, DaemonUnavailableError
 from plasm.commands._options import (
     UsageError,
     add_job_options,
+    add_reuse_option,
     determinism_fields,
     fetch_outputs,
     limit_overrides,
@@ -47,6 +48,7 @@ from plasm.commands._options import (
     read_inputs,
     read_module,
     read_stdin,
+    reuse_field,
     save_outputs,
 )
 from plasm.commands.submit import add_placement_options, failure_lines, placement_from_args
@@ -167,6 +169,7 @@ class ConsoleCommands:
         run.add_argument("job_args", nargs="*", metavar="ARGS",
                          help="arguments for the job (put -- before any that start with -)")
         add_job_options(run)
+        add_reuse_option(run)
         add_placement_options(run)
         run.add_argument("--detach", action="store_true",
                          help="do not wait: print the job id and return")
@@ -230,7 +233,7 @@ class ConsoleCommands:
             env=parse_env(args.env),
             limits=limit_overrides(args),
             placement=placement,
-            extra=determinism_fields(args),
+            extra={**determinism_fields(args), **reuse_field(args)},
             files=read_inputs(args),
         )
         job_id = answer["job_id"]
