@@ -383,7 +383,20 @@ class IngressActor(PlasmActor):
         if answer.envelope is None:
             self._start(queued, placement)
             return
-        assert queued.description is not None
+        hit = self._memo_hit(queued, answer)
+        if hit is None:
+            self._start(queued, placement)
+            return
+        finished, reused = hit
+        self._finish(finished, queued.ticket, memo=queued, reused=reused)
+
+    def _memo_hit(
+        self, queued: _Queued, answer: MemoLookedUp
+    ) -> tuple[JobFinished, dict[str, str]] | None:
+        """A verified memo as this job's result, and the run it names ({job_id, executor});
+        None when it does not check (then the job runs). Finishes nothing: a quorum job may
+        count it as one replica (at most) and still run the others."""
+        assert queued.description is not None and answer.envelope is not None
         try:
             receipt = verify_envelope(
                 answer.envelope, stdout=answer.stdout, stderr=answer.stderr, outputs=answer.outputs
@@ -391,8 +404,7 @@ class IngressActor(PlasmActor):
             check_receipt_matches(receipt, queued.description)
         except ReceiptError as exc:  # the negotiator checked it: a bug if this happens
             log.error("job %s: the memo did not check here: %s", answer.job_id, exc)
-            self._start(queued, placement)
-            return
+            return None
         outcome = Outcome(
             kind=receipt.outcome,
             exit_code=receipt.exit_code,
@@ -425,12 +437,7 @@ class IngressActor(PlasmActor):
             executed=JobExecuted.of(queued.job, outcome),
             envelope=answer.envelope,
         )
-        self._finish(
-            finished,
-            queued.ticket,
-            memo=queued,
-            reused={"job_id": receipt.job_id, "executor": receipt.executor},
-        )
+        return finished, {"job_id": receipt.job_id, "executor": receipt.executor}
 
     def _reuse_local(self, queued: _Queued, candidate: MemoCandidate) -> JobFinished | None:
         """The earlier job's result as this job's, once its receipt verifies, signs a
