@@ -85,11 +85,11 @@ from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.result import job_result_to_json
 from plasm.protocol.reuse import (
-    REUSABLE_OUTCOMES,
     JobDescription,
     ReuseError,
     check_receipt_matches,
     describe,
+    memo_key_of_verified,
 )
 from plasm.protocol.verification import check_result_fields
 from plasm.runtime.job import Limits, Outcome, OutcomeKind
@@ -172,8 +172,8 @@ class _Queued:
     cancel: CancelToken = field(default_factory=CancelToken)
     accepted_ns: int = field(default_factory=time.monotonic_ns)
     recorded_running: bool = False
-    # Verified reuse: what the job asked for and, unless "off", its description; a job
-    # that asked for it is indexed under the description's key once it is done.
+    # Verified reuse: what the job asked for and, unless "off", its description (what a
+    # stored run or a memo record must match).
     reuse: str = "off"
     description: JobDescription | None = None
 
@@ -388,7 +388,13 @@ class IngressActor(PlasmActor):
             self._start(queued, placement)
             return
         finished, reused = hit
-        self._finish(finished, queued.ticket, memo=queued, reused=reused)
+        self._finish(
+            finished,
+            queued.ticket,
+            memo=queued,
+            memo_key=queued.description.key() if queued.description else None,
+            reused=reused,
+        )
 
     def _memo_hit(
         self, queued: _Queued, answer: MemoLookedUp
@@ -579,7 +585,13 @@ class IngressActor(PlasmActor):
                 envelope=done.envelope,
                 log=done.log,
             )
-            self._finish(finished, entry[0].ticket, memo=entry[0])
+            self._finish(
+                finished,
+                entry[0].ticket,
+                memo=entry[0],
+                # The negotiator verified it; the key comes from the receipt itself.
+                memo_key=memo_key_of_verified(done.envelope),
+            )
             return
         placement = entry[1]
         if (
@@ -667,7 +679,7 @@ class IngressActor(PlasmActor):
             executed=executed,
             envelope=completed.envelope,
         )
-        self._finish(finished, queued.ticket, memo=queued)
+        self._finish(finished, queued.ticket, memo=queued, memo_key=completed.memo_key)
         self._dispatch()
 
     def _free_slot(self, index: int, wall_time_us: int | None) -> None:
@@ -681,19 +693,19 @@ class IngressActor(PlasmActor):
         ticket: JobTicket,
         *,
         memo: _Queued | None = None,
+        memo_key: bytes | None = None,
         reused: dict[str, str] | None = None,
     ) -> None:
-        """Journal the job's end, then answer ``done``. ``memo``: the job, indexed for reuse
-        (and its run published, with reuse network) if it asked for reuse; ``reused``: the
-        earlier run ({job_id, executor}) that answers this job without running, whose
-        receipt is not logged again."""
+        """Journal the job's end, then answer ``done``. ``memo_key``: a reusable run's key,
+        under which a done job is indexed for reuse; ``memo``: the job (its run published
+        when it asked for reuse network); ``reused``: the earlier run ({job_id, executor})
+        that answers this job without running, whose receipt is not logged again."""
         if self._journal is None:
             # No journal (plasmd execute-job, embedded use): whoever waits builds the
             # result JSON if it wants one (`result_json`); nothing here needs it.
             ticket.done.try_set(checked(finished))
             return
         outcome = None
-        memo_key = None
         blobs: tuple[str, ...] = ()
         if finished.executed is not None:
             # Built once here: the journal stores these bytes and the API returns them.
@@ -702,10 +714,10 @@ class IngressActor(PlasmActor):
                 result["reused"] = reused
             finished = dataclasses.replace(finished, result=orjson.dumps(result))
             outcome = finished.executed.outcome.kind.value
-            if memo is not None and memo.description is not None and finished.status == "done":
-                memo_key = memo.description.key()
-                if reused is None and memo.reuse == "network":
-                    self._publish(memo_key, finished)
+            if finished.status != "done":
+                memo_key = None
+            elif memo_key is not None and reused is None and memo and memo.reuse == "network":
+                self._publish(memo_key, finished)
         elif reused is not None and finished.result is not None:
             saved = orjson.loads(finished.result)  # a local hit: the stored result, checked
             outcome = saved["outcome"]["kind"]
@@ -725,7 +737,7 @@ class IngressActor(PlasmActor):
                 logged=finished.envelope is not None
                 and finished.executor == self._peer_id
                 and reused is None,
-                memo_key=memo_key,
+                memo_key=memo_key if finished.executed is not None else None,
                 blobs=blobs,
             ),
             job=ticket,
@@ -733,14 +745,9 @@ class IngressActor(PlasmActor):
         )
 
     def _publish(self, key: bytes, finished: JobFinished) -> None:
-        """A memo record of this run, for the DHT (reuse network), if it may be reused."""
+        """A memo record of this reusable run (``key`` is its memo key), for the DHT."""
         executed = finished.executed
-        if (
-            self._negotiator is None
-            or executed is None
-            or finished.envelope is None
-            or executed.outcome.kind not in REUSABLE_OUTCOMES
-        ):
+        if self._negotiator is None or executed is None or finished.envelope is None:
             return
         outcome = executed.outcome
         tell(

@@ -193,8 +193,7 @@ _MIGRATIONS: tuple[str, ...] = (
     + _append_only("log_entries", "log_nodes", message="the receipt log is append-only")
     + _append_only("log_heads", message="signed tree heads are append-only"),
     # 3 -> 4: verified reuse (plasm.protocol.reuse): memo key (sha256 of the job description)
-    # -> the first done job with a reusable receipt for it. Only jobs submitted with reuse
-    # local or network are indexed.
+    # -> the first done job with a reusable receipt for it (every such job is indexed).
     """
     CREATE TABLE memos (
         key BLOB PRIMARY KEY,

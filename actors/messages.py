@@ -83,6 +83,9 @@ class JobCompleted(Message):
     TYPE: ClassVar[str] = "job_completed"
     executed: JobExecuted
     envelope: bytes
+    # The memo key the run is indexed under for reuse (plasm.protocol.reuse.memo_key_of),
+    # computed by the signer from the receipt it signed; None: the run may not be reused.
+    memo_key: bytes | None = None
 
 
 @_register

@@ -27,7 +27,7 @@ from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message
 from plasm.protocol.p2p_messages import SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
-from plasm.protocol.reuse import sign_memo
+from plasm.protocol.reuse import memo_key_of, sign_memo
 
 
 class SignerActor(PlasmActor):
@@ -51,7 +51,9 @@ class SignerActor(PlasmActor):
         if executed is not None and delivery.reply_to is not None:
             tell(
                 delivery.reply_to,
-                JobCompleted(executed=executed, envelope=envelope),
+                JobCompleted(
+                    executed=executed, envelope=envelope, memo_key=memo_key_of(message.receipt)
+                ),
                 job=delivery.job,
             )
             return None

@@ -39,6 +39,7 @@ every record accountable to a peer ID, and an unsigned record is never taken.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,7 @@ from plasm.protocol.receipt import (
     MAX_ENVELOPE_SIZE,
     PROFILE_DETERMINISTIC,
     Receipt,
+    receipt_from_body,
     verify_envelope,
 )
 from plasm.runtime.job import JobInput, Limits, OutcomeKind
@@ -102,8 +104,27 @@ class JobDescription:
         )
 
     def key(self) -> bytes:
-        """The memo key: sha256 of the canonical description."""
-        return hashlib.sha256(self.to_cbor()).digest()
+        """The memo key: sha256 of the canonical description (``to_cbor``), assembled from a
+        cached encoding of the map up to its two hashes, which sort last (the signer
+        computes one for every run: ~1.5 us instead of ~12)."""
+        return hashlib.sha256(
+            _head(self.limits, self.profile)
+            + b"\x6cinput_sha256\x58\x20"
+            + self.input_sha256
+            + b"\x6dmodule_sha256\x58\x20"
+            + self.module_sha256
+        ).digest()
+
+
+@functools.lru_cache(maxsize=256)
+def _head(limits: Limits, profile: str) -> bytes:
+    """The canonical encoding of the description up to ``input_sha256``: keys sort by their
+    encoded bytes, so ``v``, ``limits`` and ``profile`` come before the two hashes."""
+    whole = JobDescription(bytes(32), bytes(32), limits, profile).to_cbor()
+    tail = b"\x6cinput_sha256\x58\x20" + bytes(32) + b"\x6dmodule_sha256\x58\x20" + bytes(32)
+    if not whole.endswith(tail):
+        raise AssertionError("the job description's canonical key order changed")
+    return whole[: -len(tail)]
 
 
 def describe(module_sha256: str, job_input: JobInput, limits: Limits) -> JobDescription:
@@ -131,6 +152,24 @@ def reusable(receipt: Receipt) -> bool:
         and receipt.outcome in REUSABLE_OUTCOMES
         and receipt.fuel_exact
     )
+
+
+def memo_key_of(receipt: Receipt) -> bytes | None:
+    """The memo key a reusable run is indexed under; None for a run that may not be reused."""
+    return description_of_receipt(receipt).key() if reusable(receipt) else None
+
+
+def memo_key_of_verified(envelope: bytes) -> bytes | None:
+    """``memo_key_of`` for the COSE bytes of a receipt the caller already verified (the
+    negotiator's check of a peer's result): decoded, its signature not checked again."""
+    try:
+        signed = cose.decode_sign1(
+            envelope, max_size=MAX_ENVELOPE_SIZE, content_type=cose.CONTENT_TYPE_RECEIPT
+        )
+        receipt = receipt_from_body(cbor.loads(signed.payload, max_size=MAX_ENVELOPE_SIZE))
+    except (DecodeError, ReceiptError):
+        return None
+    return memo_key_of(receipt)
 
 
 def check_receipt_matches(receipt: Receipt, wanted: JobDescription) -> None:
@@ -198,6 +237,9 @@ def sign_memo(payload: bytes, signing_key: nacl.signing.SigningKey) -> bytes:
     check the record (a node publishes only memos that verify); ``ValueError`` for one over
     ``MAX_MEMO_SIZE``, ``ReuseError`` for one that does not check."""
     peer_id = peer_id_from_public_key(signing_key.verify_key.encode())
+    # The COSE wrapping adds the header (content type, kid) and the signature: ~200 bytes.
+    if len(payload) + 256 > MAX_MEMO_SIZE:
+        raise ValueError(f"a memo of {len(payload)} bytes would be over {MAX_MEMO_SIZE} signed")
     _check_payload(payload)
     record = cose.sign1(payload, CONTENT_TYPE_MEMO, peer_id, signing_key)
     if len(record) > MAX_MEMO_SIZE:

@@ -120,7 +120,7 @@ class Memos:
         payload = memo_payload(
             request.key, request.envelope, request.stdout, request.stderr, request.outputs
         )
-        if len(payload) > MAX_MEMO_SIZE - 1024:
+        if len(payload) + 256 > MAX_MEMO_SIZE:
             log.info(
                 "not publishing a memo of %d bytes (over %d): the result is too large for a "
                 "DHT record",

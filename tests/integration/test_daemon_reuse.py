@@ -129,3 +129,15 @@ def test_a_wrong_index_entry_never_returns_another_jobs_result(daemon_factory) -
         assert executed(client) == 1 and reused(client) == 0
     assert "reused" not in rerun and rerun["stdout"] == a["stdout"]
     assert f"not reusing job {b['job_id']}" in second.log()
+
+
+def test_a_job_that_ran_without_asking_for_reuse_can_answer_a_later_one(daemon) -> None:
+    with daemon.client() as client:
+        ran = copy_job(client, reuse="off", stdin=b"plain")
+        later = copy_job(client, stdin=b"plain")
+        assert executed(client) == 1 and reused(client) == 1
+        # Another module is another job.
+        other = client.submit(module=example_bytes("hello"), stdin=b"plain",
+                              limits={"fuel": 10**9}, extra={"reuse": "local"}, wait=30)
+        assert "reused" not in other and executed(client) == 2
+    assert later["reused"] == {"job_id": ran["job_id"], "executor": ran["executor"]}

@@ -56,6 +56,14 @@ def test_a_second_node_reuses_the_first_nodes_verified_run(daemon_factory) -> No
         again = copy_job(r, reuse="local")
         assert executed(r) == 0
         key = memo_key(e)
+        # A job this node ran on a peer is indexed too, from the peer's verified receipt.
+        remote = r.submit(module=COPYFILES, files=FILES, stdin=b"remote", limits={"fuel": 10**9},
+                          placement={"mode": "any", "exclude_self": True}, wait=60)
+        assert remote["executor"] == pair.executor_id
+        before = executed(r)  # plasm_jobs_total counts the remote run's outcome too
+        local_hit = copy_job(r, stdin=b"remote", reuse="local")
+        assert executed(r) == before
+    assert local_hit["reused"] == {"job_id": remote["job_id"], "executor": pair.executor_id}
     assert hit["reused"] == {"job_id": original["job_id"], "executor": pair.executor_id}
     assert hit["receipt"]["cose"] == original["receipt"]["cose"]
     assert hit["executor"] == pair.executor_id and hit["outputs"] == original["outputs"]

@@ -155,3 +155,45 @@ def test_the_manifest_takes_reuse() -> None:
         with pytest.raises(ManifestError) as caught:
             parse_manifest({"module_sha256": MODULE_HEX, **bad})
         assert caught.value.path == "$.reuse"
+
+
+def test_the_memo_key_of_a_receipt_is_its_jobs_and_none_when_not_reusable(
+    memo_parts, job_input: JobInput, limits: Limits, outcome: Outcome, job_id: str,
+    executor_id: str, requester_id: str, signing_key: nacl.signing.SigningKey,
+) -> None:
+    from plasm.protocol.reuse import memo_key_of, memo_key_of_verified
+
+    key, envelope, _ = memo_parts
+    assert memo_key_of_verified(envelope) == key
+    stopped = _receipt(executor_id, job_input, limits,
+                       dataclasses.replace(outcome, kind=OutcomeKind.TIMEOUT, exit_code=None),
+                       job_id, requester_id)
+    assert memo_key_of(stopped) is None
+    nondet = _receipt(executor_id, dataclasses.replace(job_input, deterministic=False), limits,
+                      outcome, job_id, requester_id)
+    assert memo_key_of(nondet) is None
+    assert memo_key_of_verified(b"not a receipt") is None
+
+
+def test_a_memo_over_the_size_cap_is_not_signed(
+    signing_key, job_input: JobInput, limits: Limits, outcome: Outcome, job_id: str,
+    executor_id: str, requester_id: str,
+) -> None:
+    from plasm.protocol.reuse import MAX_MEMO_SIZE
+
+    loud = dataclasses.replace(outcome, stdout=b"x" * MAX_MEMO_SIZE)
+    envelope = sign_receipt(_receipt(executor_id, job_input, limits, loud, job_id, requester_id),
+                            signing_key)
+    key = describe(MODULE_HEX, job_input, limits).key()
+    payload = memo_payload(key, envelope, loud.stdout, loud.stderr, loud.output_files)
+    with pytest.raises(ValueError, match="over"):
+        sign_memo(payload, signing_key)
+
+
+def test_the_memo_key_is_the_sha256_of_the_canonical_description(job_input: JobInput) -> None:
+    for limits in (Limits(), Limits(fuel=1, memory_bytes=2**16, timeout_ms=1),
+                   Limits(max_output_files=2**40)):
+        for profile in ("wasi-p1-det/1", "wasi-p1-nondet/1"):
+            d = dataclasses.replace(describe(MODULE_HEX, job_input, limits), profile=profile)
+            assert d.key() == hashlib.sha256(d.to_cbor()).digest()
+            assert cbor.loads(d.to_cbor())["limits"] == limits.to_json()
