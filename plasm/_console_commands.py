@@ -48,7 +48,6 @@ from plasm.commands._options import (
     read_inputs,
     read_module,
     read_stdin,
-    reuse_field,
     save_outputs,
 )
 from plasm.commands.submit import add_placement_options, failure_lines, placement_from_args
@@ -233,7 +232,8 @@ class ConsoleCommands:
             env=parse_env(args.env),
             limits=limit_overrides(args),
             placement=placement,
-            extra={**determinism_fields(args), **reuse_field(args)},
+            extra=determinism_fields(args),
+            reuse=args.reuse,
             files=read_inputs(args),
         )
         job_id = answer["job_id"]

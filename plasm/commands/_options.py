@@ -95,11 +95,6 @@ def add_reuse_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def reuse_field(args: argparse.Namespace) -> dict[str, Any]:
-    """The manifest's ``reuse`` the option asked for."""
-    return {"reuse": args.reuse} if args.reuse is not None else {}
-
-
 def reuse_note(answer: dict[str, Any]) -> str | None:
     """For people: which earlier run answered a reused job, or None."""
     reused = answer.get("reused")

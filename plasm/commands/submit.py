@@ -28,7 +28,6 @@ from plasm.commands._options import (
     read_inputs,
     read_module,
     read_stdin,
-    reuse_field,
     reuse_note,
     save_outputs,
 )
@@ -130,7 +129,8 @@ def main(args: argparse.Namespace) -> int:
             limits=limit_overrides(args),
             placement=placement,
             wait=args.wait,
-            extra={**determinism_fields(args), **reuse_field(args)},
+            extra=determinism_fields(args),
+            reuse=args.reuse,
             files=read_inputs(args),
         )
         if args.output_dir is not None and "receipt" in answer:
