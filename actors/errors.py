@@ -41,6 +41,10 @@ class UnsupportedPlacementError(ActorLayerError):
     """A job asked to run on peers, and this node runs no peer-to-peer network."""
 
 
+class ReuseRefusedError(ActorLayerError):
+    """A job asked for reuse that it cannot have (determinism off: plasm.protocol.reuse)."""
+
+
 class JournalError(ActorLayerError):
     """The journal could not read or write its SQLite file, or was asked something invalid."""
 
@@ -97,6 +101,7 @@ ERROR_CODES: dict[type[ActorLayerError], ErrorCode] = {
     UnknownModuleError: ErrorCode(404, "unknown_module", "module_unavailable"),
     UnknownJobError: ErrorCode(404, "unknown_job", "internal"),
     UnsupportedPlacementError: ErrorCode(400, "unsupported_placement", "internal"),
+    ReuseRefusedError: ErrorCode(400, "bad_manifest", "internal"),
     JournalFullError: ErrorCode(507, "disk_full", "disk_full"),
     BlobNotFoundError: ErrorCode(404, "unknown_blob", "internal"),
     BlobTooLargeError: ErrorCode(413, "blob_too_large", "limits_exceeded"),

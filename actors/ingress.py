@@ -18,6 +18,7 @@ sandbox cancel token, so the guest stops and the receipt says `cancelled`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import logging
@@ -46,6 +47,7 @@ from plasm.actors._mailbox import (
 from plasm.actors.errors import (
     LimitsExceededError,
     QueueFullError,
+    ReuseRefusedError,
     ShuttingDownError,
     UnknownJobError,
     UnknownModuleError,
@@ -64,19 +66,33 @@ from plasm.actors.messages import (
     JobFinished,
     JobRecorded,
     JobStatus,
+    LookupMemo,
     MarkRunning,
+    MemoCandidate,
+    MemoLookedUp,
     ModuleFound,
     ModuleStored,
+    PublishMemo,
     PutModule,
     RecordJob,
     RemoteJobDone,
     RunRemote,
     SubmitJob,
 )
-from plasm.protocol.messages import ExecuteJob
+from plasm.protocol.errors import DecodeError, ReceiptError
+from plasm.protocol.messages import ExecuteJob, JobExecuted
 from plasm.protocol.p2p_messages import Placement
+from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.result import job_result_to_json
-from plasm.runtime.job import Limits, OutcomeKind
+from plasm.protocol.reuse import (
+    JobDescription,
+    ReuseError,
+    check_receipt_matches,
+    describe,
+    memo_key_of_verified,
+)
+from plasm.protocol.verification import check_result_fields
+from plasm.runtime.job import Limits, Outcome, OutcomeKind
 from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 from plasm.runtime.sandbox import CancelToken
 
@@ -132,6 +148,8 @@ JOURNAL_TIMEOUT_S = 30.0
 # (blobs.max_module_bytes), so a count would not bound the memory.
 MODULE_CACHE_BYTES = 512 * 2**20
 REMOTE_SLACK_MS = 15_000
+# How long a job with reuse network waits for the DHT's memo record before it runs.
+MEMO_LOOKUP_MS = 5_000
 
 
 def _status_of(kind: OutcomeKind) -> str:
@@ -154,6 +172,10 @@ class _Queued:
     cancel: CancelToken = field(default_factory=CancelToken)
     accepted_ns: int = field(default_factory=time.monotonic_ns)
     recorded_running: bool = False
+    # Verified reuse: what the job asked for and, unless "off", its description (what a
+    # stored run or a memo record must match).
+    reuse: str = "off"
+    description: JobDescription | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +219,9 @@ class IngressActor(PlasmActor):
         self._outcomes: dict[str, int] = {}
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
         self._latency_sum_us = 0
+        self._reused = 0
+        # Jobs waiting for the DHT's memo (reuse network): job id -> (job, placement).
+        self._memo_wait: dict[str, tuple[_Queued, Placement]] = {}
 
     # -- admission -----------------------------------------------------------------
 
@@ -239,6 +264,12 @@ class IngressActor(PlasmActor):
                 f"{self._queue_length} remote jobs are already in flight; retry later"
             )
         module, sha256 = self._resolve_module(request)
+        description = None
+        if request.reuse != "off":
+            try:
+                description = describe(sha256, request.job_input, request.limits)
+            except ReuseError as exc:
+                raise ReuseRefusedError(exc.detail) from exc
         job = ExecuteJob(
             job_id=ticket.job_id,
             module=module,
@@ -249,6 +280,7 @@ class IngressActor(PlasmActor):
             nonce=request.nonce or os.urandom(16),
         )
         if self._journal is None:
+            # No journal, no index: reuse needs one (plasmd execute-job has none).
             queued = _Queued(job, ticket)
             self._start(queued, request.placement)
             return JobAccepted(job_id=ticket.job_id, status="queued")
@@ -260,7 +292,13 @@ class IngressActor(PlasmActor):
             and not self._admitting
             and self._free_executor() is not None
         )
-        queued = _Queued(job, ticket, recorded_running=starts_now)
+        queued = _Queued(
+            job,
+            ticket,
+            recorded_running=starts_now,
+            reuse=request.reuse,
+            description=description,
+        )
         # The journal answers once the record is committed; the answer comes back here as
         # a message, so the ingress keeps admitting and dispatching meanwhile.
         recorded = ask_async(
@@ -271,6 +309,7 @@ class IngressActor(PlasmActor):
                 module_sha256=sha256,
                 created_at_ms=now_ms,
                 started_at_ms=now_ms if starts_now else None,
+                reuse_key=description.key() if description is not None else None,
             ),
         )
         self._admitting[ticket.job_id] = _Admitting(
@@ -300,7 +339,159 @@ class IngressActor(PlasmActor):
         if self._stopping:
             self._finish(self._cancelled(message.job_id), admitting.queued.ticket)
             return
+        candidate = admitting.recorded.get(timeout=0)
+        if isinstance(candidate, MemoCandidate):
+            reused = self._reuse_local(admitting.queued, candidate)
+            if reused is not None:
+                assert reused.result is not None
+                self._finish(
+                    reused,
+                    admitting.queued.ticket,
+                    reused=orjson.loads(reused.result)["reused"],
+                )
+                return
+        queued = admitting.queued
+        if queued.reuse == "network" and queued.description is not None and self._negotiator:
+            # This node's index has no verified run: ask the DHT before running it.
+            self._memo_wait[message.job_id] = (queued, admitting.placement)
+            d = queued.description
+            tell(
+                self._negotiator,
+                LookupMemo(
+                    job_id=message.job_id,
+                    module_sha256=d.module_sha256,
+                    input_sha256=d.input_sha256,
+                    limits=d.limits,
+                    profile=d.profile,
+                    timeout_ms=MEMO_LOOKUP_MS,
+                ),
+                reply_to=self.actor_ref,
+            )
+            return
         self._start(admitting.queued, admitting.placement)
+
+    @handles(MemoLookedUp)
+    def on_memo_looked_up(self, answer: MemoLookedUp, delivery: Delivery) -> None:
+        """The DHT's verified memo of a job (run it if there is none, or it does not check)."""
+        entry = self._memo_wait.pop(answer.job_id, None)
+        if entry is None:
+            return  # ended meanwhile (cancelled, the node stopping)
+        queued, placement = entry
+        if self._stopping:
+            self._finish(self._cancelled(answer.job_id), queued.ticket)
+            return
+        if answer.envelope is None:
+            self._start(queued, placement)
+            return
+        hit = self._memo_hit(queued, answer)
+        if hit is None:
+            self._start(queued, placement)
+            return
+        finished, reused = hit
+        self._finish(
+            finished,
+            queued.ticket,
+            memo=queued,
+            memo_key=queued.description.key() if queued.description else None,
+            reused=reused,
+        )
+
+    def _memo_hit(
+        self, queued: _Queued, answer: MemoLookedUp
+    ) -> tuple[JobFinished, dict[str, str]] | None:
+        """A verified memo as this job's result, and the run it names ({job_id, executor});
+        None when it does not check (then the job runs). Finishes nothing: a quorum job may
+        count it as one replica (at most) and still run the others."""
+        assert queued.description is not None and answer.envelope is not None
+        try:
+            receipt = verify_envelope(
+                answer.envelope, stdout=answer.stdout, stderr=answer.stderr, outputs=answer.outputs
+            )
+            check_receipt_matches(receipt, queued.description)
+        except ReceiptError as exc:  # the negotiator checked it: a bug if this happens
+            log.error("job %s: the memo did not check here: %s", answer.job_id, exc)
+            return None
+        outcome = Outcome(
+            kind=receipt.outcome,
+            exit_code=receipt.exit_code,
+            message=receipt.message,
+            stdout=answer.stdout,
+            stderr=answer.stderr,
+            stdout_truncated=receipt.stdout_truncated,
+            stderr_truncated=receipt.stderr_truncated,
+            fuel_consumed=receipt.fuel_consumed,
+            wall_time_us=receipt.wall_time_us,
+            started_at_ms=receipt.started_at_ms,
+            finished_at_ms=receipt.finished_at_ms,
+            output_files=tuple(sorted(answer.outputs)),
+            outputs_truncated=receipt.outputs_truncated,
+        )
+        self._reused += 1
+        self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
+        log.info(
+            "job %s answered with the verified memo of job %s (executor %s, published by %s)",
+            answer.job_id,
+            receipt.job_id,
+            receipt.executor,
+            answer.publisher,
+            extra={"event": "job_reused", "job_id": answer.job_id},
+        )
+        finished = JobFinished(
+            job_id=answer.job_id,
+            status=_status_of(receipt.outcome),
+            executor=receipt.executor,
+            executed=JobExecuted.of(queued.job, outcome),
+            envelope=answer.envelope,
+        )
+        return finished, {"job_id": receipt.job_id, "executor": receipt.executor}
+
+    def _reuse_local(self, queued: _Queued, candidate: MemoCandidate) -> JobFinished | None:
+        """The earlier job's result as this job's, once its receipt verifies, signs a
+        reusable run of exactly this job's description, and says what the stored result
+        says; else None (logged), and the job runs."""
+        assert queued.description is not None
+        try:
+            saved = orjson.loads(candidate.result)
+            stdout = base64.b64decode(saved["stdout"], validate=True)
+            stderr = base64.b64decode(saved["stderr"], validate=True)
+            receipt = verify_envelope(candidate.envelope, stdout=stdout, stderr=stderr)
+            check_receipt_matches(receipt, queued.description)
+            check_result_fields(saved, receipt)
+        except (ReceiptError, DecodeError, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "job %s: not reusing job %s: %s",
+                queued.job.job_id,
+                candidate.job_id,
+                exc,
+                extra={"event": "reuse_refused", "job_id": queued.job.job_id},
+            )
+            return None
+        return self._reused_result(queued, saved, receipt.job_id, receipt.executor,
+                                   candidate.envelope)
+
+    def _reused_result(
+        self, queued: _Queued, saved: dict[str, Any], job_id: str, executor: str, envelope: bytes
+    ) -> JobFinished:
+        saved.pop("log", None)  # the earlier job's place in a log, not this job's
+        saved["job_id"] = queued.job.job_id
+        saved["reused"] = {"job_id": job_id, "executor": executor}
+        self._reused += 1
+        self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
+        log.info(
+            "job %s answered with the verified result of job %s (executor %s)",
+            queued.job.job_id,
+            job_id,
+            executor,
+            extra={"event": "job_reused", "job_id": queued.job.job_id},
+        )
+        return JobFinished(
+            job_id=queued.job.job_id,
+            status="done",
+            executor=executor,
+            executed=None,
+            envelope=envelope,
+            result=orjson.dumps(saved),
+        )
 
     def _start(self, queued: _Queued, placement: Placement) -> None:
         if placement.mode != "local":
@@ -394,7 +585,13 @@ class IngressActor(PlasmActor):
                 envelope=done.envelope,
                 log=done.log,
             )
-            self._finish(finished, entry[0].ticket)
+            self._finish(
+                finished,
+                entry[0].ticket,
+                memo=entry[0],
+                # The negotiator verified it; the key comes from the receipt itself.
+                memo_key=memo_key_of_verified(done.envelope),
+            )
             return
         placement = entry[1]
         if (
@@ -482,7 +679,7 @@ class IngressActor(PlasmActor):
             executed=executed,
             envelope=completed.envelope,
         )
-        self._finish(finished, queued.ticket)
+        self._finish(finished, queued.ticket, memo=queued, memo_key=completed.memo_key)
         self._dispatch()
 
     def _free_slot(self, index: int, wall_time_us: int | None) -> None:
@@ -490,17 +687,41 @@ class IngressActor(PlasmActor):
         if wall_time_us is not None:
             self._ahead[index] = PREFETCH_SHORT if wall_time_us < SHORT_JOB_US else PREFETCH
 
-    def _finish(self, finished: JobFinished, ticket: JobTicket) -> None:
+    def _finish(
+        self,
+        finished: JobFinished,
+        ticket: JobTicket,
+        *,
+        memo: _Queued | None = None,
+        memo_key: bytes | None = None,
+        reused: dict[str, str] | None = None,
+    ) -> None:
+        """Journal the job's end, then answer ``done``. ``memo_key``: a reusable run's key,
+        under which a done job is indexed for reuse; ``memo``: the job (its run published
+        when it asked for reuse network); ``reused``: the earlier run ({job_id, executor})
+        that answers this job without running, whose receipt is not logged again."""
         if self._journal is None:
             # No journal (plasmd execute-job, embedded use): whoever waits builds the
             # result JSON if it wants one (`result_json`); nothing here needs it.
             ticket.done.try_set(checked(finished))
             return
         outcome = None
+        blobs: tuple[str, ...] = ()
         if finished.executed is not None:
             # Built once here: the journal stores these bytes and the API returns them.
-            finished = dataclasses.replace(finished, result=orjson.dumps(result_json(finished)))
+            result = result_json(finished)
+            if reused is not None:
+                result["reused"] = reused
+            finished = dataclasses.replace(finished, result=orjson.dumps(result))
             outcome = finished.executed.outcome.kind.value
+            if finished.status != "done":
+                memo_key = None
+            elif memo_key is not None and reused is None and memo and memo.reuse == "network":
+                self._publish(memo_key, finished)
+        elif reused is not None and finished.result is not None:
+            saved = orjson.loads(finished.result)  # a local hit: the stored result, checked
+            outcome = saved["outcome"]["kind"]
+            blobs = tuple(item["sha256"] for item in saved["outputs"])
         tell(
             self._journal,
             FinishJob(
@@ -513,10 +734,31 @@ class IngressActor(PlasmActor):
                 error=finished.error,
                 # Receipts this node signed go into its transparency log; a peer's are in
                 # the peer's (`log` in the result).
-                logged=finished.envelope is not None and finished.executor == self._peer_id,
+                logged=finished.envelope is not None
+                and finished.executor == self._peer_id
+                and reused is None,
+                memo_key=memo_key if finished.executed is not None else None,
+                blobs=blobs,
             ),
             job=ticket,
             finished=finished,
+        )
+
+    def _publish(self, key: bytes, finished: JobFinished) -> None:
+        """A memo record of this reusable run (``key`` is its memo key), for the DHT."""
+        executed = finished.executed
+        if self._negotiator is None or executed is None or finished.envelope is None:
+            return
+        outcome = executed.outcome
+        tell(
+            self._negotiator,
+            PublishMemo(
+                key=key,
+                envelope=finished.envelope,
+                stdout=outcome.stdout,
+                stderr=outcome.stderr,
+                outputs=outcome.output_files,
+            ),
         )
 
     # -- supervision -------------------------------------------------------------------
@@ -556,7 +798,7 @@ class IngressActor(PlasmActor):
         if running is not None:
             self._free_slot(running[1], None)
             return running[0].ticket
-        remote = self._remote.pop(job_id, None)
+        remote = self._remote.pop(job_id, None) or self._memo_wait.pop(job_id, None)
         if remote is not None:
             return remote[0].ticket
         for queued in self._queue:
@@ -585,6 +827,10 @@ class IngressActor(PlasmActor):
                 self._queue.remove(queued)
                 self._finish(self._cancelled(request.job_id), queued.ticket)
                 return JobStatus(job_id=request.job_id, status="cancelled")
+        waiting = self._memo_wait.pop(request.job_id, None)
+        if waiting is not None:
+            self._finish(self._cancelled(request.job_id), waiting[0].ticket)
+            return JobStatus(job_id=request.job_id, status="cancelled")
         running = self._running.get(request.job_id)
         if running is not None:
             running[0].cancel.cancel()
@@ -600,6 +846,9 @@ class IngressActor(PlasmActor):
         while self._queue:
             queued = self._queue.popleft()
             self._finish(self._cancelled(queued.job.job_id), queued.ticket)
+        for job_id in list(self._memo_wait):
+            waiting = self._memo_wait.pop(job_id)
+            self._finish(self._cancelled(job_id), waiting[0].ticket)
         if request.cancel_running:
             for queued, _ in self._running.values():
                 queued.cancel.cancel()
@@ -636,10 +885,14 @@ class IngressActor(PlasmActor):
     def _stats(self) -> IngressStats:
         return IngressStats(
             queue_depth=len(self._queue),
-            running=len(self._running) + len(self._remote) + len(self._admitting),
+            running=len(self._running)
+            + len(self._remote)
+            + len(self._admitting)
+            + len(self._memo_wait),
             busy_executors=sum(1 for n in self._inflight if n),
             executors=len(self._executors),
             outcomes=dict(self._outcomes),
             latency_counts=tuple(self._latency_counts),
             latency_sum_us=self._latency_sum_us,
+            reused=self._reused,
         )

@@ -52,6 +52,7 @@ from plasm.actors.messages import (
     LogHead,
     LogPath,
     MarkRunning,
+    MemoCandidate,
     ModuleFound,
     ModuleStored,
     Ok,
@@ -276,8 +277,14 @@ class JournalActor(PlasmActor):
         return JournalRecovered(interrupted=tuple(interrupted))
 
     @handles(RecordJob)
-    def on_record(self, m: RecordJob, delivery: Delivery) -> Ok:
+    def on_record(self, m: RecordJob, delivery: Delivery) -> Ok | MemoCandidate:
         self.store.add_job(m.job_id, m.manifest, m.module_sha256, m.created_at_ms, m.started_at_ms)
+        if m.reuse_key is not None:
+            found = self.store.find_memo(m.reuse_key)
+            if found is not None and found.result is not None and found.envelope is not None:
+                return MemoCandidate(
+                    job_id=found.job_id, result=found.result, envelope=found.envelope
+                )
         return Ok()
 
     @handles(MarkRunning)
@@ -296,8 +303,9 @@ class JournalActor(PlasmActor):
             result=m.result,
             envelope=m.envelope,
             error=m.error,
-            blobs=kept,
+            blobs=[*kept, *m.blobs],
             logged=m.logged and self._sign_head is not None and self._node is not None,
+            memo_key=m.memo_key,
         )
         if index is not None:
             self._leaves[m.job_id] = index

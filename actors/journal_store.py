@@ -192,6 +192,14 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     + _append_only("log_entries", "log_nodes", message="the receipt log is append-only")
     + _append_only("log_heads", message="signed tree heads are append-only"),
+    # 3 -> 4: verified reuse (plasm.protocol.reuse): memo key (sha256 of the job description)
+    # -> the first done job with a reusable receipt for it (every such job is indexed).
+    """
+    CREATE TABLE memos (
+        key BLOB PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES receipts (job_id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -310,11 +318,14 @@ class JournalStore:
         error: bytes | None,
         blobs: Iterable[str] = (),
         logged: bool = False,
+        memo_key: bytes | None = None,
     ) -> int | None:
         """Store how a job ended, and its receipt envelope, in one transaction; ``blobs``: the
         sha256 of each output file it left (kept by blob collection while the job is here).
         ``logged``: this node signed the receipt, so it is appended to the transparency log;
         the answer is then its leaf index (see ``sign_tree_head``), else ``None``.
+        ``memo_key``: index the job for reuse under this key (a ``done`` job with a receipt
+        only; the first job of a key stays its entry).
 
         ``status`` is one of ``FINISHED_STATUSES`` (``interrupted`` for a job the node gave up
         on while a peer ran it). The job must be
@@ -364,6 +375,11 @@ class JournalStore:
                     index = self._log.append(envelope)
                     conn.execute(
                         "INSERT INTO log_entries (idx, job_id) VALUES (?, ?)", (index, job_id)
+                    )
+                if memo_key is not None and envelope is not None and status == "done":
+                    conn.execute(
+                        "INSERT OR IGNORE INTO memos (key, job_id) VALUES (?, ?)",
+                        (memo_key, job_id),
                     )
                 self._name_blobs(conn, job_id, blobs)
             except BaseException:
@@ -561,6 +577,16 @@ class JournalStore:
             f"SELECT {_JOB_COLUMNS} FROM jobs j LEFT JOIN receipts r USING (job_id)"
             " WHERE j.job_id = ?",
             (job_id,),
+        ).fetchone()
+        return None if row is None else JobRecord(*row)
+
+    def find_memo(self, key: bytes) -> JobRecord | None:
+        """The done job indexed for reuse under ``key``, with its receipt, or ``None``. The
+        caller checks the receipt against the job it wants (plasm.protocol.reuse)."""
+        row = self._read(
+            f"SELECT {_JOB_COLUMNS} FROM memos m JOIN jobs j USING (job_id)"
+            " JOIN receipts r USING (job_id) WHERE m.key = ? AND j.status = 'done'",
+            (key,),
         ).fetchone()
         return None if row is None else JobRecord(*row)
 

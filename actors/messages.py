@@ -24,6 +24,7 @@ from plasm.protocol.p2p_messages import (
     Requirements,
 )
 from plasm.protocol.receipt import Receipt
+from plasm.protocol.reuse import REUSE_MODES
 from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import JobInput, Limits
 
@@ -54,8 +55,12 @@ class SubmitJob(Message):
     job_id: str | None = None
     requester: str | None = None
     nonce: bytes | None = None
+    # Verified reuse (plasm.protocol.reuse): "off", "local" or "network".
+    reuse: str = "off"
 
     def __post_init__(self) -> None:
+        if self.reuse not in REUSE_MODES:
+            raise ValueError(f"reuse must be one of {', '.join(REUSE_MODES)}, got {self.reuse!r}")
         if self.module is None and self.module_sha256 is None:
             raise ValueError("submit_job needs the module bytes or its module_sha256")
         if self.module_sha256 is not None:
@@ -78,6 +83,9 @@ class JobCompleted(Message):
     TYPE: ClassVar[str] = "job_completed"
     executed: JobExecuted
     envelope: bytes
+    # The memo key the run is indexed under for reuse (plasm.protocol.reuse.memo_key_of),
+    # computed by the signer from the receipt it signed; None: the run may not be reused.
+    memo_key: bytes | None = None
 
 
 @_register
@@ -230,6 +238,7 @@ class IngressStats(Message):
     outcomes: dict[str, int]
     latency_counts: tuple[int, ...]
     latency_sum_us: int
+    reused: int = 0  # jobs answered with an earlier verified result, without running
 
 
 @_register
@@ -299,6 +308,20 @@ class RecordJob(Message):
     module_sha256: str
     created_at_ms: int
     started_at_ms: int | None = None  # set: recorded straight as running
+    # Set: the job asked for reuse; the journal answers `MemoCandidate` when it holds a
+    # done job indexed under this memo key (the ingress checks it), else `Ok`.
+    reuse_key: bytes | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoCandidate(Message):
+    """Journal -> ingress: a done job indexed under the memo key asked for, unchecked."""
+
+    TYPE: ClassVar[str] = "memo_candidate"
+    job_id: str
+    result: bytes
+    envelope: bytes
 
 
 @_register
@@ -323,6 +346,8 @@ class FinishJob(Message):
     envelope: bytes | None
     error: bytes | None
     logged: bool = False  # this node signed the receipt: append it to the transparency log
+    memo_key: bytes | None = None  # index the job for reuse under this key (done jobs only)
+    blobs: tuple[str, ...] = ()  # output blobs (sha256 hex) the job names besides its own
 
     def __post_init__(self) -> None:
         check_status(self.status)
@@ -766,6 +791,78 @@ class SignCapabilities(Message):
 
     TYPE: ClassVar[str] = "sign_capabilities"
     capabilities: bytes  # encode_message(Capabilities)
+
+
+# --- verified reuse over the network (plasm.protocol.reuse) ----------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class LookupMemo(Message):
+    """Ingress -> negotiator: find a memo record of this job in the DHT; answered to
+    `reply_to` as `MemoLookedUp`, a hit only once it verified against `description`."""
+
+    TYPE: ClassVar[str] = "lookup_memo"
+    job_id: str
+    module_sha256: bytes
+    input_sha256: bytes
+    limits: Limits
+    profile: str
+    timeout_ms: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoRecordFetched(Message):
+    """Negotiator -> itself: what the DHT answered for a job's memo key (unchecked)."""
+
+    TYPE: ClassVar[str] = "memo_record_fetched"
+    job_id: str
+    record: bytes | None
+    error: str | None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MemoLookedUp(Message):
+    """Negotiator -> ingress: the verified memo of a job (`envelope` set), or none."""
+
+    TYPE: ClassVar[str] = "memo_looked_up"
+    job_id: str
+    envelope: bytes | None = None
+    publisher: str | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    outputs: tuple[tuple[str, bytes], ...] = ()
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PublishMemo(Message):
+    """Ingress -> negotiator: sign (by the signer) and put in the DHT a memo of this run."""
+
+    TYPE: ClassVar[str] = "publish_memo"
+    key: bytes
+    envelope: bytes
+    stdout: bytes
+    stderr: bytes
+    outputs: tuple[tuple[str, bytes], ...]
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignMemo(Message):
+    """-> signer: sign this memo payload (plasm.protocol.reuse.memo_payload)."""
+
+    TYPE: ClassVar[str] = "sign_memo"
+    payload: bytes
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SignedMemo(Message):
+    TYPE: ClassVar[str] = "signed_memo"
+    record: bytes
 
 
 # --- the signer ------------------------------------------------------------------------

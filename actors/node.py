@@ -285,6 +285,7 @@ class Node:
                 policy,
                 self._journal,
                 blob_grants=grants,
+                signer=signer,
             )
         )
         # start_network waits until the host listens, and raises NetworkStartError (a
@@ -398,6 +399,7 @@ class Node:
         manifest: bytes = b"{}",
         placement: Placement | None = None,
         confirm: bool = True,
+        reuse: str = "off",
     ) -> Submission:
         """Admit a job; raises QueueFullError, LimitsExceededError, ... when refused.
 
@@ -417,6 +419,7 @@ class Node:
                 manifest=manifest,
                 placement=placement or LOCAL,
                 job_id=job_id,
+                reuse=reuse,
             ),
             job=JobTicket(job_id, done, supervisor=self.ingress),
         )

@@ -1,4 +1,5 @@
-"""The signer: the holder of the node's private key for receipts and capability records.
+"""The signer: the holder of the node's private key for receipts, capability records and
+memo records (verified reuse).
 
 It turns an unsigned `Receipt` into a signed envelope. Keeping the key in one actor means
 no other code path signs a receipt or a record. The one other use of the key is the
@@ -17,6 +18,8 @@ from plasm.actors.messages import (
     JobCompleted,
     ReceiptSigned,
     SignCapabilities,
+    SignedMemo,
+    SignMemo,
     SignReceipt,
 )
 from plasm.protocol.capabilities import sign_capabilities
@@ -24,6 +27,7 @@ from plasm.protocol.identity import peer_id_from_public_key
 from plasm.protocol.messages import Capabilities, decode_message
 from plasm.protocol.p2p_messages import SignedCapabilities
 from plasm.protocol.receipt import sign_receipt
+from plasm.protocol.reuse import memo_key_of, sign_memo
 
 
 class SignerActor(PlasmActor):
@@ -47,7 +51,9 @@ class SignerActor(PlasmActor):
         if executed is not None and delivery.reply_to is not None:
             tell(
                 delivery.reply_to,
-                JobCompleted(executed=executed, envelope=envelope),
+                JobCompleted(
+                    executed=executed, envelope=envelope, memo_key=memo_key_of(message.receipt)
+                ),
                 job=delivery.job,
             )
             return None
@@ -62,6 +68,13 @@ class SignerActor(PlasmActor):
             raise SignerError(f"expected an encoded Capabilities, got {type(caps).__name__}")
         # sign_capabilities itself refuses a record that names another peer.
         return SignedCapabilities(record=sign_capabilities(caps, self._key))
+
+
+    @handles(SignMemo)
+    def on_sign_memo(self, message: SignMemo, delivery: Delivery) -> SignedMemo:
+        # sign_memo checks the payload as a verifier would: the key never signs a memo
+        # whose receipt, bytes or key do not hold.
+        return SignedMemo(record=sign_memo(message.payload, self._key))
 
 
 class SignerError(ActorLayerError):

@@ -40,6 +40,7 @@ from plasm.client import ApiRequestError, Client, DaemonUnavailableError
 from plasm.commands._options import (
     UsageError,
     add_job_options,
+    add_reuse_option,
     determinism_fields,
     fetch_outputs,
     limit_overrides,
@@ -167,6 +168,7 @@ class ConsoleCommands:
         run.add_argument("job_args", nargs="*", metavar="ARGS",
                          help="arguments for the job (put -- before any that start with -)")
         add_job_options(run)
+        add_reuse_option(run)
         add_placement_options(run)
         run.add_argument("--detach", action="store_true",
                          help="do not wait: print the job id and return")
@@ -231,6 +233,7 @@ class ConsoleCommands:
             limits=limit_overrides(args),
             placement=placement,
             extra=determinism_fields(args),
+            reuse=args.reuse,
             files=read_inputs(args),
         )
         job_id = answer["job_id"]

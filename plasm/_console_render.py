@@ -83,6 +83,9 @@ def result_summary(
     if own_peer_id is not None:
         where = " (this node)" if result["executor"] == own_peer_id else " (remote peer)"
     table.add_row("executor", result["executor"] + where)
+    reused = result.get("reused")
+    if isinstance(reused, dict):
+        table.add_row("reused", f"did not run: the verified result of job {reused.get('job_id')}")
     table.add_row("receipt", verdict_text(verdict))
     return table
 

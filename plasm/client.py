@@ -163,6 +163,7 @@ class Client:
         wait: float | None = None,
         extra: dict[str, Any] | None = None,
         files: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] = (),
+        reuse: str | None = None,
     ) -> dict[str, Any]:
         """Submit a job; with `wait`, the result if it finished within that many seconds."""
         manifest: dict[str, Any] = {}
@@ -192,6 +193,8 @@ class Client:
                 else {"path": path, "sha256": self.upload_blob(data)}
                 for path, data in files
             ]
+        if reuse is not None:  # "off", "local" or "network" (docs/api.md, "Verified reuse")
+            manifest["reuse"] = reuse
         manifest.update(extra or {})  # other manifest fields: determinism, seed, epoch_ms
         query = {"wait": f"{wait:g}"} if wait else None
         timeout = self.timeout + (wait or 0)

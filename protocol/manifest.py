@@ -38,6 +38,7 @@ class Manifest:
     # only the inline ones until ``resolved`` fills these in from the node's blob store.
     file_refs: tuple[tuple[str, str], ...] = ()
     stdin_sha256: str | None = None
+    reuse: str = "off"  # "off", "local" or "network": protocol/reuse.py
 
     def resolved(self, read_blob: Callable[[str], bytes]) -> JobInput:
         """The whole input: ``job_input`` with the blobs it names read by ``read_blob``."""
@@ -95,6 +96,13 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
     except ValueError as exc:
         raise ManifestError("$", str(exc)) from exc
     limits = _limits(obj.get("limits", {}), default_limits or Limits())
+    reuse = obj.get("reuse", "off")
+    if reuse != "off" and not deterministic:
+        raise ManifestError(
+            "$.reuse",
+            "reuse needs determinism on: with determinism off the guest reads the host's "
+            "clocks and randomness, so no earlier run can stand for this one",
+        )
     return Manifest(
         module=module,
         module_sha256=module_sha256,
@@ -104,6 +112,7 @@ def parse_manifest(obj: Any, *, default_limits: Limits | None = None) -> Manifes
         placement=dict(obj.get("placement", DEFAULT_PLACEMENT)),
         file_refs=tuple(refs),
         stdin_sha256=obj.get("stdin_sha256"),
+        reuse=reuse,
     )
 
 

@@ -127,8 +127,12 @@ def check_result_fields(saved: dict[str, Any], receipt: Receipt) -> None:
     body = receipt_body_to_json(receipt)
     outcome = saved.get("outcome")
     outcome = outcome if isinstance(outcome, dict) else {}
+    # A reused result (plasm.protocol.reuse) is this node's job answered with an earlier
+    # run's receipt: its `reused` names that run, which is what the receipt signs.
+    reused = saved.get("reused")
+    ran = reused if isinstance(reused, dict) else saved
     pairs: list[tuple[str, Any, Any]] = [
-        ("job_id", saved.get("job_id"), body["job_id"]),
+        ("reused.job_id" if ran is reused else "job_id", ran.get("job_id"), body["job_id"]),
         ("executor", saved.get("executor"), body["executor"]),
         ("module_sha256", saved.get("module_sha256"), body["module_sha256"]),
         ("outcome.kind", outcome.get("kind"), body["outcome"]),
@@ -141,6 +145,8 @@ def check_result_fields(saved: dict[str, Any], receipt: Receipt) -> None:
         ("outputs_truncated", saved.get("outputs_truncated"), body["outputs_truncated"]),
         ("outputs", saved.get("outputs"), body["outputs"]),
     ]
+    if ran is reused:
+        pairs.append(("reused.executor", ran.get("executor"), body["executor"]))
     # The stdout/stderr bytes themselves were checked against the receipt's hashes before
     # (expectations_from_saved makes them expectations); their _text forms must match them.
     for name in ("stdout", "stderr"):

@@ -34,6 +34,10 @@ a `SweepRemoteJobs` timer frees any slot left over while jobs run. Local jobs ar
 bounded by the ingress queue, and a submission the ingress refuses is answered with an
 `Error` (`busy`, ...).
 
+Memo records (`_memos.Memos`, verified reuse over the network): the ingress tells
+`LookupMemo` and `PublishMemo`; lookups ask the network without blocking and answer the
+ingress `MemoLookedUp` once the record verified against the job (see `_memos`).
+
 Both sides share one module lookup (`_shared.ModuleLookup`, a small cache in front of
 the journal).
 """
@@ -53,15 +57,19 @@ from plasm.actors.messages import (
     Candidates,
     HandlerFailed,
     InboundRequest,
+    LookupMemo,
+    MemoRecordFetched,
     NegotiationDeadline,
     PeerFailure,
     PeerResponse,
+    PublishMemo,
     RemoteJobSettled,
     RunRemote,
     SweepRemoteJobs,
 )
 from plasm.actors.negotiator._executor_side import FETCH_TAG as INPUT_FETCH
 from plasm.actors.negotiator._executor_side import SWEEP_INTERVAL_S, ExecutorSide
+from plasm.actors.negotiator._memos import Memos
 from plasm.actors.negotiator._requester import FETCH_TAG as OUTPUT_FETCH
 from plasm.actors.negotiator._requester import WARM_MODULES, Requester
 from plasm.actors.negotiator._shared import (
@@ -98,6 +106,7 @@ class NegotiatorActor(PlasmActor):
         *,
         offer_timeout_ms: int = OFFER_TIMEOUT_MS,
         blob_grants: BlobGrants | None = None,
+        signer: pykka.ActorRef[Any] | None = None,  # signs memo records; None: none published
     ) -> None:
         super().__init__()
         self._timers = Timers()
@@ -115,6 +124,7 @@ class NegotiatorActor(PlasmActor):
         self.executor_side = ExecutorSide(
             self.actor_ref, ingress, policy, lookup, self._timers, blob_grants, network
         )
+        self.memos = Memos(self.actor_ref, network, signer)
 
     def on_stop(self) -> None:
         self._timers.cancel_all()
@@ -167,6 +177,20 @@ class NegotiatorActor(PlasmActor):
             self.executor_side.fetched(message)
         else:
             self.requester.fetched(message)
+
+    # -- memo records (verified reuse) -----------------------------------------------
+
+    @handles(LookupMemo)
+    def on_lookup_memo(self, message: LookupMemo, delivery: Delivery) -> None:
+        self.memos.lookup(message, delivery.reply_to)
+
+    @handles(MemoRecordFetched)
+    def on_memo_fetched(self, message: MemoRecordFetched, delivery: Delivery) -> None:
+        self.memos.fetched(message)
+
+    @handles(PublishMemo)
+    def on_publish_memo(self, message: PublishMemo, delivery: Delivery) -> None:
+        self.memos.publish(message)
 
     # -- executor side --------------------------------------------------------------
 

@@ -6,6 +6,12 @@ a value must be a capability record signed by the peer named in the key, not exp
 (``plasm.protocol.capabilities.verify_capabilities``). Every node applies the same check
 to records others ask it to store. Of two valid records the later-expiring one wins.
 
+Memo records (verified reuse, ``plasm.protocol.reuse``) live under ``/plasm-memo/<key
+hex>``: a value must be a memo record whose signature, receipt, output bytes and key all
+check (``verify_memo``); every node refuses any other under that namespace, with a log
+line, whether asked to store it or handed it in an answer. Of two valid memos for one key
+either may be kept: both sign a run of the same deterministic job.
+
 Provider keys are our own strings (``plasm:runtime:wasi-preview1``); py-libp2p would
 read a key that happens to look like hex or a CID as bytes, so keys are hashed into a
 sha256 multihash first and every node maps them the same way.
@@ -25,7 +31,8 @@ from libp2p.records.validator import Validator
 from plasm.actors.messages import ProviderInfo
 from plasm.actors.network._errors import RecordError
 from plasm.protocol.capabilities import verify_capabilities
-from plasm.protocol.errors import CapabilitiesError
+from plasm.protocol.errors import CapabilitiesError, ReceiptError
+from plasm.protocol.reuse import MEMO_NAMESPACE, verify_memo
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +75,39 @@ class CapabilityRecordValidator(Validator):
         return expiries.index(max(expiries))
 
 
+class MemoRecordValidator(Validator):
+    """Accept only memo records that verify and are filed under their own key."""
+
+    def validate(self, key: str, value: bytes) -> None:
+        prefix = f"/{MEMO_NAMESPACE}/"
+        hex_key = key[len(prefix) :] if key.startswith(prefix) else ""
+        if len(hex_key) != 64 or hex_key != hex_key.lower():
+            raise RecordError(f"memo record key {key!r} is not {prefix}<64 hex>")
+        try:
+            verify_memo(value, bytes.fromhex(hex_key))
+        except (ReceiptError, ValueError) as exc:
+            log.warning(
+                "refused memo record under %s: %s",
+                key,
+                exc,
+                extra={"event": "memo_refused"},
+            )
+            raise RecordError(f"refused memo record for {key}: {exc}") from exc
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        return 0  # validate() refused the invalid ones; any valid one will do
+
+
+_VALIDATORS: dict[str, Validator] = {
+    RECORD_NAMESPACE: CapabilityRecordValidator(),
+    MEMO_NAMESPACE: MemoRecordValidator(),
+}
+
+
 def build_dht(host: IHost) -> KadDHT:
     dht = KadDHT(host, DHTMode.SERVER, strict_validation=True)
-    dht.register_validator(RECORD_NAMESPACE, CapabilityRecordValidator())
+    for namespace, validator in _VALIDATORS.items():
+        dht.register_validator(namespace, validator)
     return dht
 
 
@@ -103,8 +140,12 @@ async def get_record(dht: KadDHT, key: str) -> bytes | None:
     value = await dht.get_value(key)
     if value is None:
         return None
+    namespace = key.split("/")[1] if key.count("/") >= 2 else ""
+    validator = _VALIDATORS.get(namespace)
     try:
-        CapabilityRecordValidator().validate(key, value)
+        if validator is None:
+            raise RecordError(f"no record namespace {namespace!r} here")
+        validator.validate(key, value)
     except RecordError as exc:
         log.info("ignoring the record under %s: %s", key, exc)
         return None

@@ -42,6 +42,10 @@ final class Manifest
     private bool $deterministic = true;
     private ?string $seed = null;
     private ?int $epochMs = null;
+    private string $reuse = 'off';
+
+    /** The reuse modes (docs/architecture.md, "Verified reuse"). */
+    public const REUSE_MODES = ['off', 'local', 'network'];
 
     private function __construct()
     {
@@ -147,6 +151,23 @@ final class Manifest
         $m->deterministic = true;
         $m->seed = $seed;
         $m->epochMs = $epochMs;
+        return $m;
+    }
+
+    /**
+     * Verified reuse: 'off' (the default) always runs the job; 'local' lets the node answer
+     * at once with its earlier verified run of the same job (module, input and files,
+     * limits, profile), marked reused (Result::reused()), without running it; 'network'
+     * also takes a signed memo record from the DHT, and publishes one once the job ran.
+     * Needs determinism on (the node refuses it otherwise).
+     */
+    public function withReuse(string $mode): self
+    {
+        if (!in_array($mode, self::REUSE_MODES, true)) {
+            throw new \InvalidArgumentException(sprintf("reuse is one of %s, not '%s'", implode(', ', self::REUSE_MODES), $mode));
+        }
+        $m = clone $this;
+        $m->reuse = $mode;
         return $m;
     }
 
@@ -338,6 +359,9 @@ final class Manifest
         }
         if ($this->epochMs !== null) {
             $out['epoch_ms'] = $this->epochMs;
+        }
+        if ($this->reuse !== 'off') {
+            $out['reuse'] = $this->reuse;
         }
         return $out;
     }

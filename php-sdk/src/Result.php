@@ -80,6 +80,22 @@ final class Result
         );
     }
 
+    /**
+     * The earlier run that answered this job without running it (the manifest's reuse):
+     * ['job_id' => ..., 'executor' => ...] as its receipt signs them, checked by
+     * verifyReceipt(); null for a job that ran. $jobId stays this job's id.
+     *
+     * @return array{job_id: string, executor: string}|null
+     */
+    public function reused(): ?array
+    {
+        $reused = $this->raw['reused'] ?? null;
+        if (!is_array($reused) || !is_string($reused['job_id'] ?? null) || !is_string($reused['executor'] ?? null)) {
+            return null;
+        }
+        return ['job_id' => $reused['job_id'], 'executor' => $reused['executor']];
+    }
+
     /** True when the guest ran to completion with exit status 0. */
     public function succeeded(): bool
     {
@@ -171,8 +187,13 @@ final class Result
     {
         $saved = $this->raw;
         $outcome = is_array($saved['outcome'] ?? null) ? $saved['outcome'] : [];
+        // A reused result is this node's job answered with an earlier run's receipt: its
+        // `reused` names that run, which is what the receipt signs.
+        $reused = is_array($saved['reused'] ?? null) ? $saved['reused'] : null;
         $pairs = [
-            ['job_id', $saved['job_id'] ?? null, $receipt->jobId],
+            $reused !== null
+                ? ['reused.job_id', $reused['job_id'] ?? null, $receipt->jobId]
+                : ['job_id', $saved['job_id'] ?? null, $receipt->jobId],
             ['executor', $saved['executor'] ?? null, $receipt->executor],
             ['module_sha256', $saved['module_sha256'] ?? null, $receipt->moduleSha256],
             ['outcome.kind', $outcome['kind'] ?? null, $receipt->outcome],
@@ -185,6 +206,9 @@ final class Result
             ['outputs_truncated', $saved['outputs_truncated'] ?? null, $receipt->outputsTruncated],
             ['outputs', $saved['outputs'] ?? null, $receipt->outputs],
         ];
+        if ($reused !== null) {
+            $pairs[] = ['reused.executor', $reused['executor'] ?? null, $receipt->executor];
+        }
         foreach (['stdout' => $this->stdout, 'stderr' => $this->stderr] as $name => $bytes) {
             $pairs[] = ["{$name}_text", $saved["{$name}_text"] ?? null, self::utf8Replace($bytes)];
             $pairs[] = ["$name sha256", hash('sha256', $bytes), $name === 'stdout' ? $receipt->stdoutSha256 : $receipt->stderrSha256];

@@ -15,6 +15,9 @@ def render_metrics(node: Node) -> str:
     for outcome, count in sorted(stats.outcomes.items()):
         lines.append(f'plasm_jobs_total{{outcome="{outcome}"}} {count}')
     lines += [
+        "# HELP plasm_jobs_reused_total Jobs answered with an earlier verified result, not run.",
+        "# TYPE plasm_jobs_reused_total counter",
+        f"plasm_jobs_reused_total {stats.reused}",
         "# HELP plasm_queue_depth Jobs admitted and waiting for an executor.",
         "# TYPE plasm_queue_depth gauge",
         f"plasm_queue_depth {stats.queue_depth}",

@@ -177,6 +177,7 @@ class ApiRoutes:
             manifest=_journal_manifest(body, manifest.module_sha256),
             placement=placement,
             confirm=wait_s <= 0,  # a waiting client learns of a refusal from wait()
+            reuse=manifest.reuse,
         )
         if wait_s <= 0:
             return Response(202, {"job_id": submission.job_id, "status": "queued"})

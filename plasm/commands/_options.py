@@ -81,6 +81,31 @@ def guest_args(args: argparse.Namespace) -> tuple[str, ...]:
     return (*args.job_args, *args.args)
 
 
+def add_reuse_option(parser: argparse.ArgumentParser) -> None:
+    """``--reuse`` for jobs given to a daemon (``submit``, the console's ``run``): the
+    index and the DHT it reads are the daemon's, so ``execute-job`` has no such option."""
+    parser.add_argument(
+        "--reuse",
+        choices=("off", "local", "network"),
+        default=None,
+        help="off (default): always run; local: answer at once with the daemon's earlier "
+        "verified run of the same job (module, input and files, limits, profile), marked "
+        "reused, without running it; network: also look for a signed memo record in the DHT, "
+        "and publish one once the job ran. Needs determinism on",
+    )
+
+
+def reuse_note(answer: dict[str, Any]) -> str | None:
+    """For people: which earlier run answered a reused job, or None."""
+    reused = answer.get("reused")
+    if not isinstance(reused, dict):
+        return None
+    return (
+        f"job {answer.get('job_id')} did not run: it reused the verified result of job "
+        f"{reused.get('job_id')} (executor {reused.get('executor')})"
+    )
+
+
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     stdin = parser.add_mutually_exclusive_group()
     stdin.add_argument("--stdin", metavar="TEXT", help="bytes (UTF-8) given to the job on stdin")

@@ -17,6 +17,7 @@ from plasm.commands._options import (
     UsageError,
     add_guest_args,
     add_job_options,
+    add_reuse_option,
     add_socket,
     connect,
     determinism_fields,
@@ -27,6 +28,7 @@ from plasm.commands._options import (
     read_inputs,
     read_module,
     read_stdin,
+    reuse_note,
     save_outputs,
 )
 
@@ -40,6 +42,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
     add_guest_args(parser)
     add_job_options(parser)
+    add_reuse_option(parser)
     add_placement_options(parser)
     add_socket(parser)
     parser.add_argument("--wait", nargs="?", type=float, const=300.0, default=None,
@@ -127,6 +130,7 @@ def main(args: argparse.Namespace) -> int:
             placement=placement,
             wait=args.wait,
             extra=determinism_fields(args),
+            reuse=args.reuse,
             files=read_inputs(args),
         )
         if args.output_dir is not None and "receipt" in answer:
@@ -138,7 +142,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"{answer['job_id']} {answer['status']}")
     elif not failed:
         _print_result(answer)
-        if placement is not None:
+        note = reuse_note(answer)
+        if note is not None:
+            print(f"plasmd submit: {note}", file=sys.stderr)
+        elif placement is not None:
             print(f"plasmd submit: ran on peer {answer['executor']}", file=sys.stderr)
     if failed:
         for line in failure_lines(answer):

@@ -156,3 +156,11 @@ def test_verified_is_green_on_a_colour_terminal(console_factory, console_env, da
     terminal.send(f"run {example('hello')}\n")
     terminal.expect("verified")
     assert b"\x1b[1;32mverified\x1b[0m" in terminal.raw
+
+
+def test_run_with_reuse_local_shows_the_earlier_run_that_answered(console) -> None:
+    command = f"run {example('hello')} --stdin 'once' --reuse local"
+    _, first = re.search(rf"job\s+({JOB_ID})", console.command(command)).group(0).split()
+    shown = console.command(command)
+    assert f"did not run: the verified result of job {first}" in shown
+    assert "ecno\n" in shown and "verified" in shown

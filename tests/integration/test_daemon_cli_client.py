@@ -118,3 +118,23 @@ def test_client_commands_without_a_daemon_say_so_in_one_line(tmp_path: Path) -> 
         assert run.returncode == 2
         assert b"is the daemon running?" in run.stderr
         assert b"Traceback" not in run.stderr
+
+
+def test_submit_reuse_local_answers_the_second_run_with_the_first_receipt(daemon) -> None:
+    job = ("submit", str(example("hello")), "--stdin", "again", "--reuse", "local", "--wait",
+           *socket_args(daemon))
+    first = plasmd(*job, "--json")
+    second = plasmd(*job)
+    third = plasmd(*job, "--json")
+    assert first.returncode == second.returncode == third.returncode == 0, first.stderr
+    original, reused = orjson.loads(first.stdout), orjson.loads(third.stdout)
+    assert "reused" not in original
+    assert reused["reused"]["job_id"] == original["job_id"]
+    assert reused["receipt"]["cose"] == original["receipt"]["cose"]
+    assert second.stdout == b"niaga\n"
+    assert f"it reused the verified result of job {original['job_id']}" in second.stderr.decode()
+    # plasmd verify accepts the reused result as saved
+    verified = plasmd("verify", "-", stdin=third.stdout)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    bad = plasmd("submit", str(example("hello")), "--reuse", "always", *socket_args(daemon))
+    assert bad.returncode == 2 and b"--reuse" in bad.stderr

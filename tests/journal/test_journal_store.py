@@ -531,4 +531,20 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> N
                       "ab" * 32, 2)
         assert store.blob_references() == {"c" * 64}
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+
+
+def test_a_done_job_is_indexed_for_reuse_and_survives_reopening(journal_path: Path) -> None:
+    key, other = hashlib.sha256(b"job").digest(), hashlib.sha256(b"other").digest()
+    with JournalStore(journal_path) as store:
+        for n, status in ((1, "done"), (2, "done"), (3, "failed")):
+            store.add_job(job_id(n), b"{}", "ab" * 32, n)
+            store.finish_job(job_id(n), status, finished_at_ms=n + 1, outcome="ok",
+                             result=b"{}", envelope=ENVELOPE + bytes([n]), error=None,
+                             memo_key=key if n < 3 else other)
+        store.add_job(job_id(4), b"{}", "ab" * 32, 4)  # indexed only once done
+    with JournalStore(journal_path) as store:
+        found = store.find_memo(key)
+        assert found is not None and found.job_id == job_id(1)  # the first one stays
+        assert found.envelope == ENVELOPE + b"\x01"
+        assert store.find_memo(other) is None  # a failed job is never indexed

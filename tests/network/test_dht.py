@@ -96,3 +96,48 @@ def test_missing_record_reads_as_none(three: tuple[Node, Node, Node]) -> None:
     _, _, c = three
     key = f"/plasm/{node_peer_id(os.urandom(32))}"
     assert ask(c.ref, GetRecord(key, 2000), timeout=15) == Record(key, None)
+
+
+def memo_record(seed: bytes, stdin: bytes = b"memo") -> tuple[bytes, bytes]:
+    """(memo key, a valid memo record of a hello-sized run signed by `seed`'s node)."""
+    import hashlib
+
+    from plasm.protocol.receipt import build_receipt, sign_receipt
+    from plasm.protocol.reuse import describe, memo_payload, sign_memo
+    from plasm.runtime.job import JobInput, Outcome, OutcomeKind
+
+    key = nacl.signing.SigningKey(seed)
+    me = node_peer_id(seed)
+    job_input = JobInput(stdin=stdin)
+    outcome = Outcome(OutcomeKind.OK, None, None, b"out\n", b"", False, False, 10, 5, 1, 2)
+    module = hashlib.sha256(b"module").hexdigest()
+    receipt = build_receipt("0" * 32, module, job_input, Limits(), outcome, "wasmtime", "1", me,
+                            me, bytes(16))
+    memo_key = describe(module, job_input, Limits()).key()
+    payload = memo_payload(memo_key, sign_receipt(receipt, key), b"out\n", b"", ())
+    return memo_key, sign_memo(payload, key)
+
+
+def test_a_memo_record_is_stored_and_read_back(three: tuple[Node, Node, Node]) -> None:
+    from plasm.protocol.reuse import memo_record_key
+
+    a, _, c = three
+    key, record = memo_record(a.seed)
+    ask(a.ref, PutRecord(memo_record_key(key), record), timeout=20)
+    assert ask(c.ref, GetRecord(memo_record_key(key), 5000), timeout=15) == Record(
+        memo_record_key(key), record)
+
+
+def test_a_memo_record_under_another_key_or_unsigned_is_refused(
+        three: tuple[Node, Node, Node], caplog: pytest.LogCaptureFixture) -> None:
+    from plasm.protocol import cose
+    from plasm.protocol.reuse import memo_record_key
+
+    a, _, _ = three
+    key, record = memo_record(a.seed)
+    other, _ = memo_record(a.seed, stdin=b"another job")
+    unsigned = cose.decode_sign1(record, max_size=2**20).payload
+    for where, value in ((other, record), (key, unsigned), (key, record[:-1] + b"\x00")):
+        with pytest.raises(RecordError):
+            ask(a.ref, PutRecord(memo_record_key(where), value), timeout=20)
+    assert caplog.text.count("refused memo record") >= 3

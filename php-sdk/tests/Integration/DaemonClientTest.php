@@ -231,6 +231,32 @@ final class DaemonClientTest extends DaemonTestCase
         $result->verifyOutputs(['/output/deep/big.bin' => $big, '/output/host.txt' => 'edited']);
     }
 
+    public function test_reuse_local_returns_the_earlier_verified_run_without_running(): void
+    {
+        $client = $this->client();
+        $manifest = Manifest::fromFile(Daemon::exampleWasm('copyfiles'))
+            ->withInputBytes('/input/a.txt', "reuse me\n")
+            ->withStdin(bin2hex(random_bytes(8)))
+            ->withReuse('local');
+
+        $first = $client->run($manifest, timeoutSeconds: 60);
+        $second = $client->run($manifest, timeoutSeconds: 60);
+
+        self::assertNull($first->reused());
+        self::assertSame(['job_id' => $first->jobId, 'executor' => $first->executor], $second->reused());
+        self::assertNotSame($first->jobId, $second->jobId);
+        self::assertSame($first->receiptCose(), $second->receiptCose());
+        $receipt = $second->verifyReceipt($manifest, executor: $client->nodeInfo()['peer_id']);
+        self::assertSame($first->jobId, $receipt->jobId);
+        self::assertSame(['/output/a.txt' => "reuse me\n"], $client->fetchOutputs($second));
+        self::assertTrue($client->verifyResult($second)['valid']);
+        // A reused result whose `reused` names another run is a mismatch.
+        $forged = $second->raw;
+        $forged['reused']['job_id'] = $second->jobId;
+        $this->expectException(VerificationException::class);
+        Result::fromArray($forged)->verifyReceipt($manifest);
+    }
+
     public function test_a_blob_uploaded_by_the_sdk_is_stored_under_its_hash(): void
     {
         $bytes = random_bytes(4096);

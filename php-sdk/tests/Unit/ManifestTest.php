@@ -38,6 +38,16 @@ final class ManifestTest extends TestCase
         ], $manifest->toArray());
     }
 
+    public function test_reuse_is_sent_only_when_asked_for_and_checked(): void
+    {
+        $manifest = Manifest::fromBytes(self::WASM);
+        self::assertArrayNotHasKey('reuse', $manifest->toArray());
+        self::assertSame('network', $manifest->withReuse('network')->toArray()['reuse']);
+        self::assertArrayNotHasKey('reuse', $manifest->withReuse('local')->withReuse('off')->toArray());
+        $this->expectException(\InvalidArgumentException::class);
+        $manifest->withReuse('always');
+    }
+
     public function test_a_module_by_hash_sends_the_hash_and_not_the_bytes(): void
     {
         $sha = hash('sha256', self::WASM);
