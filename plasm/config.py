@@ -132,6 +132,8 @@ class NetworkConfig:
     max_jobs_per_peer: int
     rate_limit_per_minute: int
     offer_hold_ms: int  # how long an accepted offer holds a slot for its job to arrive
+    dispute_threshold: int  # receipts disputed by a quorum before a peer is cooled down
+    dispute_cooldown_ms: int  # how long such a peer is offered no jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +393,8 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "network.max_jobs_per_peer": (_int(1), 4),
     "network.rate_limit_per_minute": (_int(1), 120),
     "network.offer_hold_ms": (_duration(100), 2000),
+    "network.dispute_threshold": (_int(1), 3),
+    "network.dispute_cooldown_ms": (_duration(0), "1h"),
     "shutdown.grace_ms": (_duration(0), "10s"),
     "blobs.max_bytes": (_size, "8GiB"),
     "blobs.max_blob_bytes": (_size, "256MiB"),
@@ -576,6 +580,8 @@ def _network(v: dict[str, Any]) -> NetworkConfig:
         max_jobs_per_peer=v["network.max_jobs_per_peer"],
         rate_limit_per_minute=v["network.rate_limit_per_minute"],
         offer_hold_ms=v["network.offer_hold_ms"],
+        dispute_threshold=v["network.dispute_threshold"],
+        dispute_cooldown_ms=v["network.dispute_cooldown_ms"],
     )
 
 

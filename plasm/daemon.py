@@ -303,6 +303,8 @@ def network_settings(cfg: Config) -> NetworkSettings:
         max_jobs_per_peer=net.max_jobs_per_peer,
         rate_limit_per_minute=net.rate_limit_per_minute,
         offer_hold_ms=net.offer_hold_ms,
+        dispute_threshold=net.dispute_threshold,
+        dispute_cooldown_ms=net.dispute_cooldown_ms,
     )
 
 
