@@ -83,6 +83,13 @@ def result_summary(
     if own_peer_id is not None:
         where = " (this node)" if result["executor"] == own_peer_id else " (remote peer)"
     table.add_row("executor", result["executor"] + where)
+    quorum = result.get("quorum")
+    if isinstance(quorum, dict):
+        agreeing, dissenting = quorum.get("agreeing") or [], quorum.get("dissenting") or []
+        table.add_row("quorum", f"{len(agreeing)} of {len(quorum.get('receipts') or [])} "
+                      f"receipts agree (quorum {quorum.get('quorum')})")
+        for peer in dissenting:
+            table.add_row("dissenting", str(peer))
     table.add_row("receipt", verdict_text(verdict))
     return table
 
@@ -189,13 +196,15 @@ def peers_table(peers: list[dict[str, Any]]) -> Table:
                   caption="`caps PEER` shows a peer's addresses and full record",
                   caption_justify="left")
     table.add_column("peer id", no_wrap=True)  # never cut: it goes into --on
-    for name in ("up", "latency", "jobs", "rejected", "runtimes", "max fuel", "max mem"):
+    for name in ("up", "latency", "jobs", "rejected", "disputed", "runtimes", "max fuel",
+                 "max mem"):
         table.add_column(name, no_wrap=True)
     for peer in peers:
-        peer_id, up, latency, jobs, rejected, runtimes, _, memory, _ = peer_row(peer)
+        peer_id, up, latency, jobs, rejected, disputed, runtimes, _, memory, _ = peer_row(peer)
         fuel = (peer.get("capabilities") or {}).get("max_limits", {}).get("fuel")
         table.add_row(*(safe_text(cell) for cell in (
-            peer_id, up, latency, jobs, rejected, runtimes, _short_number(fuel), memory)))
+            peer_id, up, latency, jobs, rejected, disputed, runtimes, _short_number(fuel),
+            memory)))
     return table
 
 
