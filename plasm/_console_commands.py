@@ -419,7 +419,7 @@ def saved_result_verdict(result: dict[str, Any]) -> dict[str, Any]:
         envelope, expected = expectations_from_saved(orjson.dumps(result))
     except ProtocolError as exc:
         return {"valid": False, "reason": "malformed", "message": str(exc), "receipt": None,
-                "checked_output": False, "checked_log": None}
+                "checked_output": False, "checked_log": None, "checked_quorum": None}
     return verify_saved(envelope, expected)
 
 
