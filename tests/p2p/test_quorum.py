@@ -236,6 +236,24 @@ def test_the_cli_runs_a_quorum_job_and_shows_disputes(cluster: Cluster) -> None:
     assert "(cooling down)" in peers.stdout
 
 
+def test_the_console_runs_a_quorum_job_and_lists_disputed_jobs(cluster: Cluster) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLASM_")}
+    env.update(TERM="dumb", NO_COLOR="1", COLUMNS="200", HOME=str(cluster.r.state_dir.parent))
+    done = subprocess.run(
+        [sys.executable, "-m", "plasm.console", "--socket", str(cluster.r.socket),
+         "-c", f"run {example('hello')} --stdin abc --replicas 2 --quorum 2",
+         "-c", "jobs --status disputed", "-c", "peers"],
+        capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cba" in done.stdout
+    assert "2 of 2 receipts agree (quorum 2)" in done.stdout
+    assert "disputed" in done.stdout  # the disputed job of the first test, and the column
+    assert "(cooling down)" in done.stdout
+
+
 def test_dispute_records_survive_a_restart(cluster: Cluster) -> None:
     before = {name: cluster.peer(name) for name in ("l1", "l2")}
     assert any(p["receipts_disputed"] for p in before.values())
