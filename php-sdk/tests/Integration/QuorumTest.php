@@ -14,7 +14,7 @@ use Plasm\Tests\Support\Daemon;
  * A quorum job from the SDK against three real daemons on loopback: A, B bootstrapped from
  * A (the client talks to B), and C bootstrapped from A. B runs the job on A and C and takes
  * it when both receipts agree. (Lying replicas are tested with real daemons in
- * tests/p2p/test_quorum.py.)
+ * tests/p2p/test_quorum_jobs.py.)
  *
  * @large
  */
