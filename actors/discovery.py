@@ -13,10 +13,14 @@ runtime key, `PutRecord` under `/plasm/<peer id>`) at start and every
 inbound `CapabilitiesRequest`s.
 
 `FindCandidates` filters the verified, unexpired records by the requirements and ranks
-them: fewest rejected receipts, then fewest failures, then free slots advertised, then
-lowest latency. When none fits, it asks the DHT for providers of the runtime, fetches
-their records and answers when one fits, when all fetches ended, or at the search
-timeout, whichever comes first; the answer never blocks this actor's thread.
+them: fewest rejected receipts, then fewest disputed receipts, then fewest failures, then
+free slots advertised, then lowest latency. A peer whose valid receipts disagreed with an
+agreed quorum (`receipt_disputed`) `dispute_threshold` times is left out for
+`dispute_cooldown_ms` (again after each further dispute); these records are kept in the
+journal (`PeerDispute`) and given back to discovery at start. When none fits, it asks
+the DHT for providers of the runtime, fetches their records and answers when one fits,
+when all fetches ended, or at the search timeout, whichever comes first; the answer never
+blocks this actor's thread.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from plasm.actors.messages import (
     IngressStats,
     ListPeers,
     NetworkInfo,
+    PeerDispute,
     PeerEvent,
     PeerFailure,
     PeerInfo,
@@ -136,6 +141,8 @@ class _Peer:
     failures: int = 0
     connected: bool = False
     idle_since_ms: int = field(default_factory=lambda: _now_ms())  # added or disconnected
+    receipts_disputed: int = 0
+    cooldown_until_ms: int | None = None
 
     def info(self, logs: PeerLog | None = None) -> PeerInfo:
         head = logs.head if logs is not None else None
@@ -153,6 +160,8 @@ class _Peer:
             receipts_rejected=self.receipts_rejected,
             failures=self.failures,
             connected=self.connected,
+            receipts_disputed=self.receipts_disputed,
+            cooldown_until_ms=self.cooldown_until_ms,
         )
 
 
@@ -196,19 +205,28 @@ def rank_candidates(
     now_ms: int,
     limit: int,
 ) -> tuple[str, ...]:
-    """Peer ids that fit, best first: trust, then most free slots, then latency."""
+    """Peer ids that fit and are not cooling down, best first: trust, then most free
+    slots, then latency."""
 
-    def order(peer: PeerInfo) -> tuple[int, int, int, int, str]:
+    def order(peer: PeerInfo) -> tuple[int, int, int, int, int, str]:
         caps = peer.capabilities
         free_slots = caps.free_slots if caps is not None else 0
         latency = peer.latency_us if peer.latency_us is not None else 2**62
-        return (peer.receipts_rejected, peer.failures, -free_slots, latency, peer.peer_id)
+        return (
+            peer.receipts_rejected,
+            peer.receipts_disputed,
+            peer.failures,
+            -free_slots,
+            latency,
+            peer.peer_id,
+        )
 
     matching = [
         peer
         for peer in peers
         if peer.peer_id not in exclude
         and peer.capabilities is not None
+        and (peer.cooldown_until_ms is None or peer.cooldown_until_ms <= now_ms)
         and fits(peer.capabilities, requirements, now_ms)
     ]
     return tuple(peer.peer_id for peer in sorted(matching, key=order)[:limit])
@@ -228,6 +246,10 @@ class DiscoveryActor(PlasmActor):
         search_timeout_ms: int = 2_000,
         ping_peers: bool = True,
         forget_after_ms: int = 600_000,
+        journal: pykka.ActorRef[Any] | None = None,
+        disputes: tuple[PeerDispute, ...] = (),
+        dispute_threshold: int = 3,
+        dispute_cooldown_ms: int = 3_600_000,
     ) -> None:
         super().__init__()
         self._peer_id = peer_id
@@ -249,6 +271,13 @@ class DiscoveryActor(PlasmActor):
         self._query_ids = itertools.count(1)
         self._search = _Search()
         self._timers = Timers()
+        self._journal = journal
+        self._dispute_threshold = dispute_threshold
+        self._dispute_cooldown_ms = dispute_cooldown_ms
+        for kept in disputes:
+            peer = self._peer(kept.peer_id)
+            peer.receipts_disputed = kept.receipts_disputed
+            peer.cooldown_until_ms = kept.cooldown_until_ms
 
     def on_start(self) -> None:
         tell(self.actor_ref, PublishCapabilities())
@@ -522,8 +551,28 @@ class DiscoveryActor(PlasmActor):
             peer.jobs_run += 1
         elif outcome.outcome == "receipt_rejected":
             peer.receipts_rejected += 1
+        elif outcome.outcome == "receipt_disputed":
+            self._disputed(peer)
         else:
             peer.failures += 1
+
+    def _disputed(self, peer: _Peer) -> None:
+        now = _now_ms()
+        peer.receipts_disputed += 1
+        if peer.receipts_disputed >= self._dispute_threshold:
+            peer.cooldown_until_ms = now + self._dispute_cooldown_ms
+        log.warning(
+            "peer %s sent a receipt that disagreed with an agreed quorum (%d so far)%s",
+            peer.peer_id,
+            peer.receipts_disputed,
+            "; it is offered no jobs for a while" if peer.cooldown_until_ms else "",
+            extra={"event": "peer_disputed", "peer_id": peer.peer_id},
+        )
+        if self._journal is not None:
+            dispute = PeerDispute(
+                peer.peer_id, peer.receipts_disputed, now, peer.cooldown_until_ms
+            )
+            tell_quietly(self._journal, dispute)
 
     @handles(HandlerFailed)
     def on_handler_failed(self, failed: HandlerFailed, delivery: Delivery) -> None:

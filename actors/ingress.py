@@ -118,6 +118,7 @@ def result_json(finished: JobFinished) -> dict[str, Any]:
         # Our own signer made it, or the negotiator verified it against the peer.
         already_verified=True,
         log=finished.log,
+        quorum=finished.quorum,
     )
 
 
@@ -584,6 +585,7 @@ class IngressActor(PlasmActor):
                 executed=done.executed,
                 envelope=done.envelope,
                 log=done.log,
+                quorum=done.quorum,
             )
             self._finish(
                 finished,
@@ -597,6 +599,7 @@ class IngressActor(PlasmActor):
         if (
             placement.mode == "any"
             and not placement.exclude_self
+            and not placement.is_quorum  # this node is never one of a quorum's replicas
             and done.error_code == "no_executor"
             and not self._stopping
         ):
@@ -609,15 +612,17 @@ class IngressActor(PlasmActor):
             self._queue.append(entry[0])
             self._dispatch()
             return
-        error = {
+        error: dict[str, Any] = {
             "code": done.error_code or "remote_failed",
             "message": done.error_message or "the job could not be run on a peer",
             "attempts": [{"peer_id": a.peer_id, "result": a.result} for a in done.attempts],
         }
+        if done.quorum is not None:  # disputed: no quorum, every receipt kept
+            error["quorum"] = done.quorum.to_json()
         self._finish(
             JobFinished(
                 job_id=done.job_id,
-                status="failed",
+                status="disputed" if done.error_code == "disputed" else "failed",
                 executor="",
                 executed=None,
                 envelope=None,

@@ -41,6 +41,7 @@ from plasm.actors.messages import (
     GetLogHead,
     GetLogPath,
     GetModule,
+    GetPeerDisputes,
     InboundRequest,
     JobCounts,
     JobFinished,
@@ -56,6 +57,8 @@ from plasm.actors.messages import (
     ModuleFound,
     ModuleStored,
     Ok,
+    PeerDispute,
+    PeerDisputes,
     PeerResponse,
     PutModule,
     PutModuleFile,
@@ -324,6 +327,18 @@ class JournalActor(PlasmActor):
                 log.warning("job %s: output %s not kept: %s", job_id, path, exc)
         return kept
 
+    @handles(PeerDispute)
+    def on_peer_dispute(self, m: PeerDispute, delivery: Delivery) -> None:
+        self.store.save_peer_dispute(
+            m.peer_id, m.receipts_disputed, m.last_disputed_at_ms, m.cooldown_until_ms
+        )
+
+    @handles(GetPeerDisputes)
+    def on_get_peer_disputes(self, m: GetPeerDisputes, delivery: Delivery) -> PeerDisputes:
+        return PeerDisputes(
+            disputes=tuple(PeerDispute(*row) for row in self.store.peer_disputes())
+        )
+
     @handles(PutModule)
     def on_put_module(self, m: PutModule, delivery: Delivery) -> ModuleStored:
         sha256 = hashlib.sha256(m.data).hexdigest()
@@ -407,7 +422,7 @@ class JournalActor(PlasmActor):
         return JobCounts(counts=self.store.counts_by_status())
 
 
-_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, PutModuleFile)
+_WRITES = (RecordJob, MarkRunning, FinishJob, PutModule, PutModuleFile, PeerDispute)
 
 
 def _with_log(result: bytes | None, proof: LogProof) -> bytes | None:

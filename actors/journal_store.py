@@ -94,7 +94,7 @@ class ModuleHashError(JournalError):
 
 
 ACTIVE_STATUSES = ("queued", "running")
-FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted")
+FINISHED_STATUSES = ("done", "failed", "cancelled", "rejected", "interrupted", "disputed")
 _SET_STATUSES = ("cancelled", "rejected")
 _T = TypeVar("_T")
 _SYNCHRONOUS = ("normal", "full")
@@ -199,6 +199,36 @@ _MIGRATIONS: tuple[str, ...] = (
         key BLOB PRIMARY KEY,
         job_id TEXT NOT NULL REFERENCES receipts (job_id)
     ) WITHOUT ROWID;
+    """,
+    # 4 -> 5: the status `disputed` (a quorum job whose replicas did not agree): SQLite cannot
+    # change a CHECK, so the jobs table is rebuilt (foreign keys are off while it migrates);
+    # and each peer's receipts that disagreed with an agreed quorum, with its cool-down.
+    """
+    CREATE TABLE jobs_v5 (
+        job_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed',
+            'cancelled', 'interrupted', 'rejected', 'disputed')),
+        manifest BLOB NOT NULL,
+        module_sha256 TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        started_at_ms INTEGER,
+        finished_at_ms INTEGER,
+        outcome TEXT,
+        result BLOB,
+        error BLOB
+    );
+    INSERT INTO jobs_v5 SELECT job_id, status, manifest, module_sha256, created_at_ms,
+        started_at_ms, finished_at_ms, outcome, result, error FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v5 RENAME TO jobs;
+    CREATE INDEX jobs_by_created ON jobs (created_at_ms DESC, job_id DESC);
+    CREATE INDEX jobs_by_status ON jobs (status, created_at_ms DESC, job_id DESC);
+    CREATE TABLE peer_disputes (
+        peer_id TEXT PRIMARY KEY,
+        receipts_disputed INTEGER NOT NULL,
+        last_disputed_at_ms INTEGER NOT NULL,
+        cooldown_until_ms INTEGER
+    );
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -571,6 +601,36 @@ class JournalStore:
                 job_id, f"mark job {job_id} {status}", allowed=("queued", "running")
             )
 
+    def save_peer_dispute(
+        self,
+        peer_id: str,
+        receipts_disputed: int,
+        last_disputed_at_ms: int,
+        cooldown_until_ms: int | None,
+    ) -> None:
+        """Keep a peer's dispute record (``receipts_disputed`` and its cool-down)."""
+        try:
+            self._connection().execute(
+                "INSERT INTO peer_disputes (peer_id, receipts_disputed, last_disputed_at_ms,"
+                " cooldown_until_ms) VALUES (?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET"
+                " receipts_disputed = excluded.receipts_disputed,"
+                " last_disputed_at_ms = excluded.last_disputed_at_ms,"
+                " cooldown_until_ms = excluded.cooldown_until_ms",
+                (peer_id, receipts_disputed, last_disputed_at_ms, cooldown_until_ms),
+            )
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from exc
+
+    def peer_disputes(self) -> list[tuple[str, int, int, int | None]]:
+        """Every kept dispute record: (peer id, receipts disputed, last at, cool-down until)."""
+        return [
+            (str(row[0]), int(row[1]), int(row[2]), row[3])
+            for row in self._read(
+                "SELECT peer_id, receipts_disputed, last_disputed_at_ms, cooldown_until_ms"
+                " FROM peer_disputes ORDER BY peer_id"
+            )
+        ]
+
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job with its receipt envelope, or ``None`` if the id is unknown."""
         row = self._read(
@@ -810,7 +870,16 @@ class JournalStore:
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         # BEGIN IMMEDIATE takes the write lock, then the version is read again: two daemons
-        # starting on one file cannot both apply the same migration.
+        # starting on one file cannot both apply the same migration. Foreign keys are off
+        # while it migrates (a migration may rebuild a table others refer to, as SQLite's
+        # ALTER TABLE documentation does it) and checked before the commit.
+        conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            self._migrate_in_transaction(conn)
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate_in_transaction(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             ours = conn.execute("PRAGMA application_id").fetchone()[0] == _APPLICATION_ID
@@ -821,6 +890,11 @@ class JournalStore:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _statements(_MIGRATIONS[target - 1]):
                     conn.execute(statement)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise JournalSchemaError(
+                    f"migrating the journal at {self.path} broke a reference ({broken[0]})"
+                )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
         except BaseException:

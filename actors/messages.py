@@ -23,6 +23,7 @@ from plasm.protocol.p2p_messages import (
     Placement,
     Requirements,
 )
+from plasm.protocol.quorum import QuorumOutcome
 from plasm.protocol.receipt import Receipt
 from plasm.protocol.reuse import REUSE_MODES
 from plasm.protocol.transparency import LogProof
@@ -30,7 +31,8 @@ from plasm.runtime.job import JobInput, Limits
 
 _register = register_local
 
-PEER_OUTCOMES = frozenset({"ran", "receipt_rejected", "failed"})
+# receipt_disputed: its valid receipt disagreed with the agreed receipts of a quorum job
+PEER_OUTCOMES = frozenset({"ran", "receipt_rejected", "receipt_disputed", "failed"})
 DEFAULT_CANDIDATE_LIMIT = 8
 
 
@@ -102,6 +104,7 @@ class JobFinished(Message):
     error: bytes | None = None  # JSON {"code", "message", ...} when it did not run
     result: bytes | None = None  # the job-result JSON, when it ran
     log: LogProof | None = None  # the receipt's place in its executor's transparency log
+    quorum: QuorumOutcome | None = None  # a quorum job's replicas (in its result JSON)
 
     def __post_init__(self) -> None:
         check_status(self.status)
@@ -170,6 +173,9 @@ class RemoteJobDone(Message):
     error_message: str | None
     attempts: tuple[Attempt, ...]
     log: LogProof | None = None  # where the executor's log holds the receipt, verified
+    # a quorum job: how its replicas' receipts fell (with a result: agreed; error
+    # `disputed`: no quorum)
+    quorum: QuorumOutcome | None = None
 
     @classmethod
     def succeeded(
@@ -466,6 +472,10 @@ class PeerInfo(Message):
     log_root: str | None = None
     log_inconsistencies: int = 0
     log_problem: str | None = None
+    # Its receipts that disagreed with an agreed quorum, and until when (unix ms) it is
+    # offered no jobs for it (None: it is not cooling down).
+    receipts_disputed: int = 0
+    cooldown_until_ms: int | None = None
 
 
 @_register
@@ -503,6 +513,33 @@ class RecordPeerOutcome(Message):
     def __post_init__(self) -> None:
         if self.outcome not in PEER_OUTCOMES:
             raise ValueError(f"peer outcome must be one of {sorted(PEER_OUTCOMES)}")
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PeerDispute(Message):
+    """Discovery -> journal: keep this peer's dispute record (it survives restarts)."""
+
+    TYPE: ClassVar[str] = "peer_dispute"
+    peer_id: str
+    receipts_disputed: int
+    last_disputed_at_ms: int
+    cooldown_until_ms: int | None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GetPeerDisputes(Message):
+    """Node -> journal at start: every peer's dispute record, for discovery."""
+
+    TYPE: ClassVar[str] = "get_peer_disputes"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PeerDisputes(Message):
+    TYPE: ClassVar[str] = "peer_disputes"
+    disputes: tuple[PeerDispute, ...]
 
 
 @_register

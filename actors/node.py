@@ -43,6 +43,7 @@ from plasm.actors.messages import (
     GetIngressStats,
     GetJob,
     GetModule,
+    GetPeerDisputes,
     IngressStats,
     JobAccepted,
     JobCounts,
@@ -54,6 +55,8 @@ from plasm.actors.messages import (
     ListJobs,
     ModuleFound,
     ModuleStored,
+    PeerDispute,
+    PeerDisputes,
     PutModule,
     PutModuleFile,
     RecoverJournal,
@@ -95,6 +98,10 @@ class NetworkSettings:
     offer_hold_ms: int = 2000  # an accepted offer holds its slot this long for the job
     max_connections: int = 64  # libp2p connections, inbound and outbound together
     forget_peers_after_ms: int = 600_000  # a peer gone this long leaves the peer table
+    # A peer whose receipts disagreed with an agreed quorum this many times is offered no
+    # jobs for dispute_cooldown_ms (again after each further dispute).
+    dispute_threshold: int = 3
+    dispute_cooldown_ms: int = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +263,22 @@ class Node:
         local = LocalCapabilities.detect(
             self.sandbox.engine_name, self.sandbox.engine_version, max_limits, slots
         )
+        disputes: tuple[PeerDispute, ...] = ()
+        if self._journal is not None:  # peers' dispute records survive restarts
+            kept = ask(self._journal, GetPeerDisputes(), timeout=ASK_TIMEOUT_S)
+            assert isinstance(kept, PeerDisputes)
+            disputes = kept.disputes
         discovery = self._spawn(
             DiscoveryActor.start(
-                self.peer_id, network_ref, signer, local, ingress=ingress,
+                self.peer_id,
+                network_ref,
+                signer,
+                local,
+                ingress=ingress,
+                journal=self._journal,
+                disputes=disputes,
+                dispute_threshold=net.dispute_threshold,
+                dispute_cooldown_ms=net.dispute_cooldown_ms,
                 forget_after_ms=net.forget_peers_after_ms,
             )
         )

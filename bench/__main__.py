@@ -1,10 +1,11 @@
-"""Run one benchmark: python -m bench {local,sandbox,api,p2p,journal,network,transfer} [...].
+"""Run one benchmark: python -m bench {local,sandbox,api,p2p,quorum,journal,network,transfer}.
 
 local    hello.wasm as plain calls, through the actors, and via `plasmd execute-job`
          (issue 2's targets); a rich table, and JSON in bench-local.json
 sandbox  Sandbox.run against bare wasmtime-py steps
 api      a real plasmd over its Unix socket (issue 3's targets)
 p2p      two plasmd on loopback, jobs run remotely (issue 4's targets)
+quorum   a quorum job (3 replicas, 2 must agree) against a plain remote job
 journal  SQLite journal writes
 network  one PeerRequest on a kept libp2p connection
 transfer a 64 MiB blob to a peer over /plasm/blob/1.0.0 vs plain trio TCP (issue 12)
@@ -23,6 +24,7 @@ BENCHES = {
     "sandbox": "bench.bench_sandbox",
     "api": "bench.bench_api",
     "p2p": "bench.bench_p2p",
+    "quorum": "bench.bench_quorum",
     "journal": "bench.bench_journal",
     "network": "bench.bench_network",
     "transfer": "bench.bench_transfer",

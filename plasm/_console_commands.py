@@ -52,9 +52,10 @@ from plasm.commands._options import (
 )
 from plasm.commands.submit import add_placement_options, failure_lines, placement_from_args
 from plasm.errors import PlasmError
+from plasm.protocol.formats import JOB_STATUSES
 
-FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "rejected"})
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
+FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "rejected", "disputed"})
+STATUSES = JOB_STATUSES
 STILL_RUNNING_NOTE_S = 1.0
 CANCEL_SETTLE_S = 5.0
 NO_NETWORK = ("this node runs without the peer-to-peer network: it knows no peers, "
@@ -421,7 +422,7 @@ def saved_result_verdict(result: dict[str, Any]) -> dict[str, Any]:
         envelope, expected = expectations_from_saved(orjson.dumps(result))
     except ProtocolError as exc:
         return {"valid": False, "reason": "malformed", "message": str(exc), "receipt": None,
-                "checked_output": False, "checked_log": None}
+                "checked_output": False, "checked_log": None, "checked_quorum": None}
     return verify_saved(envelope, expected)
 
 

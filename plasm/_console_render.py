@@ -86,6 +86,13 @@ def result_summary(
     reused = result.get("reused")
     if isinstance(reused, dict):
         table.add_row("reused", f"did not run: the verified result of job {reused.get('job_id')}")
+    quorum = result.get("quorum")
+    if isinstance(quorum, dict):
+        agreeing, dissenting = quorum.get("agreeing") or [], quorum.get("dissenting") or []
+        table.add_row("quorum", f"{len(agreeing)} of {len(quorum.get('receipts') or [])} "
+                      f"receipts agree (quorum {quorum.get('quorum')})")
+        for peer in dissenting:
+            table.add_row("dissenting", str(peer))
     table.add_row("receipt", verdict_text(verdict))
     return table
 
@@ -185,20 +192,26 @@ def mapping_table(mapping: dict[str, Any]) -> Table:
 
 def peers_table(peers: list[dict[str, Any]]) -> Table:
     """The peer list, narrow enough for 120 columns: who, up now, how fast, what it did for
-    us, what it offers (`caps PEER` shows the rest, addresses included)."""
+    us, what it offers (`caps PEER` shows the rest, addresses included). The `disputed`
+    column (receipts that disagreed with an agreed quorum, and a cool-down) appears only
+    when some peer has one, so the usual table keeps its width."""
     from plasm.commands.peers import peer_row
 
     table = Table(box=None, pad_edge=False, header_style="bold",
                   caption="`caps PEER` shows a peer's addresses and full record",
                   caption_justify="left")
     table.add_column("peer id", no_wrap=True)  # never cut: it goes into --on
-    for name in ("up", "latency", "jobs", "rejected", "runtimes", "max fuel", "max mem"):
+    disputes = any(peer.get("receipts_disputed") for peer in peers)
+    names = ("up", "latency", "jobs", "rejected", *(("disputed",) if disputes else ()),
+             "runtimes", "max fuel", "max mem")
+    for name in names:
         table.add_column(name, no_wrap=True)
     for peer in peers:
-        peer_id, up, latency, jobs, rejected, runtimes, _, memory, _ = peer_row(peer)
+        peer_id, up, latency, jobs, rejected, disputed, runtimes, _, memory, _ = peer_row(peer)
         fuel = (peer.get("capabilities") or {}).get("max_limits", {}).get("fuel")
         table.add_row(*(safe_text(cell) for cell in (
-            peer_id, up, latency, jobs, rejected, runtimes, _short_number(fuel), memory)))
+            peer_id, up, latency, jobs, rejected, *((disputed,) if disputes else ()),
+            runtimes, _short_number(fuel), memory)))
     return table
 
 

@@ -134,6 +134,8 @@ class NetworkConfig:
     offer_hold_ms: int  # how long an accepted offer holds a slot for its job to arrive
     max_connections: int  # libp2p connections at most, inbound and outbound together
     forget_peers_after_ms: int  # a peer not connected this long leaves the peer table
+    dispute_threshold: int  # receipts disputed by a quorum before a peer is cooled down
+    dispute_cooldown_ms: int  # how long such a peer is offered no jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +397,8 @@ _KEYS: dict[str, tuple[_Parse, Any]] = {
     "network.offer_hold_ms": (_duration(100), 2000),
     "network.max_connections": (_int(4), 64),
     "network.forget_peers_after_ms": (_duration(1000), "10min"),
+    "network.dispute_threshold": (_int(1), 3),
+    "network.dispute_cooldown_ms": (_duration(0), "1h"),
     "shutdown.grace_ms": (_duration(0), "10s"),
     "blobs.max_bytes": (_size, "8GiB"),
     "blobs.max_blob_bytes": (_size, "256MiB"),
@@ -582,6 +586,8 @@ def _network(v: dict[str, Any]) -> NetworkConfig:
         offer_hold_ms=v["network.offer_hold_ms"],
         max_connections=v["network.max_connections"],
         forget_peers_after_ms=v["network.forget_peers_after_ms"],
+        dispute_threshold=v["network.dispute_threshold"],
+        dispute_cooldown_ms=v["network.dispute_cooldown_ms"],
     )
 
 

@@ -305,6 +305,8 @@ def network_settings(cfg: Config) -> NetworkSettings:
         offer_hold_ms=net.offer_hold_ms,
         max_connections=net.max_connections,
         forget_peers_after_ms=net.forget_peers_after_ms,
+        dispute_threshold=net.dispute_threshold,
+        dispute_cooldown_ms=net.dispute_cooldown_ms,
     )
 
 

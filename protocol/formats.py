@@ -36,7 +36,16 @@ def check_non_negative(value: object, what: str) -> None:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
 
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted", "rejected")
+JOB_STATUSES = (
+    "queued",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+    "interrupted",
+    "rejected",
+    "disputed",  # a quorum job whose replicas did not agree (plasm.protocol.quorum)
+)
 
 
 def check_status(status: str) -> None:

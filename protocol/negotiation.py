@@ -290,12 +290,16 @@ class RemoteJob:
         *,
         offer_timeout_ms: int = OFFER_TIMEOUT_MS,
         warm: frozenset[str] = frozenset(),
+        key: str | None = None,
     ) -> None:
+        """`key` names the machine in its tags (`<key>/<step>`): the job id unless one job
+        runs on several peers at once (a quorum job's replicas)."""
         if job.module is None:
             raise LocalProtocolError(
                 f"job {job.job_id} has no module bytes; resolve them before negotiating"
             )
         self.job = job
+        self.key = key or job.job_id
         self.module: bytes = job.module
         self.deadline_ms = deadline_ms
         self.offer_timeout_ms = offer_timeout_ms
@@ -315,7 +319,7 @@ class RemoteJob:
 
     @property
     def current_tag(self) -> str:
-        return f"{self.job.job_id}/{self._step}"
+        return f"{self.key}/{self._step}"
 
     @property
     def finished(self) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from plasm.protocol.messages import Message, _register
+from plasm.protocol.quorum import MAX_REPLICAS, check_placement
 
 PROTOCOL_NEGOTIATE = "/plasm/negotiate/1.0.0"  # JobOffer -> JobResponse
 PROTOCOL_JOB = "/plasm/job/1.0.0"  # JobRequest -> JobResult | Error
@@ -58,12 +59,20 @@ class Requirements:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where a job runs: `local`, on the named `peer`, or on `any` peer that fits."""
+    """Where a job runs: `local`, on the named `peer`, or on `any` peer that fits.
+
+    `replicas` (mode `any` only) makes it a quorum job (`plasm.protocol.quorum`): run on that
+    many distinct other peers, done when `quorum` receipts agree, adding replicas up to
+    `max_replicas` (default twice `replicas`) while they disagree.
+    """
 
     mode: str = "local"
     peer_id: str | None = None
     requirements: Requirements = field(default_factory=Requirements)
     exclude_self: bool = False
+    replicas: int | None = None
+    quorum: int | None = None
+    max_replicas: int | None = None
 
     @classmethod
     def from_json(cls, obj: dict[str, Any] | None) -> Placement:
@@ -76,6 +85,9 @@ class Placement:
             peer_id=obj.get("peer_id"),
             requirements=Requirements(**wanted),
             exclude_self=bool(obj.get("exclude_self", False)),
+            replicas=obj.get("replicas"),
+            quorum=obj.get("quorum"),
+            max_replicas=obj.get("max_replicas"),
         )
 
     def __post_init__(self) -> None:
@@ -83,6 +95,26 @@ class Placement:
             raise ValueError(f"placement mode must be local, peer or any, got {self.mode!r}")
         if (self.mode == "peer") != (self.peer_id is not None):
             raise ValueError("placement mode 'peer' needs peer_id, and only it takes one")
+        if self.replicas is None:
+            if self.quorum is not None or self.max_replicas is not None:
+                raise ValueError("quorum and max_replicas need replicas")
+            return
+        if self.mode != "any":
+            raise ValueError("replicas need placement mode 'any'")
+        if self.quorum is None or self.max_replicas is None:
+            # the defaults: a majority of the replicas; twice the replicas (within the limit)
+            quorum = self.replicas // 2 + 1 if self.quorum is None else self.quorum
+            most = self.max_replicas
+            if most is None and type(self.replicas) is int:
+                most = min(2 * self.replicas, max(MAX_REPLICAS, self.replicas))
+            object.__setattr__(self, "quorum", quorum)
+            object.__setattr__(self, "max_replicas", most)
+        assert self.quorum is not None and self.max_replicas is not None
+        check_placement(self.replicas, self.quorum, self.max_replicas)
+
+    @property
+    def is_quorum(self) -> bool:
+        return self.replicas is not None
 
 
 # The default placement, built once (a Placement costs ~3 µs to build and check).

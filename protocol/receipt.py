@@ -58,6 +58,11 @@ REASONS = frozenset(
         "hash_mismatch",
         "result_mismatch",  # a saved result says other than its receipt (verification.py)
         "log_invalid",  # its proof of inclusion in the executor's log does not hold
+        # a saved quorum (protocol/quorum.py): fewer than `quorum` receipts agree, an
+        # executor signed two of them, or `agreeing` does not name an agreeing group
+        "no_quorum",
+        "duplicate_executor",
+        "quorum_mismatch",
     }
 )
 

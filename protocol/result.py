@@ -12,6 +12,7 @@ import base64
 import hashlib
 from typing import Any
 
+from plasm.protocol.quorum import QuorumOutcome
 from plasm.protocol.receipt import receipt_to_json, verify_envelope
 from plasm.protocol.transparency import LogProof
 from plasm.runtime.job import Outcome, OutcomeKind
@@ -27,6 +28,7 @@ def job_result_to_json(
     *,
     already_verified: bool = False,
     log: LogProof | None = None,
+    quorum: QuorumOutcome | None = None,
 ) -> dict[str, Any]:
     """The documented job-result object.
 
@@ -72,4 +74,6 @@ def job_result_to_json(
     }
     if log is not None:  # where the executor's transparency log holds the receipt
         result["log"] = log.to_json()
+    if quorum is not None:  # a quorum job: its replicas' receipts and how they agreed
+        result["quorum"] = quorum.to_json()
     return result

@@ -7,6 +7,12 @@ every one of those fields is compared with the signed body, and the first that d
 the verdict ``result_mismatch`` with the message ``<field>: result says X, receipt says Y``.
 A result without its ``stdout`` or ``stderr`` bytes is refused, not passed.
 
+A quorum job's result (or a disputed job) carries ``quorum`` (``plasm.protocol.quorum``):
+every receipt in it is verified, no executor may sign two, and ``quorum`` of them must agree
+(``no_quorum``, ``duplicate_executor``, ``quorum_mismatch`` otherwise); the result's own
+receipt must be one of the agreeing. A disputed job has no agreed result: it is invalid
+(``no_quorum``) once its receipts are checked.
+
 `expectations_from_saved` reads the saved bytes and works out what can be checked;
 `verify_saved` runs the verification and answers a verdict for people and programs. Both
 `plasmd verify` and `POST /v1/receipts/verify` use these, so the two can never disagree.
@@ -21,6 +27,7 @@ from typing import Any
 import orjson
 
 from plasm.protocol.errors import DecodeError, ReceiptError
+from plasm.protocol.quorum import check_quorum
 from plasm.protocol.receipt import (
     MAX_ENVELOPE_SIZE,
     Receipt,
@@ -32,6 +39,7 @@ from plasm.protocol.transparency import LogError, LogProof, verify_log_proof
 
 MAX_SAVED_SIZE = 64 * 2**20
 _RESULT = "_result"  # the key under which `expected` carries a saved result
+_QUORUM = "_quorum"  # ... and a saved quorum
 
 
 def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
@@ -55,10 +63,19 @@ def expectations_from_saved(data: bytes) -> tuple[bytes, dict[str, Any]]:
         raise DecodeError("expected a JSON object: a job result or a receipt")
     if isinstance(saved.get("result"), dict) and "receipt" not in saved:
         saved = saved["result"]  # `plasmd job ID --json`: the job, its result inside
+    error = saved.get("error")
+    if "receipt" not in saved and isinstance(error, dict) and "quorum" in error:
+        # a disputed job: no result, every replica's receipt in its error
+        receipts = error["quorum"].get("receipts") if isinstance(error["quorum"], dict) else None
+        if not isinstance(receipts, list) or not receipts:
+            raise DecodeError("the disputed job's quorum holds no receipts")
+        return envelope_from_json(receipts[0]), {_QUORUM: error["quorum"]}
     if "receipt" not in saved:
         return envelope_from_json(saved), {}
     envelope = envelope_from_json(saved["receipt"])
     expected: dict[str, Any] = {_RESULT: saved}
+    if "quorum" in saved:
+        expected[_QUORUM] = saved["quorum"]
     for name in ("stdout", "stderr"):
         if not isinstance(saved.get(name), str):
             raise DecodeError(
@@ -73,11 +90,14 @@ def verified_receipt(envelope: bytes, expected: dict[str, Any]) -> Receipt:
     ``ReceiptError`` otherwise."""
     expected = dict(expected)
     saved = expected.pop(_RESULT, None)
+    quorum = expected.pop(_QUORUM, None)
     receipt = verify_envelope(envelope, **expected)
     if saved is not None:
         check_result_fields(saved, receipt)
         if "log" in saved:
             check_log(envelope, saved["log"], receipt.executor)
+    if quorum is not None:
+        check_quorum(quorum, receipt if saved is not None else None)
     return receipt
 
 
@@ -102,21 +122,39 @@ def verify_saved(envelope: bytes, expected: dict[str, Any]) -> dict[str, Any]:
             "receipt": None,
             "checked_output": False,
             "checked_log": None,
+            "checked_quorum": None,
         }
     checked = _RESULT in expected
     logged = checked and "log" in expected[_RESULT]
+    quorum = expected.get(_QUORUM)
     return {
         "valid": True,
         "reason": None,
         "message": "signed by the executor's peer-ID key"
         + ("; every field of the result matches it" if checked else "")
-        + ("; its executor's signed log includes it" if logged else ""),
+        + ("; its executor's signed log includes it" if logged else "")
+        + (
+            f"; {len(quorum['agreeing'])} distinct executors agree on it (quorum"
+            f" {quorum['quorum']}, {len(quorum['receipts'])} receipts checked)"
+            if quorum is not None
+            else ""
+        ),
         "receipt": receipt_body_to_json(receipt),
         "checked_output": checked,
         # {"index", "size"}: the executor's signed log includes the receipt there.
         "checked_log": (
             {"index": expected[_RESULT]["log"]["index"], "size": expected[_RESULT]["log"]["size"]}
             if logged
+            else None
+        ),
+        # {"agreeing", "quorum", "receipts"}: that many distinct executors' receipts agree.
+        "checked_quorum": (
+            {
+                "agreeing": len(quorum["agreeing"]),
+                "quorum": quorum["quorum"],
+                "receipts": len(quorum["receipts"]),
+            }
+            if quorum is not None
             else None
         ),
     }

@@ -56,3 +56,14 @@ def test_bench_transfer_prints_its_figures_and_ratio() -> None:
     out = done.stdout.decode()
     for figure in ("trio tcp ", "trio tcp + sha256", "blob fetch", "x trio tcp"):
         assert figure in out, out
+
+
+@pytest.mark.timeout(240)
+def test_bench_quorum_prints_the_quorum_job_against_the_remote_one() -> None:
+    command = [sys.executable, "-m", "bench", "quorum", "--jobs", "8", "--clients", "2"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=230)
+    assert done.returncode == 0, done.stderr.decode() + done.stdout.decode()
+    out = done.stdout.decode()
+    for figure in ("remote job B->A median", "quorum job k=3 m=2 median", "x remote",
+                   "agreed on 3 of 3 replicas"):
+        assert figure in out, out

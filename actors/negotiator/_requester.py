@@ -3,11 +3,18 @@
 One `RemoteJob` state machine (`plasm.protocol.negotiation`) per job in flight; this
 controller carries out its actions (offers and job requests told to the network actor,
 outcomes told to discovery) and feeds it the answers, the failures and the deadline.
+
+A quorum job (placement `replicas`) is a `QuorumJob` tally (`plasm.protocol.quorum`) over
+replicas: each replica is an ordinary `RemoteJob` of the same job (same id and nonce)
+pinned to one peer, keyed `<job id>.<n>` in its tags. A replica that ends reports to its
+quorum instead of the ingress; the quorum answers the ingress once, agreed or disputed,
+and tells discovery which peers dissented from an agreed quorum (`receipt_disputed`).
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -18,6 +25,7 @@ from plasm.actors._deferred import Timers
 from plasm.actors._mailbox import JobTicket, LateRef, checked, tell
 from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
+    DEFAULT_CANDIDATE_LIMIT,
     BlobFetched,
     BlobFetchFailed,
     Candidates,
@@ -45,6 +53,7 @@ from plasm.protocol.messages import (
 )
 from plasm.protocol.negotiation import (
     Action,
+    Attempt,
     Fail,
     RemoteJob,
     RemoteProtocolError,
@@ -54,6 +63,16 @@ from plasm.protocol.negotiation import (
     Succeed,
 )
 from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_NEGOTIATE, Placement, Requirements
+from plasm.protocol.quorum import (
+    Agreed,
+    Disputed,
+    Launch,
+    NoReplicas,
+    QuorumAction,
+    QuorumJob,
+    agreement_key,
+)
+from plasm.protocol.receipt import verify_envelope
 from plasm.runtime.lru import BoundedLRU
 
 if TYPE_CHECKING:
@@ -85,6 +104,22 @@ class _Requested:
     reply_to: pykka.ActorRef[IngressActor] | None
     granted: set[str] = field(default_factory=set)  # peers that may fetch its parts
     outputs: _OutputFetch | None = None
+    quorum: str | None = None  # a replica of this quorum job: it reports there
+
+
+@dataclass(slots=True)
+class _Quorum:
+    """A quorum job: its tally, and the replicas running for it (key -> peer)."""
+
+    job: ExecuteJob
+    placement: Placement
+    deadline_ms: int
+    tally: QuorumJob
+    ticket: JobTicket | None
+    reply_to: pykka.ActorRef[IngressActor] | None
+    running: dict[str, str] = field(default_factory=dict)
+    results: dict[str, RemoteJobDone] = field(default_factory=dict)  # peer -> its result
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 class Requester:
@@ -113,8 +148,16 @@ class Requester:
         self._deadlines: list[tuple[int, str]] = []  # heap of (deadline ms, job id)
         self._deadline_armed_ms: int | None = None  # when the deadline timer fires
         self._warm: BoundedLRU[str, set[str]] = BoundedLRU(WARM_MODULES)  # module sha -> peers
+        self._quorums: dict[str, _Quorum] = {}
+        self._replica_keys = itertools.count(1)
 
     def stop(self) -> None:
+        for job_id in list(self._quorums):
+            run = self._quorums.pop(job_id)
+            failed = RemoteJobDone.failed(
+                job_id, "shutting_down", "the node is stopping", tuple(run.attempts)
+            )
+            _answer(failed, run.ticket, run.reply_to)
         for job_id in list(self._requested):
             self._finish_failed(job_id, "shutting_down", "the node is stopping")
 
@@ -123,14 +166,28 @@ class Requester:
     def ticket_for_tag(self, tag: str) -> JobTicket | None:
         """The job a tagged answer belongs to, if it is still in flight."""
         entry = self._entry_for_tag(tag) if tag else None
+        if entry is not None and entry.quorum is not None:
+            run = self._quorums.get(entry.quorum)
+            return run.ticket if run is not None else None
+        if entry is None and tag in self._quorums:
+            return self._quorums[tag].ticket
         return entry.ticket if entry is not None else None
 
     def forget(self, job_id: str) -> None:
         """The job is over (ended by supervision), whatever its peers still answer."""
         self._requested.pop(job_id, None)
+        run = self._quorums.pop(job_id, None)
+        for key in run.running if run is not None else ():
+            self._requested.pop(key, None)
 
     def handler_failed(self, failed: HandlerFailed) -> None:
         """An actor this side asked (discovery, the network) failed on a job's request."""
+        if failed.tag in self._quorums:  # its candidate search
+            run = self._quorums.pop(failed.tag)
+            message = f"{failed.actor} failed while it held the job: {failed.message}"
+            done = RemoteJobDone.failed(failed.tag, "internal_error", message)
+            _answer(done, run.ticket, run.reply_to)
+            return
         if self._entry_for_tag(failed.tag) is None:
             return
         job_id = failed.tag.partition("/")[0]
@@ -153,7 +210,7 @@ class Requester:
             reason = "a job placed locally does not go through the negotiator"
             _answer(RemoteJobDone.failed(job.job_id, "invalid_placement", reason), done, reply_to)
             return
-        if job.job_id in self._requested:
+        if job.job_id in self._requested or job.job_id in self._quorums:
             raise NegotiatorError(f"remote job {job.job_id} is already being negotiated")
         if job.module is None:
             module = self._modules.get(job.module_sha256)
@@ -163,6 +220,9 @@ class Requester:
                 _answer(failed, done, reply_to)
                 return
             job = replace(job, module=module)
+        if placement.is_quorum:
+            self._start_quorum(job, placement, request.deadline_ms, done, reply_to)
+            return
         machine = RemoteJob(
             job,
             request.deadline_ms,
@@ -185,6 +245,11 @@ class Requester:
         tell(self._discovery, find, reply_to=self._actor)
 
     def candidates(self, found: Candidates) -> None:
+        run = self._quorums.get(found.tag)
+        if run is not None:
+            others = [p for p in found.peer_ids if p != self._peer_id]
+            self._quorum_actions(found.tag, run.tally.start(others))
+            return
         entry = self._requested.get(found.tag)
         if entry is None:
             return  # the job ended (deadline) before discovery answered
@@ -310,7 +375,7 @@ class Requester:
         except RemoteProtocolError as exc:
             log.warning("ignored an answer the negotiation does not allow: %s", exc)
             return
-        self._perform(entry.machine.job.job_id, actions)
+        self._perform(entry.machine.key, actions)
 
     def _perform(self, job_id: str, actions: list[Action]) -> None:
         for action in actions:
@@ -401,7 +466,127 @@ class Requester:
         if self._grants is not None:
             for peer in entry.granted:
                 self._grants.revoke(peer, job_id)
+        if entry.quorum is not None:
+            self._replica_done(entry.quorum, job_id, done)
+            return
         _answer(done, entry.ticket, entry.reply_to)
+
+    # -- quorum jobs ----------------------------------------------------------------
+
+    def _start_quorum(
+        self,
+        job: ExecuteJob,
+        placement: Placement,
+        deadline_ms: int,
+        done: JobTicket | None,
+        reply_to: pykka.ActorRef[IngressActor] | None,
+    ) -> None:
+        assert placement.replicas is not None and placement.quorum is not None
+        assert placement.max_replicas is not None
+        tally = QuorumJob(placement.replicas, placement.quorum, placement.max_replicas)
+        self._quorums[job.job_id] = _Quorum(job, placement, deadline_ms, tally, done, reply_to)
+        find = FindCandidates(
+            requirements=_fit_to_limits(placement.requirements, job),
+            exclude=(self._peer_id,),  # this node is never one of the replicas
+            limit=max(placement.max_replicas, DEFAULT_CANDIDATE_LIMIT),
+            tag=job.job_id,
+        )
+        tell(self._discovery, find, reply_to=self._actor)
+
+    def _launch_replica(self, job_id: str, peer_id: str) -> None:
+        run = self._quorums[job_id]
+        key = f"{job_id}.{next(self._replica_keys)}"
+        machine = RemoteJob(
+            run.job,
+            run.deadline_ms,
+            offer_timeout_ms=self._offer_timeout_ms,
+            warm=frozenset(self._warm.peek(run.job.module_sha256) or ()),
+            key=key,
+        )
+        self._requested[key] = _Requested(machine, run.placement, None, None, quorum=job_id)
+        run.running[key] = peer_id
+        heapq.heappush(self._deadlines, (run.deadline_ms, key))
+        self._arm_deadline()
+        log.info(
+            "quorum job %s: replica %s on %s",
+            job_id,
+            key,
+            peer_id,
+            extra={"event": "replica_started", "job_id": job_id, "peer_id": peer_id},
+        )
+        self._perform(key, machine.start((peer_id,), now_ms()))
+
+    def _replica_done(self, job_id: str, key: str, done: RemoteJobDone) -> None:
+        run = self._quorums.get(job_id)
+        if run is None or key not in run.running:
+            return  # the quorum already ended
+        peer = run.running.pop(key)
+        run.attempts.extend(done.attempts)
+        if done.envelope is not None and done.executed is not None and done.executor == peer:
+            run.results[peer] = done
+            # verified by the replica's machine; opened again for its body
+            vote = agreement_key(verify_envelope(done.envelope))
+            actions = run.tally.on_receipt(peer, vote, done.envelope)
+        else:
+            actions = run.tally.on_failed(peer)
+        self._quorum_actions(job_id, actions)
+
+    def _quorum_actions(self, job_id: str, actions: list[QuorumAction]) -> None:
+        for action in actions:
+            if isinstance(action, Launch):
+                self._launch_replica(job_id, action.peer_id)
+                continue
+            run = self._quorums.pop(job_id)
+            attempts = tuple(run.attempts)
+            if isinstance(action, Agreed):
+                chosen = run.results[action.chosen]
+                assert chosen.executed is not None and chosen.envelope is not None
+                for peer in action.outcome.dissenting:
+                    tell(self._discovery, RecordPeerOutcome(peer, "receipt_disputed"))
+                log.info(
+                    "quorum job %s agreed: %s; dissenting: %s",
+                    job_id,
+                    ", ".join(action.outcome.agreeing),
+                    ", ".join(action.outcome.dissenting) or "none",
+                    extra={"event": "quorum_agreed", "job_id": job_id},
+                )
+                answer = replace(
+                    RemoteJobDone.succeeded(
+                        job_id,
+                        action.chosen,
+                        chosen.executed,
+                        chosen.envelope,
+                        attempts,
+                        chosen.log,
+                    ),
+                    quorum=action.outcome,
+                )
+            elif isinstance(action, Disputed):
+                outcome = action.outcome
+                message = (
+                    f"no {outcome.quorum} of the {len(outcome.envelopes)} receipts agree "
+                    f"(at most {len(outcome.agreeing)} do)"
+                )
+                log.info(
+                    "quorum job %s disputed: %s",
+                    job_id,
+                    message,
+                    extra={"event": "quorum_disputed", "job_id": job_id},
+                )
+                answer = replace(
+                    RemoteJobDone.failed(job_id, "disputed", message, attempts), quorum=outcome
+                )
+            else:
+                assert isinstance(action, NoReplicas)
+                if attempts:
+                    tried = "; ".join(f"{a.peer_id}: {a.result}" for a in attempts)
+                    message = f"no peer ran a replica ({len(attempts)} attempt(s): {tried})"
+                else:
+                    message = "no peer ran a replica: no other peer that fits the job is known"
+                answer = RemoteJobDone.failed(job_id, "no_executor", message, attempts)
+            for key in run.running:  # replicas still in flight (the node is stopping)
+                self._requested.pop(key, None)
+            _answer(answer, run.ticket, run.reply_to)
 
     def _finish_failed(self, job_id: str, code: str, message: str) -> None:
         attempts = self._requested[job_id].machine.attempts

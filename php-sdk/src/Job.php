@@ -14,8 +14,9 @@ use Plasm\Exception\JobFailedException;
  */
 final class Job
 {
-    public const STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted', 'rejected'];
-    public const FINISHED_STATUSES = ['done', 'failed', 'cancelled', 'interrupted', 'rejected'];
+    /** `disputed`: a quorum job whose replicas did not agree (its error holds every receipt: quorum()). */
+    public const STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted', 'rejected', 'disputed'];
+    public const FINISHED_STATUSES = ['done', 'failed', 'cancelled', 'interrupted', 'rejected', 'disputed'];
 
     /**
      * @param array<string, mixed>|null $error
@@ -58,6 +59,21 @@ final class Job
     public function attempts(): array
     {
         return JobFailedException::attemptsOf($this->error);
+    }
+
+    /**
+     * The quorum of a quorum job: the result's (agreed) or, for a `disputed` job, the
+     * error's, with every replica's receipt; null for other jobs. Result::checkQuorum()
+     * checks it offline.
+     *
+     * @return array<string, mixed>|null
+     */
+    public function quorum(): ?array
+    {
+        if ($this->result !== null) {
+            return $this->result->quorum();
+        }
+        return is_array($this->error['quorum'] ?? null) ? $this->error['quorum'] : null;
     }
 
     public function isFinished(): bool

@@ -257,6 +257,28 @@ final class Manifest
         return $this->withPlacement($placement);
     }
 
+    /**
+     * A quorum job: run on $replicas distinct other peers; it is done when $quorum of their
+     * receipts agree on every deterministic field (default a majority), adding replicas up to
+     * $maxReplicas (default 2 * $replicas, at most 16) while they disagree, else the job ends
+     * `disputed`. Result::quorum() then says who agreed; verifyReceipt() checks it.
+     *
+     * @param array<string, mixed> $requirements capability requirements each peer must meet
+     */
+    public function runWithQuorum(int $replicas, ?int $quorum = null, ?int $maxReplicas = null, array $requirements = []): self
+    {
+        $quorum ??= intdiv($replicas, 2) + 1;
+        $maxReplicas ??= min(2 * $replicas, max(16, $replicas));
+        if ($replicas < 1 || $quorum < 1 || $quorum > $replicas || $maxReplicas < $replicas || $maxReplicas > 16) {
+            throw new \InvalidArgumentException(sprintf('a quorum job needs 1 <= quorum <= replicas <= max_replicas <= 16, got quorum %d, replicas %d, max_replicas %d', $quorum, $replicas, $maxReplicas));
+        }
+        $placement = ['mode' => 'any', 'replicas' => $replicas, 'quorum' => $quorum, 'max_replicas' => $maxReplicas];
+        if ($requirements !== []) {
+            $placement['requirements'] = $requirements;
+        }
+        return $this->withPlacement($placement);
+    }
+
     /** The peer ID of runOnPeer(), which alone may run the job (and sign its receipt); else null. */
     public function targetPeer(): ?string
     {

@@ -56,6 +56,11 @@ final class Receipt
         'profile' => 'text', 'executor' => 'text', 'requester' => 'text', 'nonce' => 'bytes16',
         'started_at_ms' => 'uint', 'finished_at_ms' => 'uint',
     ];
+    /** Body fields two honest runs of one job may differ in, left out of agreementKey() (protocol/quorum.py). */
+    public const NON_DETERMINISTIC_FIELDS = [
+        'job_id', 'nonce', 'requester', 'executor', 'started_at_ms', 'finished_at_ms',
+        'wall_time_us', 'engine', 'message',
+    ];
     private const OUTPUT_FIELDS = ['path', 'size', 'sha256'];
     private const ENGINE_FIELDS = ['name', 'version'];
 
@@ -188,6 +193,25 @@ final class Receipt
     public function durationMs(): int
     {
         return $this->finishedAtMs - $this->startedAtMs;
+    }
+
+    /**
+     * Hex sha256 of the canonical CBOR of the body without NON_DETERMINISTIC_FIELDS (and
+     * without fuel_consumed when fuel_exact is false): the replicas of a quorum job agree
+     * when their receipts' keys are equal (protocol/quorum.py agreement_key).
+     */
+    public function agreementKey(): string
+    {
+        $body = Decoder::decode($this->payload, self::MAX_COSE_BYTES);
+        $kept = new Map();
+        foreach ($body as $key => $value) {
+            if (in_array($key, self::NON_DETERMINISTIC_FIELDS, true)
+                || ($key === 'fuel_consumed' && !$this->fuelExact)) {
+                continue;
+            }
+            $kept->set($key, $value);
+        }
+        return hash('sha256', Encoder::encode($kept));
     }
 
     /** @return list<string> the expectations verify() was given and checked (e.g. "stdout") */

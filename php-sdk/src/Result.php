@@ -179,7 +179,77 @@ final class Result
     {
         $receipt = Receipt::verifyJson($this->receipt, ...$expectations);
         $this->checkResultFields($receipt);
+        if ($this->quorum() !== null) {
+            self::checkQuorum($this->quorum(), $receipt);
+        }
         return $receipt;
+    }
+
+    /**
+     * A quorum job's `quorum` (placement replicas/quorum): {"agreed", "quorum", "agreeing",
+     * "dissenting", "receipts"}; null for any other job. verifyReceipt() checks it.
+     *
+     * @return array<string, mixed>|null
+     */
+    public function quorum(): ?array
+    {
+        return is_array($this->raw['quorum'] ?? null) ? $this->raw['quorum'] : null;
+    }
+
+    /**
+     * Check a saved quorum as protocol/quorum.py check_quorum does: every receipt verifies,
+     * no executor signed two, `agreeing` is exactly a group of at least `quorum` receipts with
+     * equal agreement keys, and $own (the result's receipt, when given) is one of them.
+     * Throws VerificationException (`no_quorum`, `duplicate_executor`, `quorum_mismatch`,
+     * `malformed`, or a receipt's own reason); returns how many agree.
+     *
+     * @param array<string, mixed> $quorum
+     */
+    public static function checkQuorum(array $quorum, ?Receipt $own = null): int
+    {
+        $wanted = $quorum['quorum'] ?? null;
+        $receipts = $quorum['receipts'] ?? null;
+        $agreeing = $quorum['agreeing'] ?? null;
+        if (!is_int($wanted) || $wanted < 1 || !is_array($receipts) || $receipts === [] || !is_array($agreeing)) {
+            throw new VerificationException('malformed', 'a quorum needs a positive quorum, receipts and agreeing');
+        }
+        $keys = [];
+        foreach (array_values($receipts) as $i => $json) {
+            if (!is_array($json)) {
+                throw new VerificationException('malformed', "quorum receipt $i is not a receipt object");
+            }
+            try {
+                $receipt = Receipt::verifyJson($json);
+            } catch (VerificationException $e) {
+                throw new VerificationException($e->getReason(), "quorum receipt $i: " . $e->getDetail(), $e);
+            }
+            if (isset($keys[$receipt->executor])) {
+                throw new VerificationException('duplicate_executor', "{$receipt->executor} signed two of the quorum's receipts");
+            }
+            $keys[$receipt->executor] = $receipt->agreementKey();
+        }
+        $groups = [];
+        foreach ($keys as $executor => $key) {
+            $groups[$key][] = (string) $executor;
+        }
+        $best = max(array_map('count', $groups));
+        if ($best < $wanted) {
+            throw new VerificationException('no_quorum', sprintf('at most %d of %d receipts agree; the quorum is %d', $best, count($keys), $wanted));
+        }
+        $named = array_values(array_unique(array_map('strval', $agreeing)));
+        sort($named);
+        $matches = false;
+        foreach ($groups as $group) {
+            sort($group);
+            $matches = $matches || (count($group) >= $wanted && $group === $named);
+        }
+        if (!$matches) {
+            throw new VerificationException('quorum_mismatch', 'quorum.agreeing is not a group of agreeing receipts');
+        }
+        if ($own !== null && (!in_array($own->executor, $named, true) || $keys[$own->executor] !== $own->agreementKey())) {
+            throw new VerificationException('quorum_mismatch', "the result's receipt is not one of the agreeing");
+        }
+        return count($named);
     }
 
     /** Every field of this result the receipt covers says what the receipt says (protocol/verification.py). */

@@ -9,7 +9,7 @@ from typing import Any
 from plasm.commands._options import add_socket, connect
 
 EXIT_NO_NETWORK = 1
-COLUMNS = ("peer id", "connected", "latency", "jobs run", "rejected", "runtimes",
+COLUMNS = ("peer id", "connected", "latency", "jobs run", "rejected", "disputed", "runtimes",
            "max fuel", "max memory", "addresses")
 
 
@@ -56,11 +56,24 @@ def peer_row(peer: dict[str, Any]) -> tuple[str, ...]:
         f"{latency / 1000:.1f} ms" if isinstance(latency, int) else "-",
         str(peer.get("jobs_run", 0)),
         str(peer.get("receipts_rejected", 0)),
+        disputed_cell(peer),
         ",".join(caps.get("runtimes") or ()) or "-",
         _number(max_limits.get("fuel")),
         _bytes(max_limits.get("memory_bytes")),
         " ".join(_dialable(peer.get("addresses") or [])) or "-",
     )
+
+
+def disputed_cell(peer: dict[str, Any]) -> str:
+    """Receipts that disagreed with an agreed quorum, and `(cooling down)` while the peer
+    is offered no jobs for it."""
+    import time
+
+    count = str(peer.get("receipts_disputed", 0))
+    until = peer.get("cooldown_until_ms")
+    if isinstance(until, int) and until > time.time_ns() // 1_000_000:
+        return f"{count} (cooling down)"
+    return count
 
 
 def format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...] = COLUMNS) -> str:

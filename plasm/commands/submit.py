@@ -2,8 +2,11 @@
 
 Placement options (also used by plasm-console's `run`): `--on PEER_ID` runs the job on
 that peer, `--anywhere` on whichever other peer fits (`--require KEY=VALUE` narrows
-the choice). A waited job that did not run prints the daemon's reason and, for a
-remote job, each peer tried and what it answered; the command then exits 1.
+the choice), `--replicas K --quorum M` on K distinct other peers, accepted when M of
+their receipts agree (a quorum job; `--max-replicas N` bounds the replicas added while
+they disagree). A waited job that did not run prints the daemon's reason and, for a
+remote job, each peer tried and what it answered (for a disputed quorum job, which
+peers agreed with which); the command then exits 1.
 """
 
 from __future__ import annotations
@@ -63,19 +66,40 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help="with --anywhere: what the peer must offer (repeatable); KEY is one of "
              + ", ".join(REQUIREMENT_KEYS) + ", e.g. min_fuel=5000000000 or arch=x86_64",
     )
+    parser.add_argument(
+        "--replicas", type=int, metavar="K",
+        help="a quorum job: run on K distinct other peers (implies --anywhere; at most 16)",
+    )
+    parser.add_argument(
+        "--quorum", type=int, metavar="M",
+        help="with --replicas: how many receipts must agree (default a majority of K)",
+    )
+    parser.add_argument(
+        "--max-replicas", type=int, metavar="N",
+        help="with --replicas: the most peers tried while they disagree (default 2K, at most "
+             "16); a job with no quorum then ends disputed",
+    )
 
 
 def placement_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     """The manifest's `placement` for --on / --anywhere / --require; None for local."""
     requirements = parse_requirements(args.require)
-    if requirements and not args.anywhere:
-        raise UsageError("--require only applies with --anywhere")
+    replicas = getattr(args, "replicas", None)
+    if replicas is None and (args.quorum is not None or args.max_replicas is not None):
+        raise UsageError("--quorum and --max-replicas only apply with --replicas")
+    if replicas is not None and args.on:
+        raise UsageError("--replicas runs the job on several peers; it does not go with --on")
+    if requirements and not (args.anywhere or replicas is not None):
+        raise UsageError("--require only applies with --anywhere or --replicas")
     if args.on:
         return {"mode": "peer", "peer_id": args.on}
-    if args.anywhere:
+    if args.anywhere or replicas is not None:
         placement: dict[str, Any] = {"mode": "any", "exclude_self": True}
         if requirements:
             placement["requirements"] = requirements
+        for key in ("replicas", "quorum", "max_replicas"):
+            if getattr(args, key) is not None:
+                placement[key] = getattr(args, key)
         return placement
     return None
 
@@ -111,6 +135,21 @@ def failure_lines(answer: dict[str, Any]) -> list[str]:
              + (f" ({code})" if code else "")]
     for attempt in error.get("attempts") or []:
         lines.append(f"  tried {attempt.get('peer_id', '?')}: {attempt.get('result', '?')}")
+    quorum = error.get("quorum")
+    if isinstance(quorum, dict):
+        lines.extend(quorum_lines(quorum))
+    return lines
+
+
+def quorum_lines(quorum: dict[str, Any]) -> list[str]:
+    """Who agreed with whom in a quorum job (`quorum` of its result or error)."""
+    receipts = quorum.get("receipts") or []
+    agreeing = quorum.get("agreeing") or []
+    dissenting = quorum.get("dissenting") or []
+    verdict = "agreed" if quorum.get("agreed") else "no quorum"
+    lines = [f"  quorum {quorum.get('quorum', '?')} of {len(receipts)} receipt(s): {verdict}"]
+    lines += [f"  agrees:    {peer}" for peer in agreeing]
+    lines += [f"  dissents:  {peer}" for peer in dissenting]
     return lines
 
 
@@ -147,6 +186,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"plasmd submit: {note}", file=sys.stderr)
         elif placement is not None:
             print(f"plasmd submit: ran on peer {answer['executor']}", file=sys.stderr)
+        if isinstance(answer.get("quorum"), dict):
+            for line in quorum_lines(answer["quorum"]):
+                print(f"plasmd submit: {line}", file=sys.stderr)
     if failed:
         for line in failure_lines(answer):
             print(f"plasmd submit: {line}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 FILE is a `--json` job result or a job as `plasmd job ID --json` shows it (every field the
 receipt covers is checked against the signed body: a mismatch is `INVALID: <field>: result
-says X, receipt says Y`), a receipt in its JSON form, or the raw COSE_Sign1 bytes. Nothing
+says X, receipt says Y`), a receipt in its JSON form, or the raw COSE_Sign1 bytes. A quorum
+job's result is also checked as a quorum (every replica's receipt valid, distinct
+executors, `quorum` of them agree); a disputed job's receipts are checked and it is INVALID
+(`no_quorum`): there is no agreed result. Nothing
 but the file is needed: the executor's public key is in its peer ID (the COSE kid). Version 1
 receipts (plasmd 0.2 and older) are refused with a message saying so.
 """
@@ -93,6 +96,17 @@ def _print(verdict: dict[str, Any]) -> None:
                 ),
             )
             if (log := verdict.get("checked_log"))
+            else ()
+        ),
+        *(
+            (
+                (
+                    "quorum",
+                    f"{quorum['agreeing']} distinct executors agree (quorum {quorum['quorum']}; "
+                    f"{quorum['receipts']} receipts, each verified)",
+                ),
+            )
+            if (quorum := verdict.get("checked_quorum"))
             else ()
         ),
         ("job", body["job_id"]),

@@ -67,3 +67,44 @@ def test_help_of_submit_explains_the_placement_options() -> None:
     shown = plasmd("submit", "--help").stdout.decode()
     for option in ("--on PEER_ID", "--anywhere", "--require KEY=VALUE", "min_fuel"):
         assert option in shown
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (("--quorum", "2"), "--quorum and --max-replicas only apply with --replicas"),
+        (("--max-replicas", "4"), "--quorum and --max-replicas only apply with --replicas"),
+        (("--replicas", "2", "--on", OTHER_PEER), "it does not go with --on"),
+    ],
+)
+def test_quorum_options_are_checked_before_anything_is_sent(
+    daemon, options: tuple[str, ...], says: str
+) -> None:
+    run = plasmd("submit", example("hello"), *options, "--socket", daemon.socket)
+    assert run.returncode == 2
+    assert says in one_line_error(run)
+
+
+def test_a_quorum_job_on_a_node_without_the_network_is_refused_by_the_node(daemon) -> None:
+    run = plasmd("submit", example("hello"), "--replicas", "3", "--quorum", "2", "--wait", "10",
+                 "--socket", daemon.socket)
+    assert "unsupported_placement" in one_line_error(run)
+
+
+def test_a_disputed_job_says_who_agreed_with_whom() -> None:
+    lines = failure_lines({
+        "job_id": "j", "status": "disputed",
+        "error": {"code": "disputed", "message": "no 3 of the 3 receipts agree (at most 2 do)",
+                  "attempts": [],
+                  "quorum": {"agreed": False, "quorum": 3, "agreeing": ["A", "B"],
+                             "dissenting": ["L"], "receipts": [{}, {}, {}]}},
+    })
+    assert lines == ["job j disputed: no 3 of the 3 receipts agree (at most 2 do) (disputed)",
+                     "  quorum 3 of 3 receipt(s): no quorum",
+                     "  agrees:    A", "  agrees:    B", "  dissents:  L"]
+
+
+def test_help_of_submit_explains_the_quorum_options() -> None:
+    shown = plasmd("submit", "--help").stdout.decode()
+    for option in ("--replicas K", "--quorum M", "--max-replicas N"):
+        assert option in shown

@@ -548,3 +548,49 @@ def test_a_done_job_is_indexed_for_reuse_and_survives_reopening(journal_path: Pa
         assert found is not None and found.job_id == job_id(1)  # the first one stays
         assert found.envelope == ENVELOPE + b"\x01"
         assert store.find_memo(other) is None  # a failed job is never indexed
+
+
+def test_a_version_3_journal_is_migrated_keeping_jobs_receipts_and_references(
+    tmp_path: Path,
+) -> None:
+    from plasm.actors import journal_store
+
+    path = tmp_path / "v3.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys = ON")
+    for migration in journal_store._MIGRATIONS[:3]:
+        for statement in journal_store._statements(migration):
+            raw.execute(statement)
+    raw.execute("INSERT INTO jobs (job_id, status, manifest, module_sha256, created_at_ms,"
+                " finished_at_ms, result) VALUES (?, 'done', '{}', ?, 1, 2, ?)",
+                (job_id(1), MODULE_SHA, RESULT))
+    raw.execute("INSERT INTO receipts VALUES (?, ?, 2)", (job_id(1), ENVELOPE))
+    raw.execute("PRAGMA user_version = 3")
+    raw.execute(f"PRAGMA application_id = {journal_store._APPLICATION_ID}")
+    raw.close()
+    with JournalStore(path) as store:
+        record = store.get_job(job_id(1))
+        assert record is not None and record.envelope == ENVELOPE
+        store.add_job(job_id(2), b"{}", MODULE_SHA, 3)
+        error = json.dumps({"code": "disputed", "message": "no quorum"}).encode()
+        store.finish_job(job_id(2), "disputed", finished_at_ms=4, outcome=None, result=None,
+                         envelope=None, error=error)
+        assert [r.job_id for r in store.list_jobs("disputed")] == [job_id(2)]
+        assert store.counts_by_status()["disputed"] == 1
+    check = sqlite3.connect(path)
+    check.execute("PRAGMA foreign_keys = ON")
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    with pytest.raises(sqlite3.IntegrityError):  # receipts still refer to jobs
+        check.execute("INSERT INTO receipts VALUES (?, x'00', 1)", (job_id(9),))
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        check.execute("UPDATE receipts SET envelope = x'00'")
+    check.close()
+
+
+def test_peer_dispute_records_are_kept_and_replaced(journal_path: Path) -> None:
+    with JournalStore(journal_path) as store:
+        store.save_peer_dispute("peer-b", 1, 100, None)
+        store.save_peer_dispute("peer-a", 1, 100, None)
+        store.save_peer_dispute("peer-b", 2, 200, 5000)
+    with JournalStore(journal_path) as store:
+        assert store.peer_disputes() == [("peer-a", 1, 100, None), ("peer-b", 2, 200, 5000)]

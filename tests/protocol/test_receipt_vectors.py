@@ -98,8 +98,12 @@ def test_every_tampered_vector_fails_for_its_labelled_reason(vector: dict[str, A
 def test_the_vectors_cover_every_failure_reason() -> None:
     # result_mismatch is about a saved job result, not the receipt: tests/protocol/
     # test_saved_verification.py covers it; log_invalid is about a result's log proof:
-    # tests/protocol/test_transparency.py covers it.
+    # tests/protocol/test_transparency.py covers it; the quorum reasons are about a saved
+    # quorum of receipts: tests/protocol/test_quorum_agreement.py covers them.
     assert {vector["reason"] for vector in VECTORS["tampered"]} == REASONS - {
         "result_mismatch",
         "log_invalid",
+        "no_quorum",
+        "duplicate_executor",
+        "quorum_mismatch",
     }

@@ -77,6 +77,21 @@ final class ManifestTest extends TestCase
         self::assertStringContainsString('"placement":{"mode":"any","requirements":{"arch":"x86_64"},"exclude_self":true}', $json);
     }
 
+    public function test_a_quorum_placement_names_replicas_quorum_and_max_replicas(): void
+    {
+        $json = Manifest::fromBytes(self::WASM)->runWithQuorum(3)->toJson();
+
+        self::assertStringContainsString('"placement":{"mode":"any","replicas":3,"quorum":2,"max_replicas":6}', $json);
+    }
+
+    public function test_an_impossible_quorum_is_refused_before_it_is_sent(): void
+    {
+        $this->expectException(\InvalidArgumentException::class);
+        $this->expectExceptionMessage('1 <= quorum <= replicas');
+
+        Manifest::fromBytes(self::WASM)->runWithQuorum(2, 3);
+    }
+
     public function test_builders_return_new_manifests_and_leave_the_original_alone(): void
     {
         $base = Manifest::fromBytes(self::WASM);
