@@ -531,7 +531,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> N
                       "ab" * 32, 2)
         assert store.blob_references() == {"c" * 64}
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 def test_a_done_job_is_indexed_for_reuse_and_survives_reopening(journal_path: Path) -> None:
