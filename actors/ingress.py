@@ -82,6 +82,7 @@ from plasm.actors.messages import (
 from plasm.protocol.errors import DecodeError, ReceiptError
 from plasm.protocol.messages import ExecuteJob, JobExecuted
 from plasm.protocol.p2p_messages import Placement
+from plasm.protocol.quorum import QuorumOutcome
 from plasm.protocol.receipt import verify_envelope
 from plasm.protocol.result import job_result_to_json
 from plasm.protocol.reuse import (
@@ -345,9 +346,10 @@ class IngressActor(PlasmActor):
             reused = self._reuse_local(admitting.queued, candidate)
             if reused is not None:
                 assert reused.result is not None
-                self._finish(
+                self._take_hit(
+                    admitting.queued,
+                    admitting.placement,
                     reused,
-                    admitting.queued.ticket,
                     reused=orjson.loads(reused.result)["reused"],
                 )
                 return
@@ -389,12 +391,59 @@ class IngressActor(PlasmActor):
             self._start(queued, placement)
             return
         finished, reused = hit
-        self._finish(
+        self._take_hit(
+            queued,
+            placement,
             finished,
-            queued.ticket,
             memo=queued,
             memo_key=queued.description.key() if queued.description else None,
             reused=reused,
+        )
+
+    def _take_hit(
+        self,
+        queued: _Queued,
+        placement: Placement,
+        finished: JobFinished,
+        *,
+        reused: dict[str, str],
+        memo: _Queued | None = None,
+        memo_key: bytes | None = None,
+    ) -> None:
+        """A verified earlier run answers this job, or, for a quorum job, counts as one of
+        its replicas (at most one: the others run on peers other than its executor)."""
+        if not placement.is_quorum:
+            self._finish(finished, queued.ticket, memo=memo, memo_key=memo_key, reused=reused)
+            return
+        assert finished.envelope is not None and placement.quorum is not None
+        if placement.quorum == 1:  # one agreeing receipt is the quorum: this one
+            outcome = QuorumOutcome(
+                agreed=True,
+                quorum=1,
+                agreeing=(finished.executor,),
+                dissenting=(),
+                envelopes=(finished.envelope,),
+            )
+            if finished.executed is None and finished.result is not None:  # a local hit
+                saved = orjson.loads(finished.result)
+                saved["quorum"] = outcome.to_json()
+                finished = dataclasses.replace(finished, result=orjson.dumps(saved))
+            else:
+                finished = dataclasses.replace(finished, quorum=outcome)
+            self._finish(finished, queued.ticket, memo=memo, memo_key=memo_key, reused=reused)
+            return
+        log.info(
+            "quorum job %s counts the verified run of job %s (executor %s) as one replica",
+            queued.job.job_id,
+            reused["job_id"],
+            finished.executor,
+            extra={"event": "quorum_reused_replica", "job_id": queued.job.job_id},
+        )
+        self._run_remote(
+            queued,
+            placement,
+            time.time_ns() // 1_000_000,
+            seed=(finished.executor, finished.envelope),
         )
 
     def _memo_hit(
@@ -556,14 +605,27 @@ class IngressActor(PlasmActor):
 
     # -- remote jobs -------------------------------------------------------------------
 
-    def _run_remote(self, queued: _Queued, placement: Placement, now_ms: int) -> None:
+    def _run_remote(
+        self,
+        queued: _Queued,
+        placement: Placement,
+        now_ms: int,
+        seed: tuple[str, bytes] | None = None,
+    ) -> None:
         assert self._negotiator is not None
         self._remote[queued.job.job_id] = (queued, placement)
         # The job's own timeout plus room for negotiation and moving bytes.
         deadline_ms = now_ms + queued.job.limits.timeout_ms + REMOTE_SLACK_MS
+        executor, envelope = seed if seed is not None else (None, None)
         tell(
             self._negotiator,
-            RunRemote(job=queued.job, placement=placement, deadline_ms=deadline_ms),
+            RunRemote(
+                job=queued.job,
+                placement=placement,
+                deadline_ms=deadline_ms,
+                seed_executor=executor,
+                seed_envelope=envelope,
+            ),
             job=queued.ticket,
             reply_to=self.actor_ref,
         )

@@ -157,6 +157,10 @@ class RunRemote(Message):
     job: ExecuteJob
     placement: Placement
     deadline_ms: int
+    # A quorum job with reuse: the verified earlier receipt (verified reuse) that counts as
+    # one of its replicas, and its executor (never asked again).
+    seed_executor: str | None = None
+    seed_envelope: bytes | None = None
 
 
 @_register

@@ -143,9 +143,20 @@ class QuorumJob:
     votes: list[Vote] = field(default_factory=list)
     failed: int = 0
     finished: bool = False
+    seeded: str | None = None  # the executor of a reused receipt counted as one replica
 
     def __post_init__(self) -> None:
         check_placement(self.replicas, self.quorum, self.max_replicas)
+
+    def seed(self, peer_id: str, key: bytes, envelope: bytes) -> None:
+        """Count a verified earlier receipt (verified reuse) as one replica, before
+        ``start``: its executor is never launched, and it is never the receipt chosen for
+        the result (a live replica that agrees with it is)."""
+        if self.launched or self.votes:
+            raise ValueError("a quorum job is seeded before it starts")
+        self.seeded = peer_id
+        self.launched.append(peer_id)
+        self.votes.append(Vote(peer_id, key, envelope))
 
     def start(self, candidates: tuple[str, ...] | list[str]) -> list[QuorumAction]:
         self.candidates = list(dict.fromkeys(candidates))
@@ -208,7 +219,10 @@ class QuorumJob:
             dissenting=tuple(v.peer_id for v in self.votes if v.peer_id not in agreeing),
             envelopes=tuple(v.envelope for v in self.votes),
         )
-        return Agreed(outcome, agreeing[0]) if agreed else Disputed(outcome)
+        if not agreed:
+            return Disputed(outcome)
+        live = [peer for peer in agreeing if peer != self.seeded]
+        return Agreed(outcome, live[0] if live else agreeing[0])
 
 
 def check_quorum(quorum: Any, receipt: Receipt | None = None) -> dict[str, int]:

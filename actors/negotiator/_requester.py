@@ -221,7 +221,8 @@ class Requester:
                 return
             job = replace(job, module=module)
         if placement.is_quorum:
-            self._start_quorum(job, placement, request.deadline_ms, done, reply_to)
+            self._start_quorum(job, placement, request.deadline_ms, done, reply_to,
+                               seed=_seed_of(request))
             return
         machine = RemoteJob(
             job,
@@ -247,7 +248,7 @@ class Requester:
     def candidates(self, found: Candidates) -> None:
         run = self._quorums.get(found.tag)
         if run is not None:
-            others = [p for p in found.peer_ids if p != self._peer_id]
+            others = [p for p in found.peer_ids if p not in (self._peer_id, run.tally.seeded)]
             self._quorum_actions(found.tag, run.tally.start(others))
             return
         entry = self._requested.get(found.tag)
@@ -480,14 +481,20 @@ class Requester:
         deadline_ms: int,
         done: JobTicket | None,
         reply_to: pykka.ActorRef[IngressActor] | None,
+        seed: tuple[str, bytes] | None = None,
     ) -> None:
         assert placement.replicas is not None and placement.quorum is not None
         assert placement.max_replicas is not None
         tally = QuorumJob(placement.replicas, placement.quorum, placement.max_replicas)
+        exclude: tuple[str, ...] = (self._peer_id,)  # this node is never one of the replicas
+        if seed is not None:  # verified by the ingress; its executor is not asked again
+            executor, envelope = seed
+            tally.seed(executor, agreement_key(verify_envelope(envelope)), envelope)
+            exclude += (executor,)
         self._quorums[job.job_id] = _Quorum(job, placement, deadline_ms, tally, done, reply_to)
         find = FindCandidates(
             requirements=_fit_to_limits(placement.requirements, job),
-            exclude=(self._peer_id,),  # this node is never one of the replicas
+            exclude=exclude,
             limit=max(placement.max_replicas, DEFAULT_CANDIDATE_LIMIT),
             tag=job.job_id,
         )
@@ -616,3 +623,9 @@ def _fit_to_limits(requirements: Requirements, job: ExecuteJob) -> Requirements:
         min_memory_bytes=max(requirements.min_memory_bytes, job.limits.memory_bytes),
         min_timeout_ms=max(requirements.min_timeout_ms, job.limits.timeout_ms),
     )
+
+
+def _seed_of(request: RunRemote) -> tuple[str, bytes] | None:
+    if request.seed_executor is None or request.seed_envelope is None:
+        return None
+    return request.seed_executor, request.seed_envelope

@@ -15,6 +15,7 @@ one that records the dissenters, then what their cool-down and R's restart do.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 import time
@@ -271,3 +272,64 @@ def test_dispute_records_survive_a_restart(cluster: Cluster) -> None:
 def _known(cluster: Cluster, name: str) -> bool:
     with cluster.r.client() as client:
         return any(p["peer_id"] == cluster.ids[name] for p in client.peers())
+
+
+def _executed(daemon: Daemon) -> int:
+    with daemon.client() as client:
+        text = client.metrics()
+    return sum(int(n) for n in re.findall(r"^plasm_jobs_total\{[^}]*\} (\d+)$", text, re.M))
+
+
+def test_a_quorum_job_with_reuse_counts_the_earlier_run_as_one_replica(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    def submit(replicas: int, quorum: int) -> dict[str, Any]:
+        with cluster.r.client(timeout=120) as client:
+            return client.submit(
+                module=example("hello").read_bytes(), module_name="hello.wasm",
+                stdin=b"reuse in a quorum", wait=90, extra={"reuse": "local"},
+                placement={"mode": "any", "replicas": replicas, "quorum": quorum},
+            )
+
+    def verified() -> set[str]:
+        with cluster.r.client() as client:
+            return {p["peer_id"] for p in client.peers() if p.get("capabilities")}
+
+    # R restarted in the test before: it must know both honest peers again
+    wait_until(lambda: cluster.honest <= verified(), "R to verify A's and B's records")
+    first = submit(2, 2)
+    assert first["status"] == "done", first
+    earlier = first["executor"]
+    earlier_name = cluster.name_of(earlier)
+    runs = {name: _executed(cluster.daemons[name]) for name in ("a", "b", "l1", "l2")}
+
+    again = submit(2, 2)
+    assert again["status"] == "done", again
+    assert "reused" not in again  # the result is a live replica's, not the earlier run
+    assert again["executor"] != earlier and again["executor"] in cluster.honest
+    assert base64.b64decode(again["stdout"]) == b"reuse in a quorum"[::-1] + b"\n"
+    quorum = again["quorum"]
+    assert quorum["agreed"] is True and earlier in quorum["agreeing"]
+    assert executors_of(quorum).count(earlier) == 1  # one replica at most
+    mine = [r for r in quorum["receipts"] if r["executor"] == earlier]
+    assert mine[0]["body"]["job_id"] == first["job_id"]  # the earlier run's own receipt
+    assert mine[0]["cose"] == first["receipt"]["cose"]
+    assert _executed(cluster.daemons[earlier_name]) == runs[earlier_name]  # it did not run
+    saved = tmp_path / "quorum-reuse.json"
+    saved.write_bytes(orjson.dumps(again))
+    verify = subprocess.run(plasmd_command("verify", str(saved)), capture_output=True,
+                            text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # With a quorum of one, the earlier run is the quorum: nothing runs.
+    before = {name: _executed(cluster.daemons[name]) for name in ("a", "b", "l1", "l2")}
+    alone = submit(1, 1)
+    assert alone["status"] == "done", alone
+    assert alone["reused"]["job_id"] in {first["job_id"], again["job_id"]}
+    assert alone["quorum"]["agreed"] is True and alone["quorum"]["quorum"] == 1
+    assert len(alone["quorum"]["receipts"]) == 1
+    assert {n: _executed(cluster.daemons[n]) for n in before} == before
+    saved.write_bytes(orjson.dumps(alone))
+    verify = subprocess.run(plasmd_command("verify", str(saved)), capture_output=True,
+                            text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
