@@ -115,6 +115,29 @@ def test_disagreement_adds_replicas_until_a_quorum_forms() -> None:
     assert done.outcome.dissenting == ("liar",)
 
 
+def test_a_seeded_earlier_receipt_counts_as_one_replica_and_is_never_the_result() -> None:
+    job = QuorumJob(3, 2, 6)
+    job.seed("memo", b"good", b"M")
+    # k=3 with one counted: two more, never on the seed's executor
+    assert job.start(["memo", "a", "b", "c"]) == [Launch("a"), Launch("b")]
+    job.on_receipt("a", b"good", b"A")
+    [done] = job.on_receipt("b", b"lie", b"B")
+    assert isinstance(done, Agreed)
+    assert done.outcome.agreeing == ("memo", "a") and done.outcome.dissenting == ("b",)
+    assert done.chosen == "a"  # the live replica's result, not the earlier run's
+    with pytest.raises(ValueError, match="before it starts"):
+        job.seed("other", b"good", b"O")
+
+
+def test_a_seeded_receipt_that_dissents_is_named() -> None:
+    job = QuorumJob(2, 2, 4)
+    job.seed("memo", b"lie", b"M")
+    assert job.start(["a", "b"]) == [Launch("a")]
+    assert job.on_receipt("a", b"good", b"A") == [Launch("b")]
+    [done] = job.on_receipt("b", b"good", b"B")
+    assert isinstance(done, Agreed) and done.outcome.dissenting == ("memo",)
+
+
 def test_no_quorum_within_max_replicas_is_disputed_with_every_receipt() -> None:
     job = QuorumJob(3, 3, 4)
     job.start(["a", "b", "liar", "liar2", "e"])
