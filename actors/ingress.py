@@ -178,6 +178,9 @@ class _Queued:
     # stored run or a memo record must match).
     reuse: str = "off"
     description: JobDescription | None = None
+    # A quorum job with include_self: its placement while this node runs its own replica,
+    # whose receipt then counts as one vote of the replicas run on peers.
+    self_replica: Placement | None = None
 
 
 @dataclass(slots=True)
@@ -415,6 +418,22 @@ class IngressActor(PlasmActor):
         if not placement.is_quorum:
             self._finish(finished, queued.ticket, memo=memo, memo_key=memo_key, reused=reused)
             return
+        self._counted_replica(queued, placement, finished, memo=memo, memo_key=memo_key,
+                              reused=reused)
+
+    def _counted_replica(
+        self,
+        queued: _Queued,
+        placement: Placement,
+        finished: JobFinished,
+        *,
+        reused: dict[str, str] | None = None,
+        memo: _Queued | None = None,
+        memo_key: bytes | None = None,
+    ) -> None:
+        """A receipt that counts as one replica of a quorum job: a reused run's (verified
+        reuse), or this node's own run (include_self). Alone it is a quorum of one; else
+        the other replicas run on peers other than its executor."""
         assert finished.envelope is not None and placement.quorum is not None
         if placement.quorum == 1:  # one agreeing receipt is the quorum: this one
             outcome = QuorumOutcome(
@@ -433,11 +452,11 @@ class IngressActor(PlasmActor):
             self._finish(finished, queued.ticket, memo=memo, memo_key=memo_key, reused=reused)
             return
         log.info(
-            "quorum job %s counts the verified run of job %s (executor %s) as one replica",
+            "quorum job %s counts the run of job %s (executor %s) as one replica",
             queued.job.job_id,
-            reused["job_id"],
+            reused["job_id"] if reused is not None else queued.job.job_id,
             finished.executor,
-            extra={"event": "quorum_reused_replica", "job_id": queued.job.job_id},
+            extra={"event": "quorum_counted_replica", "job_id": queued.job.job_id},
         )
         self._run_remote(
             queued,
@@ -544,7 +563,11 @@ class IngressActor(PlasmActor):
         )
 
     def _start(self, queued: _Queued, placement: Placement) -> None:
-        if placement.mode != "local":
+        if placement.is_quorum and placement.include_self:
+            queued.self_replica = placement  # this node's replica first, here
+            self._queue.append(queued)
+            self._dispatch()
+        elif placement.mode != "local":
             self._run_remote(queued, placement, time.time_ns() // 1_000_000)
         else:
             self._queue.append(queued)
@@ -746,7 +769,11 @@ class IngressActor(PlasmActor):
             executed=executed,
             envelope=completed.envelope,
         )
-        self._finish(finished, queued.ticket, memo=queued, memo_key=completed.memo_key)
+        placement, queued.self_replica = queued.self_replica, None
+        if placement is not None and completed.envelope is not None:
+            self._counted_replica(queued, placement, finished, memo_key=completed.memo_key)
+        else:
+            self._finish(finished, queued.ticket, memo=queued, memo_key=completed.memo_key)
         self._dispatch()
 
     def _free_slot(self, index: int, wall_time_us: int | None) -> None:

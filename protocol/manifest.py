@@ -133,8 +133,8 @@ def _check_schema(obj: Any) -> None:
         raise ManifestError(
             error.json_path,
             "a field does not belong to this placement mode: 'local' takes no other field, "
-            "'peer' takes peer_id, 'any' takes requirements, exclude_self, replicas, quorum and "
-            "max_replicas",
+            "'peer' takes peer_id, 'any' takes requirements, exclude_self, replicas, quorum, "
+            "max_replicas and include_self",
         )
     raise ManifestError(error.json_path, _shorten(error.message))
 

@@ -63,7 +63,8 @@ class Placement:
 
     `replicas` (mode `any` only) makes it a quorum job (`plasm.protocol.quorum`): run on that
     many distinct other peers, done when `quorum` receipts agree, adding replicas up to
-    `max_replicas` (default twice `replicas`) while they disagree.
+    `max_replicas` (default twice `replicas`) while they disagree; with `include_self`
+    this node runs one of the replicas.
     """
 
     mode: str = "local"
@@ -73,6 +74,7 @@ class Placement:
     replicas: int | None = None
     quorum: int | None = None
     max_replicas: int | None = None
+    include_self: bool = False
 
     @classmethod
     def from_json(cls, obj: dict[str, Any] | None) -> Placement:
@@ -88,6 +90,7 @@ class Placement:
             replicas=obj.get("replicas"),
             quorum=obj.get("quorum"),
             max_replicas=obj.get("max_replicas"),
+            include_self=bool(obj.get("include_self", False)),
         )
 
     def __post_init__(self) -> None:
@@ -96,8 +99,8 @@ class Placement:
         if (self.mode == "peer") != (self.peer_id is not None):
             raise ValueError("placement mode 'peer' needs peer_id, and only it takes one")
         if self.replicas is None:
-            if self.quorum is not None or self.max_replicas is not None:
-                raise ValueError("quorum and max_replicas need replicas")
+            if self.quorum is not None or self.max_replicas is not None or self.include_self:
+                raise ValueError("quorum, max_replicas and include_self need replicas")
             return
         if self.mode != "any":
             raise ValueError("replicas need placement mode 'any'")

@@ -549,7 +549,8 @@ class Requester:
                 chosen = run.results[action.chosen]
                 assert chosen.executed is not None and chosen.envelope is not None
                 for peer in action.outcome.dissenting:
-                    tell(self._discovery, RecordPeerOutcome(peer, "receipt_disputed"))
+                    if peer != self._peer_id:  # this node's own replica (include_self)
+                        tell(self._discovery, RecordPeerOutcome(peer, "receipt_disputed"))
                 log.info(
                     "quorum job %s agreed: %s; dissenting: %s",
                     job_id,

@@ -261,11 +261,12 @@ final class Manifest
      * A quorum job: run on $replicas distinct other peers; it is done when $quorum of their
      * receipts agree on every deterministic field (default a majority), adding replicas up to
      * $maxReplicas (default 2 * $replicas, at most 16) while they disagree, else the job ends
-     * `disputed`. Result::quorum() then says who agreed; verifyReceipt() checks it.
+     * `disputed`. Result::quorum() then says who agreed; verifyReceipt() checks it. With
+     * $includeSelf the node runs one of the replicas itself (first), the others on peers.
      *
      * @param array<string, mixed> $requirements capability requirements each peer must meet
      */
-    public function runWithQuorum(int $replicas, ?int $quorum = null, ?int $maxReplicas = null, array $requirements = []): self
+    public function runWithQuorum(int $replicas, ?int $quorum = null, ?int $maxReplicas = null, array $requirements = [], bool $includeSelf = false): self
     {
         $quorum ??= intdiv($replicas, 2) + 1;
         $maxReplicas ??= min(2 * $replicas, max(16, $replicas));
@@ -275,6 +276,9 @@ final class Manifest
         $placement = ['mode' => 'any', 'replicas' => $replicas, 'quorum' => $quorum, 'max_replicas' => $maxReplicas];
         if ($requirements !== []) {
             $placement['requirements'] = $requirements;
+        }
+        if ($includeSelf) {
+            $placement['include_self'] = true;
         }
         return $this->withPlacement($placement);
     }

@@ -79,14 +79,21 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help="with --replicas: the most peers tried while they disagree (default 2K, at most "
              "16); a job with no quorum then ends disputed",
     )
+    parser.add_argument(
+        "--include-self", action="store_true",
+        help="with --replicas: this node runs one of the K replicas itself (first), the "
+             "others run on peers",
+    )
 
 
 def placement_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     """The manifest's `placement` for --on / --anywhere / --require; None for local."""
     requirements = parse_requirements(args.require)
     replicas = getattr(args, "replicas", None)
-    if replicas is None and (args.quorum is not None or args.max_replicas is not None):
-        raise UsageError("--quorum and --max-replicas only apply with --replicas")
+    include_self = getattr(args, "include_self", False)
+    if replicas is None and (args.quorum is not None or args.max_replicas is not None
+                             or include_self):
+        raise UsageError("--quorum, --max-replicas and --include-self only apply with --replicas")
     if replicas is not None and args.on:
         raise UsageError("--replicas runs the job on several peers; it does not go with --on")
     if requirements and not (args.anywhere or replicas is not None):
@@ -94,12 +101,16 @@ def placement_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.on:
         return {"mode": "peer", "peer_id": args.on}
     if args.anywhere or replicas is not None:
-        placement: dict[str, Any] = {"mode": "any", "exclude_self": True}
+        placement: dict[str, Any] = {"mode": "any"}
+        if not include_self:
+            placement["exclude_self"] = True
         if requirements:
             placement["requirements"] = requirements
         for key in ("replicas", "quorum", "max_replicas"):
             if getattr(args, key) is not None:
                 placement[key] = getattr(args, key)
+        if include_self:
+            placement["include_self"] = True
         return placement
     return None
 

@@ -72,8 +72,9 @@ def test_help_of_submit_explains_the_placement_options() -> None:
 @pytest.mark.parametrize(
     ("options", "says"),
     [
-        (("--quorum", "2"), "--quorum and --max-replicas only apply with --replicas"),
-        (("--max-replicas", "4"), "--quorum and --max-replicas only apply with --replicas"),
+        (("--quorum", "2"), "--include-self only apply with --replicas"),
+        (("--max-replicas", "4"), "--include-self only apply with --replicas"),
+        (("--include-self",), "--include-self only apply with --replicas"),
         (("--replicas", "2", "--on", OTHER_PEER), "it does not go with --on"),
     ],
 )

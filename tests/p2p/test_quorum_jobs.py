@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import pytest
 
+from plasm.client import ApiRequestError
 from plasm.protocol.quorum import agreement_key
 from plasm.protocol.receipt import envelope_from_json, verify_envelope
 from plasm.protocol.schemas import validator
@@ -205,7 +206,7 @@ def test_bad_quorum_placements_are_refused_with_a_reason_and_the_node_keeps_serv
         ({"mode": "any", "replicas": 2, "quorum": 3}, "quorum 3 is more than the 2 replicas"),
         ({"mode": "any", "replicas": 3, "max_replicas": 2}, "max_replicas 2 is fewer"),
         ({"mode": "any", "replicas": 17}, "replicas"),
-        ({"mode": "any", "quorum": 2}, "quorum and max_replicas need replicas"),
+        ({"mode": "any", "quorum": 2}, "need replicas"),
         ({"mode": "peer", "peer_id": cluster.ids["a"], "replicas": 2}, "placement mode"),
     ]
     for placement, says in bad:
@@ -333,3 +334,47 @@ def test_a_quorum_job_with_reuse_counts_the_earlier_run_as_one_replica(
     verify = subprocess.run(plasmd_command("verify", str(saved)), capture_output=True,
                             text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_include_self_runs_one_replica_on_the_requesting_node(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    r_id = cluster.ids["r"]
+
+    def submit(replicas: int, quorum: int) -> dict[str, Any]:
+        with cluster.r.client(timeout=120) as client:
+            return client.submit(
+                module=example("hello").read_bytes(), module_name="hello.wasm",
+                stdin=b"self and others", wait=90,
+                placement={"mode": "any", "replicas": replicas, "quorum": quorum,
+                           "include_self": True},
+            )
+
+    runs = {name: _executed(cluster.daemons[name]) for name in cluster.daemons}
+    result = submit(2, 2)
+    assert result["status"] == "done", result
+    quorum = result["quorum"]
+    assert quorum["agreed"] is True and r_id in quorum["agreeing"]
+    assert sorted(executors_of(quorum)) == sorted({r_id, result["executor"]})
+    assert result["executor"] in cluster.honest  # the result is the peer's that agreed
+    assert base64.b64decode(result["stdout"]) == b"self and others"[::-1] + b"\n"
+    grew = {n for n in cluster.daemons if _executed(cluster.daemons[n]) > runs[n]}
+    assert grew == {"r", cluster.name_of(result["executor"])}, grew
+    saved = tmp_path / "include-self.json"
+    saved.write_bytes(orjson.dumps(result))
+    verify = subprocess.run(plasmd_command("verify", str(saved)), capture_output=True,
+                            text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    runs = {name: _executed(cluster.daemons[name]) for name in cluster.daemons}
+    alone = submit(1, 1)  # the node's own run is the quorum
+    assert alone["status"] == "done", alone
+    assert alone["executor"] == r_id and alone["quorum"]["agreeing"] == [r_id]
+    grew = {n for n in cluster.daemons if _executed(cluster.daemons[n]) > runs[n]}
+    assert grew == {"r"}, grew
+
+    # include_self is a quorum field only
+    with cluster.r.client() as client, pytest.raises(ApiRequestError) as refused:
+        client.submit(module=example("hello").read_bytes(), wait=10,
+                      placement={"mode": "any", "include_self": True})
+    assert refused.value.status == 400 and "include_self" in str(refused.value)

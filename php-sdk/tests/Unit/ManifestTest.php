@@ -84,6 +84,13 @@ final class ManifestTest extends TestCase
         self::assertStringContainsString('"placement":{"mode":"any","replicas":3,"quorum":2,"max_replicas":6}', $json);
     }
 
+    public function test_include_self_asks_the_node_to_run_one_of_the_replicas(): void
+    {
+        $json = Manifest::fromBytes(self::WASM)->runWithQuorum(2, 2, includeSelf: true)->toJson();
+
+        self::assertStringContainsString('"placement":{"mode":"any","replicas":2,"quorum":2,"max_replicas":4,"include_self":true}', $json);
+    }
+
     public function test_an_impossible_quorum_is_refused_before_it_is_sent(): void
     {
         $this->expectException(\InvalidArgumentException::class);
