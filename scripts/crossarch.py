@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 
+from plasm.replay import PER_RUN_FIELDS
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "wasm-examples"
 
@@ -365,18 +367,24 @@ def ensure_root(*, allow_build: bool = True) -> Path:
 
     ``allow_build=False``: only reinstall the project into a root whose base and venv are
     current; ``RootError`` if they are not."""
+    import fcntl
+
     root = root_dir()
     status = root_status()
     if status != "ready" and not allow_build:
         raise RootError(f"the arm64 root at {root} is {status} and building is not allowed")
     check_host()
-    started = time.monotonic()
-    if status == "missing":
-        build_base(root)
-    if _stamp(root, ".plasm-deps") != deps_recipe():
-        build_venv(root)
-    if _stamp(root, ".plasm-src") != source_recipe():
-        install_source(root)
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    # One builder at a time (two demos, or a demo and the tests, share the cache).
+    with open(cache_dir() / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = time.monotonic()
+        if root_status() == "missing":
+            build_base(root)
+        if _stamp(root, ".plasm-deps") != deps_recipe():
+            build_venv(root)
+        if _stamp(root, ".plasm-src") != source_recipe():
+            install_source(root)
     log(f"arm64 root ready at {root} ({time.monotonic() - started:.0f} s)")
     return root
 
@@ -493,12 +501,10 @@ def root_info(root: Path | None = None) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # The example jobs, on both architectures, and what their receipts must share.
 
-# The receipt body's fields that name this run rather than the job: everything else must be
-# byte-identical across architectures (protocol/receipt.py's Receipt, CBOR names).
-VOLATILE_FIELDS = frozenset(
-    {"job_id", "nonce", "requester", "executor", "started_at_ms", "finished_at_ms",
-     "wall_time_us"}
-)
+# The receipt body's fields that name this run rather than the job (job_id, nonce, requester,
+# executor, started_at_ms, finished_at_ms, wall_time_us: what `plasmd replay` ignores too);
+# everything else must be byte-identical across architectures, fuel_consumed included.
+VOLATILE_FIELDS = PER_RUN_FIELDS
 # Limits given to every job on both sides (they are part of the receipt body): generous wall
 # and compile limits, since under qemu wasmtime's compiler and the job run several times slower.
 JOB_LIMITS = ("--timeout", "300", "--max-compile-ms", "120000")
