@@ -881,7 +881,7 @@ def demo(argv: Sequence[str] | None = None) -> int:
         description="Run the example jobs on x86_64 and on aarch64 (an arm64 Debian root under "
         "qemu-user), compare their receipt bodies, and run a job each way between an x86_64 "
         "and an aarch64 plasmd. Exit 0 only when every deterministic receipt field is "
-        "byte-identical across the two architectures and both remote jobs verified.")
+        "byte-identical across the two architectures and every remote job verified.")
     parser.add_argument("outdir", nargs="?", type=Path, default=None,
                         help="where the results go (default: a new folder under /tmp)")
     parser.add_argument("--jobs", default=os.environ.get("PLASM_CROSSARCH_JOBS", "all"),
