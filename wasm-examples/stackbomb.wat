@@ -1,7 +1,7 @@
 ;; Recursion without end: each call adds a frame until wasmtime's stack limit
 ;; (max_wasm_stack, bytes of native stack) traps with "call stack exhausted". How many calls
 ;; fit depends on the native frame size, so the fuel burnt before the trap differs between
-;; architectures (x86_64 and aarch64 code have different frames): the one example whose
+;; architectures (x86_64 and aarch64 frames and trampolines differ): the one example whose
 ;; receipt is not the same on every node (docs/architecture.md, "Cross-architecture").
 (module
   (memory (export "memory") 1)
