@@ -546,7 +546,7 @@ JOBS = (
     Job("memory-limit", "membomb.wasm"),
 )
 # Jobs whose receipts are known to differ between architectures: only run when named
-# (docs/architecture.md, "Cross-architecture"). The call stack's limit is bytes of native
+# (docs/architecture.md, "Across architectures"). The call stack's limit is bytes of native
 # stack, and x86_64 and aarch64 frames differ, so the trap comes after another call count.
 KNOWN_DIFFERENT = (Job("stack-exhaustion", "stackbomb.wasm"),)
 # What the two daemons run for each other: clocks, randomness and floats, over the network.

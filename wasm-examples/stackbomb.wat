@@ -2,7 +2,7 @@
 ;; (max_wasm_stack, bytes of native stack) traps with "call stack exhausted". How many calls
 ;; fit depends on the native frame size, so the fuel burnt before the trap differs between
 ;; architectures (x86_64 and aarch64 frames and trampolines differ): the one example whose
-;; receipt is not the same on every node (docs/architecture.md, "Cross-architecture").
+;; receipt is not the same on every node (docs/architecture.md, "Across architectures").
 (module
   (memory (export "memory") 1)
   (func $down (param i32) (result i32)
