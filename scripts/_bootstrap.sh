@@ -34,7 +34,7 @@ ensure_venv() {
     fi
     if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ]; then
         # libp2p pins fastecdsa, which PyPI has only as source: it compiles against GMP.
-        apt_install "test -f /usr/include/gmp.h && command -v gcc" libgmp-dev gcc
+        apt_install "dpkg -s libgmp-dev && command -v gcc" libgmp-dev gcc
         echo "installing plasm and its Python dependencies into .venv" >&2
         "$PY" -m pip install -q --disable-pip-version-check -e "$REPO[$extras]" 2>&1 \
             | grep -v "is ignored: it is neither a file nor a directory" >&2 || true

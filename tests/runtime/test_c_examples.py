@@ -19,7 +19,7 @@ RunExample = Callable[..., Outcome]  # the run_example fixture of conftest.py
 EXAMPLES = Path(__file__).resolve().parents[2] / "wasm-examples"
 
 BUILD = EXAMPLES / "build.py"
-C_MODULES = ("copyfiles", "primes", "sha256sum", "wc")
+C_MODULES = ("clock_floats", "copyfiles", "primes", "sha256sum", "wc")
 
 
 def load_build() -> ModuleType:

@@ -89,3 +89,30 @@ def test_the_input_hash_covers_the_determinism_settings() -> None:
     assert len(hashes) == 4
     assert JobInput().random_seed() == JobInput().sha256()
     assert JobInput(seed=b"s").random_seed() == b"s"
+
+
+def test_clock_floats_turns_clock_and_random_into_the_same_floats_every_run(
+    run_example: RunExample,
+) -> None:
+    """wasm-examples/clock_floats.c, the cross-architecture job: its float work is seeded by
+    the clocks and random_get, so it is the same only because they are."""
+    runs = [run_example("clock_floats", args=("500",)) for _ in range(2)]
+    assert runs[0].kind == OutcomeKind.OK, runs[0]
+    assert runs[0].stdout == runs[1].stdout
+    lines = runs[0].stdout.decode().splitlines()
+    assert lines[0] == f"clock {EPOCH_NS + TICK_NS} ns, monotonic step {TICK_NS} ns"
+    assert lines[2] == "steps 500"
+    assert lines[-1] == "nan bits 7ff8000000000000 7ff8000000000000 7fc00000"
+    seeded = run_example("clock_floats", args=("500",), seed=b"\x01").stdout.decode()
+    assert seeded.splitlines()[1] != lines[1]  # other random bytes,
+    assert seeded.splitlines()[3] != lines[3]  # so another chaotic orbit
+    off = [run_example("clock_floats", args=("500",), deterministic=False).stdout
+           for _ in range(2)]
+    assert off[0] != off[1] and off[0] != runs[0].stdout
+
+
+def test_stackbomb_exhausts_the_call_stack(run_example: RunExample) -> None:
+    first, second = run_example("stackbomb"), run_example("stackbomb")
+    assert first.kind == OutcomeKind.TRAP, first
+    assert "call stack exhausted" in (first.message or "")
+    assert first.fuel_consumed == second.fuel_consumed > 0  # on one architecture
