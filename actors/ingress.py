@@ -55,6 +55,7 @@ from plasm.actors.errors import (
 )
 from plasm.actors.messages import (
     CancelJob,
+    CancelRemote,
     Drain,
     FinishJob,
     GetIngressStats,
@@ -76,6 +77,7 @@ from plasm.actors.messages import (
     PutModule,
     RecordJob,
     RemoteJobDone,
+    RemoteJobRunning,
     RunRemote,
     SubmitJob,
 )
@@ -225,6 +227,7 @@ class IngressActor(PlasmActor):
         self._latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
         self._latency_sum_us = 0
         self._reused = 0
+        self._cancel_requested: set[str] = set()  # remote jobs the client cancelled
         # Jobs waiting for the DHT's memo (reuse network): job id -> (job, placement).
         self._memo_wait: dict[str, tuple[_Queued, Placement]] = {}
 
@@ -655,6 +658,8 @@ class IngressActor(PlasmActor):
 
     @handles(RemoteJobDone)
     def on_remote_done(self, done: RemoteJobDone, delivery: Delivery) -> None:
+        cancelled = done.job_id in self._cancel_requested
+        self._cancel_requested.discard(done.job_id)
         entry = self._remote.pop(done.job_id, None)
         if entry is None:
             log.warning("a remote result for job %s came after it was given up", done.job_id)
@@ -687,6 +692,7 @@ class IngressActor(PlasmActor):
             and not placement.is_quorum  # this node is never one of a quorum's replicas
             and done.error_code == "no_executor"
             and not self._stopping
+            and not cancelled
         ):
             # No peer took it and the client allowed this node: run it here.
             log.info(
@@ -704,10 +710,13 @@ class IngressActor(PlasmActor):
         }
         if done.quorum is not None:  # disputed: no quorum, every receipt kept
             error["quorum"] = done.quorum.to_json()
+        if cancelled:
+            error["code"] = "cancelled"
+        status = "disputed" if done.error_code == "disputed" else "failed"
         self._finish(
             JobFinished(
                 job_id=done.job_id,
-                status="disputed" if done.error_code == "disputed" else "failed",
+                status="cancelled" if cancelled else status,
                 executor="",
                 executed=None,
                 envelope=None,
@@ -914,8 +923,30 @@ class IngressActor(PlasmActor):
                 return
         self._latency_counts[-1] += 1
 
+    @handles(RemoteJobRunning)
+    def on_remote_running(self, message: RemoteJobRunning, delivery: Delivery) -> None:
+        """A peer runs the job for this node now: journal it `running` (with the peer)."""
+        entry = self._remote.get(message.job_id)
+        if entry is None or self._journal is None:
+            return
+        entry[0].recorded_running = True
+        tell(
+            self._journal,
+            MarkRunning(
+                job_id=message.job_id,
+                started_at_ms=message.started_at_ms,
+                executor=message.executor,
+            ),
+        )
+
     @handles(CancelJob)
     def on_cancel(self, request: CancelJob, delivery: Delivery) -> JobStatus:
+        if request.job_id in self._remote and self._negotiator is not None:
+            # A peer runs it (or is being found): the negotiator tells the executor, and the
+            # job ends cancelled with the executor's cancelled result (or without one).
+            self._cancel_requested.add(request.job_id)
+            tell(self._negotiator, CancelRemote(job_id=request.job_id))
+            return JobStatus(job_id=request.job_id, status="cancelling")
         for queued in self._queue:
             if queued.job.job_id == request.job_id:
                 self._queue.remove(queued)

@@ -292,7 +292,7 @@ class JournalActor(PlasmActor):
 
     @handles(MarkRunning)
     def on_running(self, m: MarkRunning, delivery: Delivery) -> None:
-        self.store.mark_running(m.job_id, m.started_at_ms)
+        self.store.mark_running(m.job_id, m.started_at_ms, m.executor)
 
     @handles(FinishJob)
     def on_finish(self, m: FinishJob, delivery: Delivery) -> None:
@@ -447,4 +447,5 @@ def job_info(record: JobRecord, with_result: bool = True) -> JobInfo:
         outcome=record.outcome,
         result=record.result if with_result else None,
         error=record.error,
+        executor=record.executor,
     )

@@ -230,12 +230,16 @@ _MIGRATIONS: tuple[str, ...] = (
         cooldown_until_ms INTEGER
     );
     """,
+    # 5 -> 6: which peer runs a job this node sent away (its requester shows it running there)
+    """
+    ALTER TABLE jobs ADD COLUMN executor TEXT;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _JOB_COLUMNS = (
     "j.job_id, j.status, j.manifest, j.module_sha256, j.created_at_ms, j.started_at_ms,"
-    " j.finished_at_ms, j.outcome, j.result, j.error, r.envelope"
+    " j.finished_at_ms, j.outcome, j.result, j.error, r.envelope, j.executor"
 )
 
 
@@ -254,6 +258,7 @@ class JobRecord:
     result: bytes | None
     error: bytes | None
     envelope: bytes | None
+    executor: str | None = None  # the peer running it for this node, while it runs
 
 
 class JournalStore:
@@ -322,14 +327,16 @@ class JournalStore:
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc
 
-    def mark_running(self, job_id: str, started_at_ms: int) -> None:
-        """Move a ``queued`` job to ``running``."""
+    def mark_running(self, job_id: str, started_at_ms: int, executor: str | None = None) -> None:
+        """Move a ``queued`` job to ``running`` (on ``executor``, a peer, when given). A job
+        a peer runs may be marked again: sent to another peer after the first failed."""
         conn = self._connection()
         try:
             cursor = conn.execute(
-                "UPDATE jobs SET status = 'running', started_at_ms = ?"
-                " WHERE job_id = ? AND status = 'queued'",
-                (started_at_ms, job_id),
+                "UPDATE jobs SET status = 'running', started_at_ms = ?, executor = ?"
+                " WHERE job_id = ? AND (status = 'queued'"
+                " OR (status = 'running' AND executor IS NOT NULL))",
+                (started_at_ms, executor, job_id),
             )
         except sqlite3.Error as exc:
             raise self._write_failed(exc) from exc

@@ -165,6 +165,37 @@ class RunRemote(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class RemoteJobRunning(Message):
+    """Negotiator -> ingress: a peer was sent this job to run (`executor`; None for a
+    quorum job's replicas) at `started_at_ms`: the job is `running` here too."""
+
+    TYPE: ClassVar[str] = "remote_job_running"
+    job_id: str
+    executor: str | None
+    started_at_ms: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CancelRemote(Message):
+    """Ingress -> negotiator: the client cancelled a job a peer runs (or is being found)
+    for this node: tell the executor (``CancelRequest``) and end the job ``cancelled``."""
+
+    TYPE: ClassVar[str] = "cancel_remote"
+    job_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CancelGraceOver(Message):
+    """Negotiator -> itself: a cancelled remote job's executor had its time to answer."""
+
+    TYPE: ClassVar[str] = "cancel_grace_over"
+    job_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class RemoteJobDone(Message):
     """Negotiator -> ingress: a verified remote result, or why there is none."""
 
@@ -340,6 +371,7 @@ class MarkRunning(Message):
     TYPE: ClassVar[str] = "mark_running"
     job_id: str
     started_at_ms: int
+    executor: str | None = None  # a peer that runs it for this node (or None: here)
 
 
 @_register
@@ -383,6 +415,7 @@ class JobInfo(Message):
     outcome: str | None
     result: bytes | None
     error: bytes | None
+    executor: str | None = None  # the peer running it for this node, while it runs
 
 
 @_register

@@ -250,6 +250,7 @@ class Node:
         from plasm.actors.network import start_network
         from plasm.protocol.negotiation import ExecutorPolicy
         from plasm.protocol.p2p_messages import (
+            PROTOCOL_CANCEL,
             PROTOCOL_CAPS,
             PROTOCOL_JOB,
             PROTOCOL_LOG,
@@ -320,6 +321,7 @@ class Node:
                 PROTOCOL_NEGOTIATE: negotiator,
                 PROTOCOL_JOB: negotiator,
                 PROTOCOL_MODULE: negotiator,
+                PROTOCOL_CANCEL: negotiator,
                 PROTOCOL_CAPS: discovery,
                 # Consistency proofs of this node's receipt log, for peers that hold its heads.
                 **({PROTOCOL_LOG: self._journal} if self._journal is not None else {}),

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from plasm.protocol import formats
 from plasm.protocol.messages import Message, _register
 from plasm.protocol.quorum import MAX_REPLICAS, check_placement
 
@@ -26,7 +27,11 @@ PROTOCOL_JOB = "/plasm/job/1.0.0"  # JobRequest -> JobResult | Error
 PROTOCOL_MODULE = "/plasm/module/1.0.0"  # ModuleRequest -> ModuleData | Error
 PROTOCOL_CAPS = "/plasm/caps/1.0.0"  # CapabilitiesRequest -> SignedCapabilities
 PROTOCOL_LOG = "/plasm/log/1.0.0"  # LogConsistencyRequest -> LogConsistency | Error
-PROTOCOLS = (PROTOCOL_NEGOTIATE, PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_CAPS, PROTOCOL_LOG)
+PROTOCOL_CANCEL = "/plasm/cancel/1.0.0"  # CancelRequest -> CancelAnswer
+PROTOCOLS = (
+    PROTOCOL_NEGOTIATE, PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_CAPS, PROTOCOL_LOG,
+    PROTOCOL_CANCEL,
+)
 
 PEER_FAILURES = frozenset(
     {
@@ -145,6 +150,38 @@ class SignedCapabilities(Message):
 
     TYPE: ClassVar[str] = "signed_capabilities"
     record: bytes
+
+
+# --- cancelling a job a peer runs for us ------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CancelRequest(Message):
+    """Requester -> executor on PROTOCOL_CANCEL: stop job ``job_id`` that I sent you. The
+    executor takes it only from the peer that sent that job; the job then ends
+    ``cancelled`` there, and its (signed) result goes back on the job's own stream."""
+
+    TYPE: ClassVar[str] = "cancel_request"
+    job_id: str
+
+    def __post_init__(self) -> None:
+        formats.check_job_id(self.job_id)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CancelAnswer(Message):
+    """Executor -> requester: ``cancelling`` (the job is being stopped) or ``unknown`` (no
+    job of that id from you runs here: it ended, or never came)."""
+
+    TYPE: ClassVar[str] = "cancel_answer"
+    job_id: str
+    status: str
+
+    def __post_init__(self) -> None:
+        if self.status not in ("cancelling", "unknown"):
+            raise ValueError("a cancel_answer's status is cancelling or unknown")
 
 
 # --- the receipt log between peers ------------------------------------------------------

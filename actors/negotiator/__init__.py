@@ -54,6 +54,8 @@ from plasm.actors.blob_grants import BlobGrants
 from plasm.actors.messages import (
     BlobFetched,
     BlobFetchFailed,
+    CancelGraceOver,
+    CancelRemote,
     Candidates,
     HandlerFailed,
     InboundRequest,
@@ -154,6 +156,14 @@ class NegotiatorActor(PlasmActor):
     @handles(RunRemote)
     def on_run_remote(self, message: RunRemote, delivery: Delivery) -> None:
         self.requester.run_remote(message, delivery.job, delivery.reply_to)
+
+    @handles(CancelRemote)
+    def on_cancel_remote(self, message: CancelRemote, delivery: Delivery) -> None:
+        self.requester.cancel(message.job_id)
+
+    @handles(CancelGraceOver)
+    def on_cancel_grace_over(self, message: CancelGraceOver, delivery: Delivery) -> None:
+        self.requester.cancel_grace_over(message.job_id)
 
     @handles(Candidates)
     def on_candidates(self, message: Candidates, delivery: Delivery) -> None:

@@ -23,6 +23,7 @@ from plasm.actors.errors import wire_code
 from plasm.actors.messages import (
     BlobFetched,
     BlobFetchFailed,
+    CancelJob,
     FetchBlob,
     InboundRequest,
     JobFinished,
@@ -53,7 +54,15 @@ from plasm.protocol.negotiation import (
     admit_direct,
     evaluate_offer,
 )
-from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_MODULE, PROTOCOL_NEGOTIATE, Placement
+from plasm.protocol.p2p_messages import (
+    PROTOCOL_CANCEL,
+    PROTOCOL_JOB,
+    PROTOCOL_MODULE,
+    PROTOCOL_NEGOTIATE,
+    CancelAnswer,
+    CancelRequest,
+    Placement,
+)
 
 if TYPE_CHECKING:
     from plasm.actors.negotiator import NegotiatorActor
@@ -144,6 +153,8 @@ class ExecutorSide:
             return self._on_job(peer, message)
         if inbound.protocol == PROTOCOL_MODULE and isinstance(message, ModuleRequest):
             return _respond(peer, self._on_module_request(peer, message))
+        if inbound.protocol == PROTOCOL_CANCEL and isinstance(message, CancelRequest):
+            return _respond(peer, self._on_cancel(peer, message))
         return _respond(
             peer,
             Error(
@@ -304,6 +315,20 @@ class ExecutorSide:
         _settle_on(fetching.answer, accepted, done, peer, self._grants)
         self._running[(peer, request.job_id)] = _Running(accepted, fetching.answer.future)
         tell(self._ingress.get(), submit, reply=accepted, job=JobTicket(request.job_id, done))
+
+    def _on_cancel(self, peer: str, request: CancelRequest) -> CancelAnswer:
+        """Stop a job ``peer`` sent (only that peer may): the ingress cancels it, and its
+        cancelled result goes back on the job's stream as any result does."""
+        if (peer, request.job_id) not in self._running or not self._ingress.is_set:
+            return CancelAnswer(request.job_id, "unknown")
+        log.info(
+            "job %s: its requester %s cancels it",
+            request.job_id,
+            peer,
+            extra={"event": "remote_cancel", "job_id": request.job_id, "peer_id": peer},
+        )
+        tell(self._ingress.get(), CancelJob(job_id=request.job_id))
+        return CancelAnswer(request.job_id, "cancelling")
 
     def _admit_direct(self, peer: str, request: JobRequest) -> Error | None:
         """None if a job request without an offer may run here (now counted as running)."""

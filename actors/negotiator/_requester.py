@@ -28,6 +28,7 @@ from plasm.actors.messages import (
     DEFAULT_CANDIDATE_LIMIT,
     BlobFetched,
     BlobFetchFailed,
+    CancelGraceOver,
     Candidates,
     FetchBlob,
     FindCandidates,
@@ -39,6 +40,7 @@ from plasm.actors.messages import (
     PeerResponse,
     RecordPeerOutcome,
     RemoteJobDone,
+    RemoteJobRunning,
     RunRemote,
 )
 from plasm.actors.negotiator._shared import ModuleLookup, NegotiatorError, log, now_ms
@@ -62,7 +64,14 @@ from plasm.protocol.negotiation import (
     SendOffer,
     Succeed,
 )
-from plasm.protocol.p2p_messages import PROTOCOL_JOB, PROTOCOL_NEGOTIATE, Placement, Requirements
+from plasm.protocol.p2p_messages import (
+    PROTOCOL_CANCEL,
+    PROTOCOL_JOB,
+    PROTOCOL_NEGOTIATE,
+    CancelRequest,
+    Placement,
+    Requirements,
+)
 from plasm.protocol.quorum import (
     Agreed,
     Disputed,
@@ -81,6 +90,9 @@ if TYPE_CHECKING:
     from plasm.actors.negotiator import NegotiatorActor
 
 WARM_MODULES = 256
+CANCEL_TIMEOUT_MS = 5_000  # a CancelRequest's exchange
+CANCEL_GRACE_S = 10.0  # how long a cancelled job waits for its executor's cancelled result
+CANCEL_TAG = "cancel:"  # the tags of CancelRequests (answers are only logged)
 GRANT_SLACK_S = 60.0  # a job's parts stay fetchable this long past its deadline
 FETCH_TAG = "out:"  # the tags of this side's FetchBlob requests (output files)
 
@@ -105,6 +117,8 @@ class _Requested:
     granted: set[str] = field(default_factory=set)  # peers that may fetch its parts
     outputs: _OutputFetch | None = None
     quorum: str | None = None  # a replica of this quorum job: it reports there
+    sent_to: str | None = None  # the peer the job request went to (it may be running it)
+    cancelling: bool = False  # the client cancelled it; the executor was told
 
 
 @dataclass(slots=True)
@@ -120,6 +134,7 @@ class _Quorum:
     running: dict[str, str] = field(default_factory=dict)
     results: dict[str, RemoteJobDone] = field(default_factory=dict)  # peer -> its result
     attempts: list[Attempt] = field(default_factory=list)
+    told_running: bool = False  # the ingress knows replicas run
 
 
 class Requester:
@@ -260,6 +275,10 @@ class Requester:
         self._perform(found.tag, entry.machine.start(peers, now_ms()))
 
     def peer_response(self, answer: PeerResponse) -> None:
+        if answer.tag.startswith(CANCEL_TAG):
+            log.info("job %s: %s answered the cancel", answer.tag.removeprefix(CANCEL_TAG),
+                     answer.peer_id)
+            return
         entry = self._entry_for_tag(answer.tag)
         if entry is None:
             return
@@ -323,6 +342,10 @@ class Requester:
                 tell(self._actor, failed)
 
     def peer_failure(self, failure: PeerFailure) -> None:
+        if failure.tag.startswith(CANCEL_TAG):
+            log.info("job %s: the cancel did not reach %s: %s",
+                     failure.tag.removeprefix(CANCEL_TAG), failure.peer_id, failure.message)
+            return
         entry = self._entry_for_tag(failure.tag)
         if entry is None:
             return
@@ -386,6 +409,7 @@ class Requester:
                 )
             elif isinstance(action, SendJob):
                 self._grant(job_id, action)
+                self._sent(job_id, action.peer_id)
                 log.info(
                     "sending job %s to %s (%s)",
                     job_id,
@@ -422,6 +446,69 @@ class Requester:
                 log.info("remote job %s failed: %s", job_id, action.message)
                 failed = RemoteJobDone.failed(job_id, action.code, action.message, action.attempts)
                 self._finish(job_id, failed)
+
+    def _sent(self, key: str, peer_id: str) -> None:
+        """The job request went to ``peer_id``: the requesting node shows the job running
+        there (a quorum job: running, once its first replica went out)."""
+        entry = self._requested[key]
+        entry.sent_to = peer_id
+        if entry.quorum is None:
+            if entry.reply_to is not None:
+                tell(entry.reply_to, RemoteJobRunning(key, peer_id, now_ms()))
+            return
+        run = self._quorums.get(entry.quorum)
+        if run is not None and not run.told_running and run.reply_to is not None:
+            run.told_running = True
+            tell(run.reply_to, RemoteJobRunning(entry.quorum, None, now_ms()))
+
+    # -- cancelling -------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> None:
+        """The client cancelled ``job_id``. Sent to a peer: tell it (``CancelRequest``), and
+        its cancelled result ends the job as any result does (or, if none comes within
+        ``CANCEL_GRACE_S``, the job ends ``cancelled`` without one). Not sent yet, or a
+        quorum job: it ends ``cancelled`` now, and every peer running a replica is told."""
+        entry = self._requested.get(job_id)
+        if entry is not None and entry.quorum is None:
+            if entry.sent_to is None:
+                self._finish_failed(job_id, "cancelled", "cancelled before a peer ran it")
+                return
+            if not entry.cancelling:
+                entry.cancelling = True
+                self._tell_cancel(entry.sent_to, job_id)
+                self._timers.after(
+                    f"cancel:{job_id}", CANCEL_GRACE_S, self._actor, CancelGraceOver(job_id)
+                )
+            return
+        run = self._quorums.pop(job_id, None)
+        if run is None:
+            return  # it ended meanwhile
+        for key in list(run.running):
+            replica = self._requested.pop(key, None)
+            if replica is None:
+                continue
+            self._revoke(key, replica)
+            if replica.sent_to is not None:
+                self._tell_cancel(replica.sent_to, job_id)
+        done = RemoteJobDone.failed(
+            job_id, "cancelled", "cancelled by the client", tuple(run.attempts)
+        )
+        _answer(done, run.ticket, run.reply_to)
+
+    def cancel_grace_over(self, job_id: str) -> None:
+        entry = self._requested.get(job_id)
+        if entry is not None and entry.cancelling:
+            self._finish_failed(
+                job_id, "cancelled",
+                f"cancelled; {entry.sent_to} did not send its result within {CANCEL_GRACE_S:g} s",
+            )
+
+    def _tell_cancel(self, peer_id: str, job_id: str) -> None:
+        log.info("telling %s to cancel job %s", peer_id, job_id,
+                 extra={"event": "remote_cancel_sent", "job_id": job_id, "peer_id": peer_id})
+        # its answer (or failure) carries this tag, which no job has: it is only logged
+        self._send(peer_id, PROTOCOL_CANCEL, CancelRequest(job_id), CANCEL_TIMEOUT_MS,
+                   f"{CANCEL_TAG}{job_id}")
 
     def _send(
         self, peer_id: str, protocol: str, message: Message, timeout_ms: int, tag: str
@@ -462,11 +549,16 @@ class Requester:
     def _remember_warm(self, module_sha256: str, peer_id: str) -> None:
         self._warm.setdefault(module_sha256, set).add(peer_id)
 
-    def _finish(self, job_id: str, done: RemoteJobDone) -> None:
-        entry = self._requested.pop(job_id)
+    def _revoke(self, key: str, entry: _Requested) -> None:
         if self._grants is not None:
             for peer in entry.granted:
-                self._grants.revoke(peer, job_id)
+                self._grants.revoke(peer, key)
+
+    def _finish(self, job_id: str, done: RemoteJobDone) -> None:
+        entry = self._requested.pop(job_id)
+        self._revoke(job_id, entry)
+        if entry.cancelling:
+            self._timers.cancel(f"cancel:{job_id}")
         if entry.quorum is not None:
             self._replica_done(entry.quorum, job_id, done)
             return

@@ -381,6 +381,8 @@ def job_info_json(info: JobInfo) -> dict[str, Any]:
         "finished_at_ms": info.finished_at_ms,
         "outcome": info.outcome,
     }
+    if info.executor is not None and info.status == "running":
+        out["executor"] = info.executor  # the peer running it (the result names it later)
     if info.result is not None:
         out["result"] = orjson.loads(info.result)
     if info.error is not None:

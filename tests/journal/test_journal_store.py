@@ -531,7 +531,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> N
                       "ab" * 32, 2)
         assert store.blob_references() == {"c" * 64}
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 def test_a_done_job_is_indexed_for_reuse_and_survives_reopening(journal_path: Path) -> None:
@@ -579,7 +579,7 @@ def test_a_version_3_journal_is_migrated_keeping_jobs_receipts_and_references(
         assert store.counts_by_status()["disputed"] == 1
     check = sqlite3.connect(path)
     check.execute("PRAGMA foreign_keys = ON")
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     with pytest.raises(sqlite3.IntegrityError):  # receipts still refer to jobs
         check.execute("INSERT INTO receipts VALUES (?, x'00', 1)", (job_id(9),))
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):

@@ -31,6 +31,8 @@ from plasm.protocol.messages import (
     wire_types,
 )
 from plasm.protocol.p2p_messages import (
+    CancelAnswer,
+    CancelRequest,
     CapabilitiesRequest,
     LogConsistency,
     LogConsistencyRequest,
@@ -137,6 +139,8 @@ WIRE = {
     BlobChunk,
     LogConsistencyRequest,
     LogConsistency,
+    CancelRequest,
+    CancelAnswer,
 }
 # Not sent by peers, yet the protocol's: the job and its run, as the negotiation state
 # machine and receipts know them (registered for the codec, refused on the wire).
