@@ -55,6 +55,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     argparse alone cannot take them: the module's optional ARGS are matched (empty) as soon as
     the module is, so positionals after ``--`` would be "unrecognized".
     """
+    argv = _wait_equals(argv)
     if "--" not in argv:
         return parser.parse_args(argv)
     split = argv.index("--")
@@ -63,6 +64,21 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
         parser.error(f"unrecognized arguments: {' '.join(argv[split:])}")
     args.job_args = [*args.job_args, *argv[split + 1 :]]
     return args
+
+
+def _wait_equals(argv: list[str]) -> list[str]:
+    """`submit --wait=N` is `--wait-timeout N`: `--wait` itself takes no value, so that
+    `submit --wait MODULE` never reads the module path as seconds."""
+    if not argv or argv[0] != "submit":
+        return argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    out: list[str] = []
+    for token in argv[:end]:
+        if token.startswith("--wait="):
+            out += ["--wait-timeout", token.removeprefix("--wait=")]
+        else:
+            out.append(token)
+    return out + argv[end:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

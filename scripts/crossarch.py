@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from plasm.commands._exit import exit_status
 from plasm.replay import PER_RUN_FIELDS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -627,10 +628,16 @@ def run_job(job: Job, work: Path, arch: str, root: Path | None = None) -> Run:
                              stdin=subprocess.DEVNULL, check=False)
     seconds = time.monotonic() - started
     (work / f"{arch}-{job.name}.json").write_bytes(run.stdout)
-    if run.returncode != 0 or not run.stdout.strip():
+    if not run.stdout.strip():
         raise RootError(f"{job.name} on {arch}: execute-job exited {run.returncode}:\n"
                         + run.stderr.decode(errors="replace")[-3000:])
     result = orjson.loads(run.stdout)
+    outcome = result["outcome"]
+    expected = exit_status(outcome["kind"], outcome.get("exit_code"))
+    if run.returncode != expected:  # the job's own status (a trap: 134, ...), else a failure
+        raise RootError(f"{job.name} on {arch}: execute-job exited {run.returncode}, not "
+                        f"{expected} for {outcome['kind']}:\n"
+                        + run.stderr.decode(errors="replace")[-3000:])
     return Run(arch, job, result, verified_body(run.stdout), seconds)
 
 
@@ -783,7 +790,7 @@ class Node:
     def submit(self, job: Job, *placement: str) -> tuple[dict[str, Any], bytes]:
         """``plasmd submit --wait --json`` on this node's architecture (its own CLI against
         its own socket); the answer and its raw bytes."""
-        argv = ["submit", "--socket", str(self.socket), "--wait", str(REMOTE_WAIT_S), "--json",
+        argv = ["submit", "--socket", str(self.socket), f"--wait={REMOTE_WAIT_S}", "--json",
                 *SUBMIT_LIMITS, *job.options, *placement]
         if job.stdin is not None:
             argv += ["--stdin", job.stdin]

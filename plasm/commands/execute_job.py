@@ -1,7 +1,8 @@
 """`plasmd execute-job MODULE.wasm`: run one job here, through the node's actors.
 
 No daemon and no network: the ingress, executor pool and signer start in this
-process, run the job, sign its receipt with the node key, and stop.
+process, run the job, sign its receipt with the node key, and stop. The exit status is
+the job's (`plasm.commands._exit`): its own exit code when it ran to its end.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from plasm.commands._exit import EXIT_NOT_RUNNABLE, TABLE, exit_status
 from plasm.commands._options import (
     UsageError,
     add_guest_args,
@@ -30,6 +32,7 @@ RESULT_TIMEOUT_S = 24 * 3600.0
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.epilog = TABLE
     parser.add_argument("module", metavar="MODULE.wasm", help="the WebAssembly module to run")
     add_guest_args(parser)
     add_job_options(parser)
@@ -104,14 +107,14 @@ def main(args: argparse.Namespace) -> int:
             f"{outcome.message}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_NOT_RUNNABLE
     if outcome.kind == OutcomeKind.COMPILE_LIMIT:
         print(
             f"plasmd execute-job: error: {args.module} was not compiled: {outcome.message}; "
             f"--max-compile-ms raises the time limit",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_NOT_RUNNABLE
     if outcome.kind != OutcomeKind.OK and not args.json:
         detail = f" (exit code {outcome.exit_code})" if outcome.exit_code is not None else ""
         print(
@@ -119,4 +122,4 @@ def main(args: argparse.Namespace) -> int:
             + (f": {outcome.message}" if outcome.message else ""),
             file=sys.stderr,
         )
-    return 0
+    return exit_status(outcome.kind.value, outcome.exit_code)

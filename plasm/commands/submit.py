@@ -6,7 +6,9 @@ the choice), `--replicas K --quorum M` on K distinct other peers, accepted when 
 their receipts agree (a quorum job; `--max-replicas N` bounds the replicas added while
 they disagree). A waited job that did not run prints the daemon's reason and, for a
 remote job, each peer tried and what it answered (for a disputed quorum job, which
-peers agreed with which); the command then exits 1.
+peers agreed with which). The exit status is the job's (`plasm.commands._exit`).
+Waiting is the daemon's job list polled for the job's id, which the daemon gave at once:
+Ctrl-C or a wait that runs out then says which job goes on and how to follow or stop it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from plasm.commands._exit import (
+    EXIT_CANCELLED,
+    EXIT_INTERRUPTED,
+    EXIT_PLASMD,
+    EXIT_WAIT_RAN_OUT,
+    TABLE,
+    exit_status,
+)
 from plasm.commands._options import (
     UsageError,
     add_guest_args,
@@ -35,7 +45,7 @@ from plasm.commands._options import (
     save_outputs,
 )
 
-EXIT_JOB_FAILED = 1
+DEFAULT_WAIT_S = 300.0
 # The requirement keys a placement `any` takes (manifest schema), and which are numbers.
 REQUIREMENT_KEYS = ("runtime", "min_memory_bytes", "min_fuel", "min_timeout_ms", "arch", "os")
 NUMERIC_REQUIREMENTS = frozenset({"min_memory_bytes", "min_fuel", "min_timeout_ms"})
@@ -48,9 +58,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     add_reuse_option(parser)
     add_placement_options(parser)
     add_socket(parser)
-    parser.add_argument("--wait", nargs="?", type=float, const=300.0, default=None,
-                        metavar="SECONDS",
-                        help="wait for the result (up to SECONDS, default 300) and print it")
+    parser.epilog = TABLE + " (without --wait: 0 once the daemon took the job, 125 if not)"
+    parser.add_argument("--wait", action="store_true",
+                        help=f"wait for the result (up to {DEFAULT_WAIT_S:g} s; --wait=SECONDS "
+                             "or --wait-timeout SECONDS for another bound) and print it; "
+                             "Ctrl-C stops waiting, not the job")
+    parser.add_argument("--wait-timeout", type=float, default=None, metavar="SECONDS",
+                        help="wait for the result up to SECONDS (implies --wait)")
     parser.add_argument("--json", action="store_true",
                         help="print the daemon's JSON answer (the job result when waiting)")
 
@@ -165,10 +179,26 @@ def quorum_lines(quorum: dict[str, Any]) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    import orjson
+    from plasm.client import ClientError
 
     placement = placement_from_args(args)
     module = read_module(args.module)
+    wait = args.wait_timeout if args.wait_timeout is not None else (
+        DEFAULT_WAIT_S if args.wait else None)
+    if wait is not None and wait <= 0:
+        raise UsageError("--wait-timeout must be a number of seconds above 0")
+    try:
+        return _submit(args, placement, module, wait)
+    except ClientError as exc:  # the daemon unreachable, or it refused the job
+        print(f"plasmd submit: error: {exc}", file=sys.stderr)
+        return EXIT_PLASMD
+
+
+def _submit(
+    args: argparse.Namespace, placement: dict[str, Any] | None, module: bytes, wait: float | None
+) -> int:
+    import orjson
+
     with connect(args) as client:
         answer = client.submit(
             module=module,
@@ -178,11 +208,28 @@ def main(args: argparse.Namespace) -> int:
             env=parse_env(args.env),
             limits=limit_overrides(args),
             placement=placement,
-            wait=args.wait,
             extra=determinism_fields(args),
             reuse=args.reuse,
             files=read_inputs(args),
         )
+        if wait is not None:
+            job_id = str(answer["job_id"])
+            try:
+                final = _wait_for(client, job_id, wait)
+            except KeyboardInterrupt:
+                print(f"plasmd submit: stopped waiting; job {job_id} goes on: `plasmd job "
+                      f"{job_id}` shows it, `plasmd cancel {job_id}` stops it", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            if final is None:
+                status = client.job(job_id)["status"]
+                if args.json:
+                    sys.stdout.buffer.write(orjson.dumps({"job_id": job_id, "status": status})
+                                            + b"\n")
+                print(f"plasmd submit: the wait ran out after {wait:g} s; job {job_id} is "
+                      f"still {status}: `plasmd job {job_id}` shows it, `plasmd cancel "
+                      f"{job_id}` stops it", file=sys.stderr)
+                return EXIT_WAIT_RAN_OUT
+            answer = final
         if args.output_dir is not None and "receipt" in answer:
             save_outputs(args.output_dir, fetch_outputs(client, answer))
     failed = "receipt" not in answer and "error" in answer
@@ -203,8 +250,37 @@ def main(args: argparse.Namespace) -> int:
     if failed:
         for line in failure_lines(answer):
             print(f"plasmd submit: {line}", file=sys.stderr)
-        return EXIT_JOB_FAILED
+        return EXIT_CANCELLED if answer.get("status") == "cancelled" else EXIT_PLASMD
+    if "receipt" in answer:
+        outcome = answer["outcome"]
+        return exit_status(outcome["kind"], outcome.get("exit_code"))
     return 0
+
+
+FINAL = frozenset({"done", "failed", "cancelled", "interrupted", "rejected", "disputed"})
+
+
+def _wait_for(client: Any, job_id: str, seconds: float) -> dict[str, Any] | None:
+    """The job's result (or ``{job_id, status, error}`` when it did not run) once final;
+    None when ``seconds`` pass first. Polls its job record, 10 ms apart at first."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while True:
+        job = client.job(job_id)
+        if job["status"] in FINAL:
+            if "result" in job:
+                return dict(job["result"])
+            answer = {"job_id": job_id, "status": job["status"]}
+            if "error" in job:
+                answer["error"] = job["error"]
+            return answer
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.2)
 
 
 def _print_result(answer: dict[str, Any]) -> None:

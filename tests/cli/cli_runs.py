@@ -32,11 +32,17 @@ def plasmd(*args: str | Path, stdin: bytes = b"", timeout: float = 60
 
 
 def json_result(run: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
-    """The `--json` result a run printed, checked against the schema and its receipt."""
-    assert run.returncode == 0, run.stderr.decode()
+    """The `--json` result a run printed, checked against the schema, and the run's exit
+    status against the job's outcome (the table in plasm.commands._exit)."""
+    from plasm.commands._exit import exit_status
+
+    assert run.stdout.strip(), run.stderr.decode()
     result: dict[str, Any] = orjson.loads(run.stdout)
     errors = [error.message for error in validator("job-result").iter_errors(result)]
     assert errors == [], errors
+    outcome = result["outcome"]
+    expected = exit_status(outcome["kind"], outcome.get("exit_code"))
+    assert run.returncode == expected, (run.returncode, outcome, run.stderr.decode())
     return result
 
 
@@ -47,10 +53,11 @@ def verified_receipt(result: dict[str, Any]) -> Receipt:
     return verification.verified_receipt(envelope, expected)
 
 
-def one_line_error(run: subprocess.CompletedProcess[bytes]) -> str:
-    """Assert the run failed with exit 2 and an error on its last line, no traceback."""
+def one_line_error(run: subprocess.CompletedProcess[bytes], status: int = 2) -> str:
+    """Assert the run failed with exit ``status`` and an error on its last line, no
+    traceback."""
     text = run.stderr.decode()
-    assert run.returncode == 2, (run.returncode, text)
+    assert run.returncode == status, (run.returncode, text)
     assert "Traceback" not in text
     last = text.strip().splitlines()[-1]
     assert "error:" in last

@@ -132,19 +132,40 @@ def test_without_json_the_guest_output_is_passed_through(state: Path) -> None:
     assert (run.returncode, run.stdout, run.stderr) == (0, b"fine\n", b"oops\n")
 
 
-def test_without_json_a_non_ok_outcome_is_reported_on_stderr_with_exit_0(state: Path) -> None:
+def test_without_json_a_non_ok_outcome_is_reported_on_stderr_with_its_exit_code(
+    state: Path,
+) -> None:
     run = plasmd("execute-job", example("exit3"), "--state-dir", state)
-    assert run.returncode == 0
+    assert run.returncode == 3  # the guest's own, as `wasmtime run` passes it through
     assert b"job ended with exit (exit code 3)" in run.stderr
 
 
-def test_a_file_that_is_not_wasm_is_exit_2_with_one_line(state: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "flags", "status"),
+    [
+        ("hello", (), 0),
+        ("exit3", (), 3),
+        ("trap", (), 134),
+        ("loop", ("--fuel", "100000"), 152),
+        ("loop", ("--fuel", "100000000000", "--timeout", "0.2"), 124),
+        ("membomb", ("--memory", "2MiB"), 137),
+    ],
+    ids=["ok", "exit", "trap", "out_of_fuel", "timeout", "memory_limit"],
+)
+def test_the_exit_status_tells_how_the_job_ended(
+    state: Path, name: str, flags: tuple[str, ...], status: int
+) -> None:
+    run = plasmd("execute-job", example(name), "--state-dir", state, *flags)
+    assert run.returncode == status, run.stderr
+
+
+def test_a_file_that_is_not_wasm_is_exit_126_with_one_line(state: Path) -> None:
     run = plasmd("execute-job", example("hello").with_suffix(".wat"), "--state-dir", state)
-    assert "not a runnable WebAssembly module" in one_line_error(run)
+    assert "not a runnable WebAssembly module" in one_line_error(run, 126)
     assert run.stdout == b""
 
 
-def test_a_module_over_the_compile_limit_is_exit_2_and_names_the_flag(
+def test_a_module_over_the_compile_limit_is_exit_126_and_names_the_flag(
     state: Path, tmp_path: Path
 ) -> None:
     from tests.runtime.wasm_bombs import many_functions
@@ -152,7 +173,7 @@ def test_a_module_over_the_compile_limit_is_exit_2_and_names_the_flag(
     bomb = tmp_path / "bomb.wasm"
     bomb.write_bytes(many_functions(1_000_000))
     run = plasmd("execute-job", bomb, "--state-dir", state, "--max-compile-ms", "300")
-    error = one_line_error(run)
+    error = one_line_error(run, 126)
     assert "was not compiled" in error and "300 ms" in error and "--max-compile-ms" in error
     assert run.stdout == b""
 

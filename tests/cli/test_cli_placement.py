@@ -49,9 +49,9 @@ def test_require_without_anywhere_is_a_usage_error(daemon) -> None:
 
 
 def test_submit_on_a_peer_without_the_network_is_refused_by_the_node(daemon) -> None:
-    run = plasmd("submit", example("hello"), "--on", OTHER_PEER, "--wait", "10",
+    run = plasmd("submit", example("hello"), "--on", OTHER_PEER, "--wait=10",
                  "--socket", daemon.socket)
-    last = one_line_error(run)
+    last = one_line_error(run, 125)
     assert "needs the peer-to-peer network" in last
     assert "unsupported_placement" in last
 
@@ -87,9 +87,9 @@ def test_quorum_options_are_checked_before_anything_is_sent(
 
 
 def test_a_quorum_job_on_a_node_without_the_network_is_refused_by_the_node(daemon) -> None:
-    run = plasmd("submit", example("hello"), "--replicas", "3", "--quorum", "2", "--wait", "10",
+    run = plasmd("submit", example("hello"), "--replicas", "3", "--quorum", "2", "--wait=10",
                  "--socket", daemon.socket)
-    assert "unsupported_placement" in one_line_error(run)
+    assert "unsupported_placement" in one_line_error(run, 125)
 
 
 def test_a_disputed_job_says_who_agreed_with_whom() -> None:

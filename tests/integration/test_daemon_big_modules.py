@@ -160,7 +160,7 @@ def test_the_cli_reports_the_413_of_a_module_over_the_cap(daemon_factory, tmp_pa
     module = tmp_path / "big.wasm"
     module.write_bytes(hello_padded(12 * MIB))  # above 8 MiB: submit uploads it first
     run = subprocess.run(
-        plasmd_command("submit", str(module), "--socket", str(daemon.socket), "--wait", "30"),
+        plasmd_command("submit", str(module), "--socket", str(daemon.socket), "--wait=30"),
         capture_output=True, timeout=90, check=False)
     stderr = run.stderr.decode(errors="replace")
     assert run.returncode != 0

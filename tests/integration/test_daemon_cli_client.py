@@ -58,7 +58,7 @@ def test_submit_wait_passes_args_env_and_limits(daemon) -> None:
 
 def test_submit_wait_reports_a_non_ok_outcome_on_stderr(daemon) -> None:
     run = plasmd("submit", str(example("exit3")), "--wait", *socket_args(daemon))
-    assert run.returncode == 0
+    assert run.returncode == 3  # the guest's exit code, passed through
     assert b"ended with exit (exit code 3)" in run.stderr
 
 
@@ -115,7 +115,7 @@ def test_client_commands_without_a_daemon_say_so_in_one_line(tmp_path: Path) -> 
     for command in (("jobs",), ("job", "0" * 32), ("cancel", "0" * 32),
                     ("submit", str(example("hello")))):
         run = plasmd(*command, "--socket", str(tmp_path / "none.sock"))
-        assert run.returncode == 2
+        assert run.returncode == (125 if command[0] == "submit" else 2)  # 125: plasmd's own
         assert b"is the daemon running?" in run.stderr
         assert b"Traceback" not in run.stderr
 
@@ -138,3 +138,61 @@ def test_submit_reuse_local_answers_the_second_run_with_the_first_receipt(daemon
     assert verified.returncode == 0, verified.stdout + verified.stderr
     bad = plasmd("submit", str(example("hello")), "--reuse", "always", *socket_args(daemon))
     assert bad.returncode == 2 and b"--reuse" in bad.stderr
+
+
+def test_submit_wait_takes_its_seconds_only_with_an_equals_sign(daemon) -> None:
+    # `--wait MODULE` is the module, not seconds; `--wait=N` and `--wait-timeout N` bound it
+    for wait in (("--wait",), ("--wait=30",), ("--wait-timeout", "30")):
+        run = plasmd("submit", *wait, str(example("hello")), "--stdin", "ab",
+                     *socket_args(daemon))
+        assert (run.returncode, run.stdout) == (0, b"ba\n"), (wait, run.stderr)
+
+
+def test_a_wait_that_runs_out_says_so_and_exits_128(daemon) -> None:
+    run = plasmd("submit", "--wait=0.5", str(example("loop")), "--fuel", str(10**11),
+                 "--timeout", "60", "--json", *socket_args(daemon))
+    assert run.returncode == 128, run.stderr
+    job = orjson.loads(run.stdout)
+    assert job["status"] in ("queued", "running")
+    assert f"job {job['job_id']} is still" in run.stderr.decode()
+    assert f"plasmd cancel {job['job_id']}" in run.stderr.decode()
+    with daemon.client() as client:
+        client.cancel(job["job_id"])
+
+
+def test_ctrl_c_while_waiting_names_the_job_and_leaves_it_running(daemon) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import plasmd_command
+    from tests.integration.daemon_checks import wait_for_status
+
+    proc = subprocess.Popen(
+        plasmd_command("submit", "--wait", str(example("loop")), "--fuel", str(10**11),
+                       "--timeout", "60", *map(str, socket_args(daemon))),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with daemon.client() as client:
+        deadline = time.monotonic() + 30
+        while not client.jobs(status="running"):
+            assert time.monotonic() < deadline, "the job never ran"
+            time.sleep(0.05)
+        job_id = client.jobs(status="running")[0]["job_id"]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert f"job {job_id} goes on" in err.decode() and "plasmd cancel" in err.decode()
+        assert client.job(job_id)["status"] == "running"  # Ctrl-C stopped the wait only
+        client.cancel(job_id)
+        assert wait_for_status(client, job_id)["status"] == "cancelled"
+
+
+def test_submit_wait_exits_with_the_jobs_status(daemon) -> None:
+    trap = plasmd("submit", "--wait", str(example("trap")), *socket_args(daemon))
+    assert trap.returncode == 134, trap.stderr
+    fuel = plasmd("submit", "--wait", str(example("loop")), "--fuel", "100000",
+                  *socket_args(daemon))
+    assert fuel.returncode == 152, fuel.stderr
+    bad = plasmd("submit", "--wait", str(example("hello").with_suffix(".wat")),
+                 *socket_args(daemon))
+    assert bad.returncode == 126, bad.stderr

@@ -79,7 +79,7 @@ def test_cli_runs_the_big_program_on_the_peer_and_saves_the_verified_output(
     saved = tmp_path / "out"
     run = plasmd_at(pair.requester, "submit", str(module), "--on", pair.executor_id,
                     "--input", f"/input/in.bin={source}", "--output-dir", str(saved),
-                    "--wait", str(WAIT_S), "--json")
+                    f"--wait={WAIT_S}", "--json")
     assert run.returncode == 0, run.stderr.decode(errors="replace")
     result = orjson.loads(run.stdout)
     assert result["status"] == "done", result.get("error")
@@ -134,7 +134,7 @@ def test_cli_submits_a_module_too_big_to_ride_inline_in_the_manifest(
     module = tmp_path / "hello-30mb.wasm"
     module.write_bytes(padded(example("hello").read_bytes(), 30 * 10**6))
     run = plasmd_at(pair.requester, "submit", str(module), "--on", pair.executor_id,
-                    "--wait", str(WAIT_S), "--json")
+                    f"--wait={WAIT_S}", "--json")
     assert run.returncode == 0, run.stderr.decode(errors="replace")
     result = orjson.loads(run.stdout)
     assert (result["executor"], result["stdout_text"]) == (pair.executor_id, "Hello, World!\n")

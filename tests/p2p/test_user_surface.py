@@ -71,7 +71,7 @@ def verified(result: dict[str, Any]) -> bool:
 
 def test_submit_on_a_peer_runs_the_job_there(nodes: Trio) -> None:
     run = plasmd_at(nodes.r, "submit", str(example("hello")), "--stdin", "abc",
-                    "--on", nodes.a_id, "--wait", "30", "--json")
+                    "--on", nodes.a_id, "--wait=30", "--json")
     assert run.returncode == 0, run.stderr
     result = orjson.loads(run.stdout)
     assert (result["executor"], result["stdout_text"]) == (nodes.a_id, "cba\n")
@@ -81,7 +81,7 @@ def test_submit_on_a_peer_runs_the_job_there(nodes: Trio) -> None:
 
 def test_submit_on_a_peer_prints_the_output_and_who_ran_it(nodes: Trio) -> None:
     run = plasmd_at(nodes.r, "submit", str(example("hello")), "--on", nodes.b_id,
-                    "--wait", "30")
+                    "--wait=30")
     assert run.returncode == 0, run.stderr
     assert run.stdout == "Hello, World!\n"
     assert f"ran on peer {nodes.b_id}" in run.stderr
@@ -91,7 +91,7 @@ def test_submit_anywhere_picks_the_peer_that_meets_the_requirements(nodes: Trio)
     # Only A may burn 5e9 fuel (B's maximum is 1e9), and R itself is excluded.
     run = plasmd_at(nodes.r, "submit", str(example("hello")), "--anywhere",
                     "--require", "min_fuel=5000000000", "--fuel", "5000000000",
-                    "--wait", "30", "--json")
+                    "--wait=30", "--json")
     assert run.returncode == 0, run.stderr
     result = orjson.loads(run.stdout)
     assert result["executor"] == nodes.a_id
@@ -100,8 +100,8 @@ def test_submit_anywhere_picks_the_peer_that_meets_the_requirements(nodes: Trio)
 
 def test_submit_prints_the_peers_rejection_reason_and_exits_1(nodes: Trio) -> None:
     run = plasmd_at(nodes.r, "submit", str(example("hello")), "--on", nodes.b_id,
-                    "--fuel", str(2 * B_MAX_FUEL), "--wait", "30")
-    assert run.returncode == 1
+                    "--fuel", str(2 * B_MAX_FUEL), "--wait=30")
+    assert run.returncode == 125  # the job did not run: plasmd's own status
     assert "(no_executor)" in run.stderr
     assert f"tried {nodes.b_id}: limits_exceeded" in run.stderr
     assert "Traceback" not in run.stderr
@@ -109,8 +109,8 @@ def test_submit_prints_the_peers_rejection_reason_and_exits_1(nodes: Trio) -> No
 
 def test_submit_anywhere_with_an_unmet_requirement_says_no_peer_fits(nodes: Trio) -> None:
     run = plasmd_at(nodes.r, "submit", str(example("hello")), "--anywhere",
-                    "--require", "arch=no-such-arch", "--wait", "30")
-    assert run.returncode == 1
+                    "--require", "arch=no-such-arch", "--wait=30")
+    assert run.returncode == 125  # the job did not run: plasmd's own status
     assert "no_executor" in run.stderr
 
 

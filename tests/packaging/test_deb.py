@@ -333,8 +333,7 @@ class TestDaemonStartedAsTheUnit:
                 str(EXAMPLES_DIR / "hello.wasm"),
                 "--socket",
                 str(SOCKET_PATH),
-                "--wait",
-                "60",
+                "--wait=60",
                 "--json",
             ],
             uid=NOBODY,
@@ -371,7 +370,7 @@ systemctl show --property=User,Type,NRestarts plasmd.service
 gid=$(getent group plasmd | cut -d: -f3)
 setpriv --reuid=65534 --regid=65534 --groups="$gid" --inh-caps=-all \\
     /usr/bin/plasmd submit /usr/share/plasmd/examples/hello.wasm \\
-    --socket /run/plasmd/plasmd.sock --wait 60 --json >"$out/result.json"
+    --socket /run/plasmd/plasmd.sock --wait=60 --json >"$out/result.json"
 echo $? >"$out/submit.rc"
 runuser -u plasmd -- /usr/bin/plasmd id --state-dir /var/lib/plasmd --json >"$out/id.json"
 stat -c '%a %U' /var/lib/plasmd/node.key >"$out/key.stat"
