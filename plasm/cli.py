@@ -91,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except PlasmError as exc:
         print(f"plasmd {args.command}: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # --json prints one object, an error too
+            from plasm.commands._options import print_json_error
+
+            print_json_error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

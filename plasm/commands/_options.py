@@ -358,3 +358,17 @@ def _seconds(text: str) -> int:
     if not 0 < seconds <= 86_400:  # also refuses NaN
         raise argparse.ArgumentTypeError(f"expected 0 < seconds <= 86400, got {text!r}")
     return max(1, round(seconds * 1000))
+
+
+def print_json_error(exc: Exception) -> None:
+    """`{"error": {"code", "message"}}` on stdout: the API's code when the daemon gave
+    one, else the kind of error (`daemon_unavailable`, `usage`, ...)."""
+    import re
+
+    import orjson
+
+    code = getattr(exc, "code", None)
+    if not isinstance(code, str):
+        name = type(exc).__name__.removesuffix("Error") or "plasm"
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    sys.stdout.buffer.write(orjson.dumps({"error": {"code": code, "message": str(exc)}}) + b"\n")

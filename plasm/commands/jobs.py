@@ -46,8 +46,9 @@ def main(args: argparse.Namespace) -> int:
             answer = job
         else:
             answer = client.cancel(args.job_id)
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")
+    if args.json:  # one object, as the API's (GET /v1/jobs answers {"jobs": [...]})
+        shown = {"jobs": answer} if args._jobs_command == "jobs" else answer
+        sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
     if args._jobs_command == "jobs":
         assert isinstance(answer, list)

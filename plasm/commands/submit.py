@@ -38,6 +38,7 @@ from plasm.commands._options import (
     guest_args,
     limit_overrides,
     parse_env,
+    print_json_error,
     read_inputs,
     read_module,
     read_stdin,
@@ -191,6 +192,8 @@ def main(args: argparse.Namespace) -> int:
         return _submit(args, placement, module, wait)
     except ClientError as exc:  # the daemon unreachable, or it refused the job
         print(f"plasmd submit: error: {exc}", file=sys.stderr)
+        if args.json:
+            print_json_error(exc)
         return EXIT_PLASMD
 
 

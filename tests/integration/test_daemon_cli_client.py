@@ -85,7 +85,7 @@ def test_jobs_lists_jobs_and_filters_by_status(daemon) -> None:
     assert done in listed.stdout.decode()
     as_json = orjson.loads(plasmd("jobs", "--status", "done", "--json",
                                   *socket_args(daemon)).stdout)
-    assert [job["job_id"] for job in as_json] == [done]
+    assert [job["job_id"] for job in as_json["jobs"]] == [done]
     none = plasmd("jobs", "--status", "cancelled", *socket_args(daemon))
     assert (none.returncode, none.stdout) == (0, b"")
 
@@ -196,3 +196,17 @@ def test_submit_wait_exits_with_the_jobs_status(daemon) -> None:
     bad = plasmd("submit", "--wait", str(example("hello").with_suffix(".wat")),
                  *socket_args(daemon))
     assert bad.returncode == 126, bad.stderr
+
+
+def test_json_errors_are_one_object_and_jobs_json_is_an_object(daemon, tmp_path: Path) -> None:
+    gone = str(tmp_path / "none.sock")
+    for command in (("jobs",), ("job", "0" * 32), ("peers",), ("submit", str(example("hello")))):
+        run = plasmd(*command, "--json", "--socket", gone)
+        error = orjson.loads(run.stdout)["error"]
+        assert error["code"] == "daemon_unavailable" and "is the daemon running" in error["message"]
+    unknown = plasmd("job", "0" * 32, "--json", *socket_args(daemon))
+    error = orjson.loads(unknown.stdout)["error"]
+    assert error["code"] == "unknown_job" and "0" * 32 in error["message"]
+    listed = orjson.loads(plasmd("jobs", "--json", *socket_args(daemon)).stdout)
+    assert set(listed) == {"jobs"}
+
