@@ -212,7 +212,7 @@ class ApiApp:
             request = Request(
                 scope["method"],
                 scope["raw_path"].decode("latin-1"),
-                parse_qs(scope["query_string"].decode("latin-1")),
+                parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True),
                 body,
                 _content_type(headers),
                 wants_cbor,
@@ -257,7 +257,8 @@ class ApiApp:
                 f"the blob is {length} bytes; this node keeps at most "
                 f"{self.blobs.max_blob_bytes} (blobs.max_blob_bytes)",
             )
-        expected = parse_qs(scope["query_string"].decode("latin-1")).get("sha256", [None])[-1]
+        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        expected = query.get("sha256", [None])[-1]
         try:
             with self.blobs.writer(expected) as writer:
                 try:
@@ -309,7 +310,7 @@ class ApiApp:
                 request = Request(
                     scope["method"],
                     scope["raw_path"].decode("latin-1"),
-                    parse_qs(scope["query_string"].decode("latin-1")),
+                    parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True),
                     b"",
                     content_type,
                     wants_cbor,

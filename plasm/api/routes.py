@@ -37,6 +37,7 @@ from plasm.runtime.job import Limits
 
 JSON_TYPE = "application/json"
 JOB_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})$")
+JOB_ID_PREFIX = re.compile(r"^/v1/jobs/[0-9a-f]{32}/")
 PEER_PATH = re.compile(r"^/v1/peers/([^/]+)$")
 # /v1/jobs/{id}/outputs/{path under /output}, e.g. .../outputs/report.txt -> /output/report.txt
 OUTPUT_PATH = re.compile(r"^/v1/jobs/([0-9a-f]{32})/outputs/(.+)$")
@@ -103,36 +104,50 @@ class ApiRoutes:
             if method == "GET":
                 return self.get_output(match.group(1), "/output/" + unquote(match.group(2)))
         elif path.startswith("/v1/jobs/"):
+            if JOB_ID_PREFIX.match(path):
+                raise ApiError(
+                    404, "not_found",
+                    f"no such endpoint: {method} {path} (a job has GET and DELETE "
+                    "/v1/jobs/{id} and GET /v1/jobs/{id}/outputs/{path})",
+                )
             raise ApiError(404, "not_found", "job ids are 32 lowercase hex characters")
         elif match := BLOB_PATH.match(path):
             if method == "GET":
                 return Response(200, self._blobs().read(match.group(1)), OCTET_STREAM)
-        elif path == "/v1/modules" and method == "POST":
-            return self.put_module(request)
-        elif path == "/v1/peers" and method == "GET":
-            return Response(200, self.peers())
+        elif path == "/v1/modules":
+            if method == "POST":
+                return self.put_module(request)
+        elif path == "/v1/peers":
+            if method == "GET":
+                return Response(200, self.peers())
         elif match := PEER_PATH.match(path):
             if method == "GET":
                 return Response(200, self.peer(match.group(1)))
-        elif path == "/v1/node" and method == "GET":
-            return Response(200, self.node_info())
-        elif path == "/v1/health" and method == "GET":
-            return Response(
-                200 if not self.stopping else 503,
-                {"status": "stopping" if self.stopping else "ok"},
-            )
-        elif path.startswith("/v1/log/") and method == "GET":
-            return Response(200, self.log(path[len("/v1/log/") :], request))
-        elif path == "/v1/receipts/verify" and method == "POST":
-            return self.verify(request)
-        elif path == "/v1/receipts/replay" and method == "POST":
-            return self.replay(request)
-        elif path == "/metrics" and method == "GET":
-            return Response(
-                200,
-                render_metrics(self.node).encode(),
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
+        elif path == "/v1/node":
+            if method == "GET":
+                return Response(200, self.node_info())
+        elif path == "/v1/health":
+            if method == "GET":
+                return Response(
+                    200 if not self.stopping else 503,
+                    {"status": "stopping" if self.stopping else "ok"},
+                )
+        elif path.startswith("/v1/log/"):
+            if method == "GET":
+                return Response(200, self.log(path[len("/v1/log/") :], request))
+        elif path == "/v1/receipts/verify":
+            if method == "POST":
+                return self.verify(request)
+        elif path == "/v1/receipts/replay":
+            if method == "POST":
+                return self.replay(request)
+        elif path == "/metrics":
+            if method == "GET":
+                return Response(
+                    200,
+                    render_metrics(self.node).encode(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
         else:
             raise ApiError(404, "not_found", f"no such endpoint: {method} {path}")
         raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")

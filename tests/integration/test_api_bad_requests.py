@@ -100,14 +100,26 @@ def test_a_module_upload_with_the_wrong_content_type_is_415(daemon) -> None:
     assert caught.value.status == 415
 
 
+def test_an_unknown_endpoint_under_a_valid_job_id_names_the_job_endpoints(daemon) -> None:
+    with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
+        client.request("POST", f"/v1/jobs/{'0' * 32}/cancel")
+    assert (caught.value.status, caught.value.code) == (404, "not_found")
+    assert "no such endpoint" in str(caught.value) and "malformed" not in str(caught.value)
+    assert "lowercase hex" not in str(caught.value)
+
+
 def test_an_unknown_path_is_404(daemon) -> None:
     with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
         client.request("GET", "/v1/nothing-here")
     assert (caught.value.status, caught.value.code) == (404, "not_found")
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", "/v1/jobs"), ("DELETE", "/v1/jobs"),
-                                              ("POST", "/v1/jobs/" + "0" * 32)])
+@pytest.mark.parametrize(("method", "path"), [
+    ("PUT", "/v1/jobs"), ("DELETE", "/v1/jobs"), ("POST", "/v1/jobs/" + "0" * 32),
+    ("POST", "/v1/health"), ("POST", "/v1/node"), ("DELETE", "/v1/peers"),
+    ("GET", "/v1/modules"), ("GET", "/v1/receipts/verify"), ("POST", "/metrics"),
+    ("POST", "/v1/log/head"), ("PATCH", "/v1/jobs"), ("OPTIONS", "/v1/health"),
+])
 def test_a_wrong_method_is_405(daemon, method: str, path: str) -> None:
     with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
         client.request(method, path)
@@ -115,7 +127,8 @@ def test_a_wrong_method_is_405(daemon, method: str, path: str) -> None:
 
 
 @pytest.mark.parametrize(("query", "code"), [({"wait": "soon"}, "bad_query"),
-                                             ({"wait": "-1"}, "bad_query")])
+                                             ({"wait": "-1"}, "bad_query"),
+                                             ({"wait": ""}, "bad_query")])
 def test_a_bad_wait_is_400(daemon, query: dict[str, str], code: str) -> None:
     with daemon.client() as client, pytest.raises(ApiRequestError) as caught:
         client.request("POST", "/v1/jobs", json={"module": HELLO_B64}, query=query)
