@@ -90,7 +90,7 @@ final class Client
     public function output(string $jobId, string $path): string
     {
         if (!str_starts_with($path, '/output/')) {
-            throw new \InvalidArgumentException(sprintf('an output path starts with /output/, got %s', $path));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('an output path starts with /output/, got %s', $path));
         }
         $relative = implode('/', array_map('rawurlencode', explode('/', substr($path, strlen('/output/')))));
         $response = $this->transport->send(new Request('GET', '/v1/jobs/' . rawurlencode($jobId) . '/outputs/' . $relative));

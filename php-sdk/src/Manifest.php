@@ -55,7 +55,7 @@ final class Manifest
     public static function fromBytes(string $wasm): self
     {
         if ($wasm === '') {
-            throw new \InvalidArgumentException('the module is empty; pass the bytes of a .wasm file');
+            throw new \Plasm\Exception\InvalidArgumentException('the module is empty; pass the bytes of a .wasm file');
         }
         $m = new self();
         $m->module = $wasm;
@@ -67,7 +67,7 @@ final class Manifest
     {
         $wasm = @file_get_contents($path);
         if ($wasm === false) {
-            throw new \InvalidArgumentException(sprintf('cannot read the module file %s', $path));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('cannot read the module file %s', $path));
         }
         return self::fromBytes($wasm)->withModuleName(basename($path));
     }
@@ -76,7 +76,7 @@ final class Manifest
     public static function fromSha256(string $sha256): self
     {
         if (preg_match('/\A[0-9a-f]{64}\z/', $sha256) !== 1) {
-            throw new \InvalidArgumentException('a module sha256 is 64 lowercase hex characters');
+            throw new \Plasm\Exception\InvalidArgumentException('a module sha256 is 64 lowercase hex characters');
         }
         $m = new self();
         $m->moduleSha256 = $sha256;
@@ -113,7 +113,7 @@ final class Manifest
         foreach ($env as $name => $value) {
             $name = (string) $name;
             if ($name === '' || str_contains($name, '=') || !is_string($value)) {
-                throw new \InvalidArgumentException(sprintf('environment variable "%s" needs a non-empty name without "=" and a string value', $name));
+                throw new \Plasm\Exception\InvalidArgumentException(sprintf('environment variable "%s" needs a non-empty name without "=" and a string value', $name));
             }
             $m->env[$name] = $value;
         }
@@ -129,7 +129,7 @@ final class Manifest
     {
         $bytes = is_file($hostPath) ? @file_get_contents($hostPath) : false;
         if ($bytes === false) {
-            throw new \InvalidArgumentException(sprintf('cannot read the input file %s', $hostPath));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('cannot read the input file %s', $hostPath));
         }
         return $this->withInputBytes($guestPath, $bytes);
     }
@@ -142,10 +142,10 @@ final class Manifest
     public function withDeterminism(?string $seed = null, ?int $epochMs = null): self
     {
         if ($seed !== null && (strlen($seed) < 1 || strlen($seed) > 64)) {
-            throw new \InvalidArgumentException('a seed is 1 to 64 bytes');
+            throw new \Plasm\Exception\InvalidArgumentException('a seed is 1 to 64 bytes');
         }
         if ($epochMs !== null && ($epochMs < 0 || $epochMs > 253402300799999)) {
-            throw new \InvalidArgumentException('epoch_ms is unix ms from 0 to the year 9999');
+            throw new \Plasm\Exception\InvalidArgumentException('epoch_ms is unix ms from 0 to the year 9999');
         }
         $m = clone $this;
         $m->deterministic = true;
@@ -164,7 +164,7 @@ final class Manifest
     public function withReuse(string $mode): self
     {
         if (!in_array($mode, self::REUSE_MODES, true)) {
-            throw new \InvalidArgumentException(sprintf("reuse is one of %s, not '%s'", implode(', ', self::REUSE_MODES), $mode));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf("reuse is one of %s, not '%s'", implode(', ', self::REUSE_MODES), $mode));
         }
         $m = clone $this;
         $m->reuse = $mode;
@@ -187,10 +187,10 @@ final class Manifest
         foreach (array_keys($this->files) as $path) {
             $path = (string) $path;
             if ($path === $guestPath) {
-                throw new \InvalidArgumentException(sprintf('input file %s is given twice', $guestPath));
+                throw new \Plasm\Exception\InvalidArgumentException(sprintf('input file %s is given twice', $guestPath));
             }
             if (str_starts_with($guestPath, $path . '/') || str_starts_with($path, $guestPath . '/')) {
-                throw new \InvalidArgumentException(sprintf('input file %s cannot be both a file and the directory of another (%s)', min($path, $guestPath), max($path, $guestPath)));
+                throw new \Plasm\Exception\InvalidArgumentException(sprintf('input file %s cannot be both a file and the directory of another (%s)', min($path, $guestPath), max($path, $guestPath)));
             }
         }
         $m = clone $this;
@@ -224,7 +224,7 @@ final class Manifest
                 continue;
             }
             if ($value <= 0) {
-                throw new \InvalidArgumentException(sprintf('limit %s must be a positive integer, got %d', $key, $value));
+                throw new \Plasm\Exception\InvalidArgumentException(sprintf('limit %s must be a positive integer, got %d', $key, $value));
             }
             $m->limits[$key] = $value;
         }
@@ -239,7 +239,7 @@ final class Manifest
     public function runOnPeer(string $peerId): self
     {
         if ($peerId === '') {
-            throw new \InvalidArgumentException('runOnPeer() needs a peer id such as 12D3KooW...');
+            throw new \Plasm\Exception\InvalidArgumentException('runOnPeer() needs a peer id such as 12D3KooW...');
         }
         return $this->withPlacement(['mode' => 'peer', 'peer_id' => $peerId]);
     }
@@ -271,7 +271,7 @@ final class Manifest
         $quorum ??= intdiv($replicas, 2) + 1;
         $maxReplicas ??= min(2 * $replicas, max(16, $replicas));
         if ($replicas < 1 || $quorum < 1 || $quorum > $replicas || $maxReplicas < $replicas || $maxReplicas > 16) {
-            throw new \InvalidArgumentException(sprintf('a quorum job needs 1 <= quorum <= replicas <= max_replicas <= 16, got quorum %d, replicas %d, max_replicas %d', $quorum, $replicas, $maxReplicas));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('a quorum job needs 1 <= quorum <= replicas <= max_replicas <= 16, got quorum %d, replicas %d, max_replicas %d', $quorum, $replicas, $maxReplicas));
         }
         $placement = ['mode' => 'any', 'replicas' => $replicas, 'quorum' => $quorum, 'max_replicas' => $maxReplicas];
         if ($requirements !== []) {
@@ -425,7 +425,7 @@ final class Manifest
             default => null,
         };
         if ($why !== null) {
-            throw new \InvalidArgumentException(sprintf('input file path %s %s', json_encode($path, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE), $why));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('input file path %s %s', json_encode($path, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE), $why));
         }
     }
 

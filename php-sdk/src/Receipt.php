@@ -391,7 +391,7 @@ final class Receipt
         $given = [];
         foreach ($outputs as $path => $bytes) {
             if (!is_string($bytes)) {
-                throw new \InvalidArgumentException(sprintf('output file %s: expected its bytes as a string, got %s', $path, get_debug_type($bytes)));
+                throw new \Plasm\Exception\InvalidArgumentException(sprintf('output file %s: expected its bytes as a string, got %s', $path, get_debug_type($bytes)));
             }
             $given[(string) $path] = $bytes;
         }

@@ -20,7 +20,7 @@ final class RetryPolicy
         public readonly float $maxDelaySeconds = 2.0,
     ) {
         if ($maxAttempts < 1 || $baseDelaySeconds < 0 || $maxDelaySeconds < $baseDelaySeconds) {
-            throw new \InvalidArgumentException('a retry policy needs maxAttempts >= 1 and 0 <= baseDelaySeconds <= maxDelaySeconds');
+            throw new \Plasm\Exception\InvalidArgumentException('a retry policy needs maxAttempts >= 1 and 0 <= baseDelaySeconds <= maxDelaySeconds');
         }
     }
 

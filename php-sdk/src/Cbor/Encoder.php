@@ -26,7 +26,7 @@ final class Encoder
             $value instanceof Map => self::map(iterator_to_array($value)),
             is_array($value) && array_is_list($value) => self::head(4, count($value)) . implode('', array_map([self::class, 'encode'], $value)),
             is_array($value) => self::map($value),
-            default => throw new \InvalidArgumentException(sprintf('%s cannot be encoded in plasm CBOR (ints, text, ByteString, lists, text-keyed maps, bool, null)', get_debug_type($value))),
+            default => throw new \Plasm\Exception\InvalidArgumentException(sprintf('%s cannot be encoded in plasm CBOR (ints, text, ByteString, lists, text-keyed maps, bool, null)', get_debug_type($value))),
         };
     }
 
@@ -46,7 +46,7 @@ final class Encoder
     private static function text(string $value): string
     {
         if (preg_match('//u', $value) !== 1) {
-            throw new \InvalidArgumentException('text must be valid UTF-8; wrap binary data in ByteString');
+            throw new \Plasm\Exception\InvalidArgumentException('text must be valid UTF-8; wrap binary data in ByteString');
         }
         return self::head(3, strlen($value)) . $value;
     }

@@ -18,7 +18,7 @@ final class PeerId
     public static function fromPublicKey(string $publicKey): string
     {
         if (strlen($publicKey) !== SODIUM_CRYPTO_SIGN_PUBLICKEYBYTES) {
-            throw new \InvalidArgumentException(sprintf('an ed25519 public key is 32 bytes, got %d', strlen($publicKey)));
+            throw new \Plasm\Exception\InvalidArgumentException(sprintf('an ed25519 public key is 32 bytes, got %d', strlen($publicKey)));
         }
         return Base58::encode(self::PREFIX . $publicKey);
     }

@@ -73,6 +73,10 @@ class CurlTransport implements Transport
             if ($errno === CURLE_OPERATION_TIMEDOUT) {
                 throw new TimeoutException(sprintf('%s %s got no answer from %s in time (%s); the job may still run on the node', $request->method, $request->path, $this->describe(), $error));
             }
+            if ($this->unixSocket !== null) {
+                // curl says "Failed to connect to localhost port 80" for a socket: say what it is
+                $error = file_exists($this->unixSocket) ? sprintf('nothing accepts connections on it (curl: %s)', $error) : 'there is no such socket file';
+            }
             throw new TransportException(sprintf('cannot reach plasmd at %s: %s; is the daemon running (plasmd run) and is the address right?', $this->describe(), $error));
         }
         return new Response((int) curl_getinfo($this->handle, CURLINFO_RESPONSE_CODE), (string) $body, $responseHeaders);

@@ -47,14 +47,14 @@ final class CborEncoderTest extends TestCase
 
     public function test_refuses_floats(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         Encoder::encode(1.5);
     }
 
     public function test_refuses_text_that_is_not_utf8(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         Encoder::encode("\xff");
     }

@@ -288,14 +288,19 @@ final class ClientTest extends TestCase
         $client->health();
     }
 
-    public function test_a_missing_socket_raises_a_transport_exception(): void
+    public function test_a_missing_socket_raises_a_transport_exception_naming_it(): void
     {
-        $client = Client::unix(sys_get_temp_dir() . '/plasm-no-such-' . bin2hex(random_bytes(4)) . '.sock');
+        $socket = sys_get_temp_dir() . '/plasm-no-such-' . bin2hex(random_bytes(4)) . '.sock';
+        $client = Client::unix($socket);
 
-        $this->expectException(TransportException::class);
-        $this->expectExceptionMessage('cannot reach plasmd');
-
-        $client->health();
+        try {
+            $client->health();
+            self::fail('no exception');
+        } catch (TransportException $e) {
+            self::assertStringContainsString('cannot reach plasmd at unix socket ' . $socket, $e->getMessage());
+            self::assertStringContainsString('there is no such socket file', $e->getMessage());
+            self::assertStringNotContainsString('localhost port 80', $e->getMessage());
+        }
     }
 
     public function test_peers_are_empty_when_the_node_has_no_peers_route(): void

@@ -12,6 +12,14 @@ final class ManifestTest extends TestCase
 {
     private const WASM = "\0asm\x01\0\0\0";
 
+    public function test_a_missing_module_file_is_a_plasm_exception_naming_the_file(): void
+    {
+        $this->expectException(\Plasm\Exception\PlasmException::class);
+        $this->expectExceptionMessage('cannot read the module file /nonexistent/x.wasm');
+
+        Manifest::fromFile('/nonexistent/x.wasm');
+    }
+
     public function test_a_module_alone_gives_a_minimal_manifest(): void
     {
         self::assertSame(['module' => base64_encode(self::WASM)], Manifest::fromBytes(self::WASM)->toArray());
@@ -44,7 +52,7 @@ final class ManifestTest extends TestCase
         self::assertArrayNotHasKey('reuse', $manifest->toArray());
         self::assertSame('network', $manifest->withReuse('network')->toArray()['reuse']);
         self::assertArrayNotHasKey('reuse', $manifest->withReuse('local')->withReuse('off')->toArray());
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
         $manifest->withReuse('always');
     }
 
@@ -58,7 +66,7 @@ final class ManifestTest extends TestCase
 
     public function test_a_malformed_module_hash_is_refused(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         Manifest::fromSha256(strtoupper(hash('sha256', self::WASM)));
     }
@@ -93,7 +101,7 @@ final class ManifestTest extends TestCase
 
     public function test_an_impossible_quorum_is_refused_before_it_is_sent(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
         $this->expectExceptionMessage('1 <= quorum <= replicas');
 
         Manifest::fromBytes(self::WASM)->runWithQuorum(2, 3);
@@ -110,7 +118,7 @@ final class ManifestTest extends TestCase
 
     public function test_a_non_positive_limit_is_refused(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
         $this->expectExceptionMessage('fuel');
 
         Manifest::fromBytes(self::WASM)->withLimits(fuel: 0);
@@ -118,14 +126,14 @@ final class ManifestTest extends TestCase
 
     public function test_an_env_name_with_an_equals_sign_is_refused(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         Manifest::fromBytes(self::WASM)->withEnv(['A=B' => 'c']);
     }
 
     public function test_an_empty_module_is_refused(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         Manifest::fromBytes('');
     }
@@ -222,7 +230,7 @@ final class ManifestTest extends TestCase
     /** @dataProvider badInputPaths */
     public function test_an_input_file_path_the_daemon_would_refuse_is_refused(string $path): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
         $this->expectExceptionMessage('input file path');
 
         Manifest::fromBytes(self::WASM)->withInputBytes($path, 'x');
@@ -236,7 +244,7 @@ final class ManifestTest extends TestCase
             try {
                 $manifest->withInputBytes($path, 'y');
                 self::fail("$path was accepted");
-            } catch (\InvalidArgumentException $e) {
+            } catch (\Plasm\Exception\InvalidArgumentException $e) {
                 self::assertStringContainsString('/input', $e->getMessage());
             }
         }
@@ -244,7 +252,7 @@ final class ManifestTest extends TestCase
 
     public function test_an_unreadable_input_file_is_refused(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
         $this->expectExceptionMessage('cannot read the input file');
 
         Manifest::fromBytes(self::WASM)->withInputFile('/input/x', sys_get_temp_dir() . '/plasm-no-such-file-' . bin2hex(random_bytes(4)));

@@ -66,7 +66,7 @@ final class PeerIdTest extends TestCase
 
     public function test_peer_id_refuses_a_key_of_the_wrong_length(): void
     {
-        $this->expectException(\InvalidArgumentException::class);
+        $this->expectException(\Plasm\Exception\InvalidArgumentException::class);
 
         PeerId::fromPublicKey(str_repeat("\x01", 31));
     }
