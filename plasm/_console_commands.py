@@ -64,6 +64,8 @@ REMEMBERED_IDS = 200
 COMPLETION_TIMEOUT_S = 2.0
 
 
+WASM_MAGIC = b"\0asm"  # what every WebAssembly binary starts with
+
 class ConsoleExit(Exception):
     """`quit`: leave the console."""
 
@@ -165,7 +167,7 @@ class ConsoleCommands:
         add("status", "is the daemon up; its engine, executors and limits", self.status)
         run = add("run", "run a module here or on a peer: output, then the verified receipt",
                   self.run)
-        run.add_argument("module", metavar="MODULE.wasm")
+        run.add_argument("module", metavar="MODULE.wasm", nargs="?")
         run.add_argument("job_args", nargs="*", metavar="ARGS",
                          help="arguments for the job (put -- before any that start with -)")
         add_job_options(run)
@@ -187,9 +189,14 @@ class ConsoleCommands:
             "file", metavar="FILE",
             help="a `--json` job result, a job, a receipt JSON or COSE_Sign1 bytes")
         add("peers", "the peers this node knows", self.peers)
+        add("clear", "clear the screen", self.clear)
         add("caps", "a peer's capability record (this node's without PEER)",
             self.caps).add_argument("peer", nargs="?", metavar="PEER",
                                     help="a peer id, or the first characters of a known one")
+
+    def clear(self, args: argparse.Namespace) -> bool:
+        self.out.clear()
+        return True
 
     def help(self, args: argparse.Namespace) -> bool:
         if args.command:
@@ -224,9 +231,16 @@ class ConsoleCommands:
         return True
 
     def run(self, args: argparse.Namespace) -> bool:
+        if args.module is None:
+            raise UsageError("run needs the module to run: run MODULE.wasm [ARGS ...] "
+                             "(`help run` lists the options)")
         placement = placement_from_args(args)
+        module = read_module(args.module)
+        if not module.startswith(WASM_MAGIC):
+            raise UsageError(f"{args.module} is not a WebAssembly module (it does not start "
+                             "with \\0asm); give a .wasm file")
         answer = self.client.submit(
-            module=read_module(args.module),
+            module=module,
             module_name=Path(args.module).name,
             stdin=read_stdin(args),
             args=[*args.job_args, *args.args],

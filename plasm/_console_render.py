@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from plasm.units import human_size
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -183,11 +185,20 @@ def mapping_table(mapping: dict[str, Any]) -> Table:
     table = _fields()
     for key, value in mapping.items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
+            value = ", ".join(f"{k}={_shown(k, v)}" for k, v in value.items())
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
+        else:
+            value = _shown(key, value)
         table.add_row(str(key), safe_text(str(value)))
     return table
+
+
+def _shown(key: str, value: Any) -> Any:
+    """Sizes (keys ending in `bytes`) as the peers table shows them: `1 GiB`, `23.5 GiB`."""
+    if key.endswith("bytes") and isinstance(value, int) and not isinstance(value, bool):
+        return human_size(value)
+    return value
 
 
 def peers_table(peers: list[dict[str, Any]]) -> Table:
@@ -234,7 +245,7 @@ def capabilities_table(record: dict[str, Any]) -> Table:
         ("peer id", str(record.get("peer_id", "?"))),
         ("platform", f"{record.get('os', '?')} {record.get('arch', '?')}, "
                      f"{record.get('cpus', '?')} cpus"),
-        ("memory", f"{memory:,} bytes" if isinstance(memory, int) else "?"),
+        ("memory", human_size(memory) if isinstance(memory, int) else "?"),
         ("runtimes", ", ".join(map(str, record.get("runtimes") or [])) or "-"),
         ("engine", f"{record.get('engine_name', '?')} {record.get('engine_version', '')}"),
         ("max limits", ", ".join(f"{k}={v}" for k, v in limits.items()) or "-"),

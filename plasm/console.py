@@ -17,6 +17,7 @@ the exit status is then 1 if any of them failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+PIPED_WIDTH = 250  # columns when stdout is no terminal
 PROMPT = "plasm> "
 
 
@@ -68,10 +70,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from plasm.client import Client
 
     with Client(socket_path) as client:
-        commands = ConsoleCommands(client, Console(highlight=False), err)
+        commands = ConsoleCommands(client, Console(highlight=False, width=_width()), err)
         if args.commands:
             return run_script(commands, args.commands)
         return repl(commands, interactive=sys.stdin.isatty())
+
+
+def _width() -> int | None:
+    """rich's own on a terminal (or $COLUMNS); piped, wide enough that no table is cut at
+    rich's default of 80 columns."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return PIPED_WIDTH
 
 
 def run_script(commands: ConsoleCommands, lines: Sequence[str]) -> int:

@@ -74,6 +74,15 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
+def human_size(n: int) -> str:
+    """Bytes for people: ``1 GiB`` when a unit divides them, else one decimal in the largest
+    unit not above them (``23.5 GiB``): what the peers table and the console show."""
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor:
+            return f"{n // factor} {unit}" if n % factor == 0 else f"{n / factor:.1f} {unit}"
+    return f"{n} B"
+
+
 def _parse(value: int | str, units: dict[str, int], quantum: str, expected: str) -> int:
     if isinstance(value, bool):
         raise UnitError(f"expected {expected}, got {_quote(value)}")

@@ -97,9 +97,6 @@ def _number(value: Any) -> str:
 
 
 def _bytes(value: Any) -> str:
-    if not isinstance(value, int):
-        return "-"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= size and value % size == 0:
-            return f"{value // size} {unit}"
-    return f"{value} B"
+    from plasm.units import human_size
+
+    return human_size(value) if isinstance(value, int) else "-"

@@ -15,7 +15,7 @@ def test_tab_completes_ru_to_run(console) -> None:
     console.send("ru\t")
     console.expect("run ")
     console.send("\n")
-    console.expect("the following arguments are required: MODULE.wasm")
+    console.expect("run needs the module to run")
     console.expect_prompt()
 
 

@@ -69,3 +69,39 @@ def test_piped_lines_run_without_a_prompt(daemon, console_env) -> None:
     assert done.stdout.startswith("peer id")
     assert "unknown command 'bogus'" in done.stderr
     assert done.returncode == 1  # one of the lines failed
+
+
+def test_piped_tables_are_not_cut_at_80_columns(daemon, console_env) -> None:
+    env = {k: v for k, v in console_env.items() if k != "COLUMNS"}
+    done = plasm_console("--socket", str(daemon.socket), "-c",
+                         f"run {example('hello')} --stdin abc", "-c", "jobs", env=env)
+    assert done.returncode == 0, done.stderr
+    with daemon.client() as client:
+        job_id = client.jobs(limit=1)[0]["job_id"]
+    assert job_id in done.stdout  # a full 32-character id, not an ellipsis
+    assert "…" not in done.stdout
+
+
+def test_run_without_a_module_and_with_a_file_that_is_not_wasm_say_what_to_do(
+    daemon, console_env, tmp_path
+) -> None:
+    done = plasm_console("--socket", str(daemon.socket), "-c", "run", env=console_env)
+    assert done.returncode == 1
+    assert "run needs the module to run" in done.stderr and "ARGS" not in done.stderr.split(
+        "run needs")[0]
+    text = tmp_path / "README.md"
+    text.write_text("# not wasm\n")
+    done = plasm_console("--socket", str(daemon.socket), "-c", f"run {text}", env=console_env)
+    assert done.returncode == 1
+    assert "is not a WebAssembly module" in done.stderr
+    assert "verified" not in done.stdout
+    with daemon.client() as client:
+        assert client.jobs() == []  # nothing was submitted
+
+
+def test_caps_shows_memory_as_peers_does_and_clear_exists(daemon, console_env) -> None:
+    done = plasm_console("--socket", str(daemon.socket), "-c", "caps", "-c", "clear",
+                         env=console_env)
+    assert done.returncode == 0, done.stderr
+    memory = next(line for line in done.stdout.splitlines() if "memory" in line)
+    assert "iB" in memory and "," not in memory, memory  # 23.5 GiB, not 25,275,990,016
