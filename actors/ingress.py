@@ -82,7 +82,8 @@ from plasm.actors.messages import (
     SubmitJob,
 )
 from plasm.protocol.errors import DecodeError, ReceiptError
-from plasm.protocol.messages import ExecuteJob, JobExecuted
+from plasm.protocol.messages import ExecuteJob
+from plasm.protocol.negotiation import executed_from_receipt
 from plasm.protocol.p2p_messages import Placement
 from plasm.protocol.quorum import QuorumOutcome
 from plasm.protocol.receipt import verify_envelope
@@ -95,7 +96,7 @@ from plasm.protocol.reuse import (
     memo_key_of_verified,
 )
 from plasm.protocol.verification import check_result_fields
-from plasm.runtime.job import Limits, Outcome, OutcomeKind
+from plasm.runtime.job import Limits, OutcomeKind
 from plasm.runtime.lru import BoundedLRU, weighed_in_bytes
 from plasm.runtime.sandbox import CancelToken
 
@@ -483,20 +484,8 @@ class IngressActor(PlasmActor):
         except ReceiptError as exc:  # the negotiator checked it: a bug if this happens
             log.error("job %s: the memo did not check here: %s", answer.job_id, exc)
             return None
-        outcome = Outcome(
-            kind=receipt.outcome,
-            exit_code=receipt.exit_code,
-            message=receipt.message,
-            stdout=answer.stdout,
-            stderr=answer.stderr,
-            stdout_truncated=receipt.stdout_truncated,
-            stderr_truncated=receipt.stderr_truncated,
-            fuel_consumed=receipt.fuel_consumed,
-            wall_time_us=receipt.wall_time_us,
-            started_at_ms=receipt.started_at_ms,
-            finished_at_ms=receipt.finished_at_ms,
-            output_files=tuple(sorted(answer.outputs)),
-            outputs_truncated=receipt.outputs_truncated,
+        executed = executed_from_receipt(
+            queued.job, receipt, answer.stdout, answer.stderr, tuple(answer.outputs)
         )
         self._reused += 1
         self._observe_latency((time.monotonic_ns() - queued.accepted_ns) // 1000)
@@ -512,7 +501,7 @@ class IngressActor(PlasmActor):
             job_id=answer.job_id,
             status=_status_of(receipt.outcome),
             executor=receipt.executor,
-            executed=JobExecuted.of(queued.job, outcome),
+            executed=executed,
             envelope=answer.envelope,
         )
         return finished, {"job_id": receipt.job_id, "executor": receipt.executor}
