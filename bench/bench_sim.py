@@ -611,9 +611,11 @@ class Sim:
         if refusal is not None:
             self._reply(job, tag, node, source, refusal)
             return
+        run_ms = self.args.job_ms * math.exp(JOB_SIGMA * self.rng.gauss())
+        if message.module_sha256 not in node.modules:
+            run_ms += self.args.compile_ms  # its first run here compiles the module
         if message.module is not None:
             node.modules.add(message.module_sha256)
-        run_ms = self.args.job_ms * math.exp(JOB_SIGMA * self.rng.gauss())
         self.at(self.now + run_ms, self._ran, job, tag, node, source, epoch, message, run_ms)
 
     def _take(self, node: Node, requester: str, request: JobRequest, now: int) -> Error | None:
@@ -760,8 +762,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     per = "  ".join(f"{k} {v:.2f}" for k, v in r["messages_per_job"].items())
     print(f"messages per job      {r['total_messages_per_job']:.2f}: {per}")
     print(f"bytes per job         {r['bytes_per_job']:.0f} (encoded offers, requests, answers)")
-    print(f"DHT lookups           {r['dht_lookups']} ({100 * r['dht_lookups'] / max(1, r['jobs']):.1f}% "
-          f"of jobs)")  # fmt: skip
+    share = 100 * r["dht_lookups"] / max(1, r["jobs"])
+    print(f"DHT lookups           {r['dht_lookups']} ({share:.1f}% of jobs)")
     print(
         f"liar results          {r['liar_results']} received, rejected {r['liar_rejected'] or '-'},"
         f" ACCEPTED {r['liar_accepted']}"
@@ -794,6 +796,8 @@ def parser() -> argparse.ArgumentParser:
     add("--connect-ms", type=float, default=20.0, help="CPU of a new libp2p connection")
     add("--api-ms", type=float, default=5.0, help="a job's local path (API, ingress), once")
     add("--job-ms", type=float, default=100.0, help="median run time of a job")
+    add("--compile-ms", type=float, default=40.0,
+        help="added to a module's first run on a node (compiling it)")
     add("--slots", type=int, default=2, help="executor slots of a node with capacity")
     add("--no-capacity", type=float, default=0.1, help="share of nodes with 0 slots")
     add("--weak", type=float, default=0.2, help="share of nodes that fit no job (32 MiB)")
@@ -820,7 +824,8 @@ def check(args: argparse.Namespace) -> None:
         raise SystemExit("--weak + --strong must not exceed 1")
     if args.nodes < 2 or args.jobs < 1 or args.rate <= 0 or args.known < 1 or args.slots < 0:
         raise SystemExit("need --nodes >= 2, --jobs >= 1, --rate > 0, --known >= 1, --slots >= 0")
-    for name in ("latency_ms", "msg_cost_ms", "connect_ms", "api_ms", "job_ms", "downtime_s"):
+    for name in ("latency_ms", "msg_cost_ms", "connect_ms", "api_ms", "job_ms", "compile_ms",
+                 "downtime_s"):
         if getattr(args, name) < 0:
             raise SystemExit(f"--{name.replace('_', '-')} must not be negative")
 
