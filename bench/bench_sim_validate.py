@@ -3,12 +3,15 @@
 1. Starts `plasm.devnet.Devnet` (N `plasmd run` on 127.0.0.1, joined through the first,
    logging at warning) and waits until each node holds a verified record of a peer; counts
    the records each node holds (the simulated `--known`).
-2. Calibrates the simulator's two cost figures on two of the nodes, never on `any` jobs:
+2. Calibrates the simulator's cost figures on two of the nodes, never on `any` jobs:
    `local` jobs (placement local: the API, ingress, run and signing: `--api-ms`) and `peer`
    jobs to one peer, direct after the first (one exchange: 3 message steps and a loopback
-   round trip: `--msg-cost-ms` = (peer - local - RTT) / 3).
+   round trip: `--msg-cost-ms` = (peer - local - RTT) / 3), and a first job on each of 5
+   other peers (an offer exchange more, and the compile: `--compile-ms`).
 3. Places `--jobs` jobs one after another, each from a random node, placement
-   {"mode": "any", "exclude_self": true}, wait 60 s: success, latency p50/p90/p99.
+   {"mode": "any", "exclude_self": true}, wait 60 s: success, latency p50/p90/p99. The
+   calibration's local and peer jobs are interleaved with them (one of each per `any`
+   job), so both see the same load; all of it starts 10 s after the devnet is up.
 4. Stops every daemon it started (by PID) and removes their folders.
 5. Simulates the same: N nodes, the same jobs at a rate that keeps them as sequential,
    every node alike (no liars, churn, weak or strong nodes), loopback RTT, the calibrated
@@ -32,6 +35,7 @@ from plasm.devnet import Devnet
 
 LOOPBACK_RTT_MS = 0.2
 RUN_MS = 0.5  # hello.wasm in a warm sandbox, as the simulator's --job-ms
+SETTLE_S = 10.0
 CONFIG = '[executor]\ncpu_affinity = "off"\n[log]\nlevel = "warning"\n'
 
 
@@ -68,28 +72,29 @@ def measure_devnet(count: int, jobs: int, seed: int) -> dict[str, Any]:
         for node in net.nodes:
             with Client(node.socket, timeout=10) as client:
                 known.append(sum(1 for p in client.peers() if p.get("capabilities")))
+        time.sleep(SETTLE_S)  # let start-up work (dials, DHT refresh) die down
         a, b = net.nodes[1 % count], net.nodes[2 % count]
-        with Client(a.socket, timeout=90) as client:
-            local_placement = {"mode": "local"}
-            peer = {"mode": "peer", "peer_id": b.peer_id}
+        local_placement = {"mode": "local"}
+        peer = {"mode": "peer", "peer_id": b.peer_id}
+        anywhere = {"mode": "any", "exclude_self": True}
+        local, direct, latencies, codes = [], [], [], []
+        clients = {node.name: Client(node.socket, timeout=90) for node in net.nodes}
+        try:
+            calibrating = clients[a.name]
             for _ in range(3):
-                _timed(client, module, local_placement)
-                _timed(client, module, peer)
-            local = [_timed(client, module, local_placement)[0] for _ in range(30)]
-            direct = [_timed(client, module, peer)[0] for _ in range(30)]
+                _timed(calibrating, module, local_placement)
+                _timed(calibrating, module, peer)
             # a module's first job on a peer: offer + job exchanges, and the compile there
             others = [n for n in net.nodes if n not in (a, b)][:5]
             cold = [
-                _timed(client, module, {"mode": "peer", "peer_id": n.peer_id})[0] for n in others
+                _timed(calibrating, module, {"mode": "peer", "peer_id": n.peer_id})[0]
+                for n in others
             ]
-        latencies, codes = [], []
-        anywhere = {"mode": "any", "exclude_self": True}
-        clients = {}
-        try:
+            # interleaved, so that calibration and measurement share the machine's load
             for _ in range(jobs):
+                local.append(_timed(calibrating, module, local_placement)[0])
+                direct.append(_timed(calibrating, module, peer)[0])
                 node = net.nodes[rng.randrange(count)]
-                if node.name not in clients:
-                    clients[node.name] = Client(node.socket, timeout=90)
                 elapsed, ok, code = _timed(clients[node.name], module, anywhere)
                 codes.append(code)
                 if ok:

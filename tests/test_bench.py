@@ -56,3 +56,30 @@ def test_bench_transfer_prints_its_figures_and_ratio() -> None:
     out = done.stdout.decode()
     for figure in ("trio tcp ", "trio tcp + sha256", "blob fetch", "x trio tcp"):
         assert figure in out, out
+
+
+@pytest.mark.timeout(180)
+def test_bench_sim_runs_the_real_negotiation_and_catches_every_liar(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    command = [
+        sys.executable, "-m", "bench", "sim", "--nodes", "200", "--jobs", "400",
+        "--liars", "0.3", "--churn", "0.5", "--downtime-s", "20", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=170)
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(out.read_text())
+    assert result["jobs"] == 400 and result["succeeded"] > 0
+    assert result["settled"] == result["succeeded"] + sum(result["failed"].values())
+    # liars' results reached requesters and every one failed the real receipt check
+    assert result["liar_results"] > 0 and result["liar_accepted"] == 0
+    assert sum(result["liar_rejected"].values()) == result["liar_results"]
+    assert result["leaves"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["messages_per_job"]["result"] > 0
+    assert "placement success" in done.stdout.decode()
+
+
+def test_bench_sim_refuses_a_share_out_of_range() -> None:
+    command = [sys.executable, "-m", "bench", "sim", "--liars", "1.5"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert b"--liars must be a share in 0..1" in done.stderr
