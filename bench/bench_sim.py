@@ -51,8 +51,9 @@ The model (every figure is an option; defaults in --help):
               once per job.
   discovery   a requester knows a bounded set of peers: `--known` (64, network
               .max_connections) online nodes picked at random when it first submits, with
-              their verified records and measured RTT. When none of them fits the job it
-              asks the DHT: ceil(log2 N) sequential round trips to random nodes, `--alpha`
+              their verified records and measured RTT, `--connected` of them (1.0) over
+              an open connection (the others are dialed when first asked). When none of
+              them fits the job it asks the DHT: ceil(log2 N) sequential round trips to random nodes, `--alpha`
               (3) queries each (2 messages a query), then the signed records of up to 20
               providers (PROVIDER_LIMIT; random nodes, offline ones included: provider
               records outlive their node) are fetched in parallel over new connections.
@@ -393,7 +394,8 @@ class Sim:
                 peer = self.nodes[other]
                 if other != node.index and peer.online and other not in node.table:
                     node.table[other] = self._info(node, peer)
-                    node.connected[other] = peer.epoch
+                    if self.rng.random() < self.args.connected:
+                        node.connected[other] = peer.epoch
         return node.table
 
     def _info(self, node: Node, peer: Node) -> PeerInfo:
@@ -803,7 +805,9 @@ def parser() -> argparse.ArgumentParser:
     add("--weak", type=float, default=0.2, help="share of nodes that fit no job (32 MiB)")
     add("--strong", type=float, default=0.05, help="share of nodes with 4 GiB")
     add("--big", type=float, default=0.05, help="share of jobs asking 1 GiB")
-    add("--known", type=int, default=64, help="peers a requester is connected to")
+    add("--known", type=int, default=64, help="peers whose records a requester holds")
+    add("--connected", type=float, default=1.0,
+        help="share of those it holds a connection to (others are dialed when asked)")
     add("--alpha", type=int, default=3, help="parallel queries of a DHT lookup round")
     add("--max-jobs-per-peer", type=int, default=4)
     add("--rate-limit", type=int, default=120, help="offers per peer per minute")
@@ -815,7 +819,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
-    shares = ("liars", "churn", "graceful", "no_capacity", "weak", "strong", "big")
+    shares = ("liars", "churn", "graceful", "no_capacity", "weak", "strong", "big", "connected")
     for name in shares:
         value = getattr(args, name)
         if not 0 <= value <= (10 if name == "churn" else 1):

@@ -6,8 +6,10 @@
 2. Calibrates the simulator's cost figures on two of the nodes, never on `any` jobs:
    `local` jobs (placement local: the API, ingress, run and signing: `--api-ms`) and `peer`
    jobs to one peer, direct after the first (one exchange: 3 message steps and a loopback
-   round trip: `--msg-cost-ms` = (peer - local - RTT) / 3), and a first job on each of 5
-   other peers (an offer exchange more, and the compile: `--compile-ms`).
+   round trip: `--msg-cost-ms` = (peer - local - RTT) / 3), and a first job on up to 4
+   peers it is connected to (an offer exchange more, and the compile: `--compile-ms`) and
+   on up to 4 it must dial (`--connect-ms`); the share of known peers that are connected
+   is `--connected`.
 3. Places `--jobs` jobs one after another, each from a random node, placement
    {"mode": "any", "exclude_self": true}, wait 60 s: success, latency p50/p90/p99. The
    calibration's local and peer jobs are interleaved with them (one of each per `any`
@@ -74,12 +76,19 @@ def measure_devnet(count: int, jobs: int, seed: int) -> dict[str, Any]:
     try:
         net.start(timeout=60.0 + 3.0 * count, progress=lambda text: print(f"devnet: {text}"))
         up_s = time.monotonic() - started
-        known = []
+        time.sleep(SETTLE_S)  # let start-up work (dials, DHT refresh) die down
+        known, connected, tables = [], [], {}
         for node in net.nodes:
             with Client(node.socket, timeout=10) as client:
-                known.append(sum(1 for p in client.peers() if p.get("capabilities")))
-        time.sleep(SETTLE_S)  # let start-up work (dials, DHT refresh) die down
-        a, b = net.nodes[1 % count], net.nodes[2 % count]
+                rows = [p for p in client.peers() if p.get("capabilities")]
+            tables[node.name] = {p["peer_id"]: bool(p.get("connected")) for p in rows}
+            known.append(len(rows))
+            connected.append(sum(1 for p in rows if p.get("connected")))
+        a = net.nodes[1 % count]
+        table = tables[a.name]
+        by_id = {n.peer_id: n for n in net.nodes}
+        linked = [by_id[p] for p, up in table.items() if up and p in by_id]
+        b = linked[0] if linked else net.nodes[2 % count]
         local_placement = {"mode": "local"}
         peer = {"mode": "peer", "peer_id": b.peer_id}
         anywhere = {"mode": "any", "exclude_self": True}
@@ -90,12 +99,16 @@ def measure_devnet(count: int, jobs: int, seed: int) -> dict[str, Any]:
             for _ in range(3):
                 _timed(calibrating, module, local_placement)
                 _timed(calibrating, module, peer)
-            # a module's first job on a peer: offer + job exchanges, and the compile there
-            others = [n for n in net.nodes if n not in (a, b)][:5]
-            cold = [
-                _timed(calibrating, module, {"mode": "peer", "peer_id": n.peer_id})[0]
-                for n in others
-            ]
+            # a module's first job on a peer: offer + job exchanges and the compile there,
+            # on a peer `a` is connected to, and on one it must dial first
+            others = [n for n in net.nodes if n not in (a, b)]
+            near = [n for n in others if table.get(n.peer_id)][:4]
+            far = [n for n in others if not table.get(n.peer_id)][:4]
+            cold, dialed = (
+                [_timed(calibrating, module, {"mode": "peer", "peer_id": n.peer_id})[0]
+                 for n in group]
+                for group in (near, far)
+            )  # fmt: skip
             # interleaved, so that calibration and measurement share the machine's load
             for _ in range(jobs):
                 local.append(_timed(calibrating, module, local_placement)[0])
@@ -121,7 +134,9 @@ def measure_devnet(count: int, jobs: int, seed: int) -> dict[str, Any]:
         "known_min": min(known),
         "local_ms": statistics.median(local),
         "direct_ms": statistics.median(direct),
-        "cold_ms": statistics.median(cold),
+        "cold_ms": statistics.median(cold) if cold else None,
+        "dialed_ms": statistics.median(dialed) if dialed else None,
+        "connected_share": sum(connected) / max(1, sum(known)),
         "local_p90_ms": percentile(local, 0.90),
         "local_p99_ms": percentile(local, 0.99),
         "direct_p90_ms": percentile(direct, 0.90),
@@ -145,10 +160,12 @@ def sim_args(base: argparse.Namespace, devnet: dict[str, Any]) -> argparse.Names
     args.liars = args.churn = args.weak = args.strong = args.big = args.no_capacity = 0.0
     args.latency_ms, args.latency_sigma = LOOPBACK_RTT_MS, 0.3
     args.msg_cost_ms = msg_cost
-    args.connect_ms = 20.0
     args.job_ms = RUN_MS
     exchange = 3 * msg_cost + LOOPBACK_RTT_MS
-    args.compile_ms = max(0.0, devnet["cold_ms"] - devnet["direct_ms"] - exchange)
+    cold, dialed = devnet["cold_ms"], devnet["dialed_ms"]
+    args.compile_ms = max(0.0, cold - devnet["direct_ms"] - exchange) if cold else 0.0
+    args.connect_ms = max(0.0, dialed - cold - 2 * LOOPBACK_RTT_MS) if cold and dialed else 20.0
+    args.connected = devnet["connected_share"]
     args.api_ms = max(0.0, devnet["local_ms"] - RUN_MS)
     args.known = max(1, round(devnet["known_mean"]))
     args.slots = 2
@@ -164,10 +181,13 @@ def validate(base: argparse.Namespace) -> None:
     args = sim_args(base, devnet)
     print(
         f"devnet: {count} nodes up in {devnet['up_s']:.0f} s; verified records per node: mean "
-        f"{devnet['known_mean']:.1f}, min {devnet['known_min']}; calibration: local job "
+        f"{devnet['known_mean']:.1f}, min {devnet['known_min']}, {100 * args.connected:.0f}% of "
+        f"them connected; calibration: local job "
         f"{devnet['local_ms']:.1f} ms, direct peer job {devnet['direct_ms']:.1f} ms, first job "
-        f"on a peer {devnet['cold_ms']:.1f} ms -> --api-ms {args.api_ms:.1f} --msg-cost-ms "
-        f"{args.msg_cost_ms:.2f} --compile-ms {args.compile_ms:.1f}"
+        f"on a connected peer {devnet['cold_ms'] or float('nan'):.1f} ms, on one dialed "
+        f"{devnet['dialed_ms'] or float('nan'):.1f} ms -> --api-ms {args.api_ms:.1f} "
+        f"--msg-cost-ms {args.msg_cost_ms:.2f} --compile-ms {args.compile_ms:.1f} "
+        f"--connect-ms {args.connect_ms:.1f}"
     )
     sim = simulate(args)
     report(sim, args)
