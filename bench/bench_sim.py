@@ -53,10 +53,11 @@ The model (every figure is an option; defaults in --help):
               .max_connections) online nodes picked at random when it first submits, with
               their verified records and measured RTT, `--connected` of them (1.0) over
               an open connection (the others are dialed when first asked). When none of
-              them fits the job it asks the DHT: ceil(log2 N) sequential round trips to random nodes, `--alpha`
-              (3) queries each (2 messages a query), then the signed records of up to 20
-              providers (PROVIDER_LIMIT; random nodes, offline ones included: provider
-              records outlive their node) are fetched in parallel over new connections.
+              them fits the job it asks the DHT: ceil(log2 N) sequential round trips to
+              random nodes, `--alpha` (3) queries each (2 messages a query), then the
+              signed records of up to 20 providers (PROVIDER_LIMIT; random nodes, offline
+              ones included: provider records outlive their node) are fetched in parallel
+              over new connections.
               The answer comes when a fetched record fits, when all fetches ended, or 2 s
               (discovery's search_timeout) after the question, whichever is first; found
               peers join the table. Records are not refreshed (free_slots stay as
