@@ -188,6 +188,7 @@ class SimJob:
     machine: RemoteJob
     submitted: float
     big: bool
+    first: bool  # its requester's first job
     pending: dict[str, int] = field(default_factory=dict)  # tag -> peer asked
     done: bool = False
     dht: bool = False
@@ -201,6 +202,7 @@ class Stats:
     failed: Counter[str] = field(default_factory=Counter)
     last_attempt: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    later_latencies: list[float] = field(default_factory=list)  # not a requester's first job
     attempts: list[int] = field(default_factory=list)
     messages: Counter[str] = field(default_factory=Counter)
     bytes: int = 0
@@ -366,7 +368,7 @@ class Sim:
         machine = RemoteJob(
             execute, deadline, offer_timeout_ms=OFFER_TIMEOUT_MS, warm=frozenset(requester.warm)
         )
-        job = SimJob(job_id, requester.index, machine, self.now, big)
+        job = SimJob(job_id, requester.index, machine, self.now, big, requester.table is None)
         self.jobs[job_id] = job
         requester.own_jobs.add(job_id)
         self.at(self.now + (deadline - self.now_ms()), self._deadline, job)
@@ -488,7 +490,10 @@ class Sim:
             elif isinstance(action, Succeed):
                 self._finish(job)
                 self.stats.succeeded += 1
-                self.stats.latencies.append(self.now - job.submitted + self.args.api_ms / 2)
+                latency = self.now - job.submitted + self.args.api_ms / 2
+                self.stats.latencies.append(latency)
+                if not job.first:
+                    self.stats.later_latencies.append(latency)
                 self.stats.attempts.append(len(action.attempts))
                 node.warm.add(action.executor)
                 if self.by_peer[action.executor].liar:
@@ -729,6 +734,10 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": percentile(s.latencies, 0.50),
         "p90_ms": percentile(s.latencies, 0.90),
         "p99_ms": percentile(s.latencies, 0.99),
+        "later_jobs": len(s.later_latencies),
+        "later_p50_ms": percentile(s.later_latencies, 0.50),
+        "later_p90_ms": percentile(s.later_latencies, 0.90),
+        "later_p99_ms": percentile(s.later_latencies, 0.99),
         "attempts_mean": statistics.fmean(s.attempts) if s.attempts else 0.0,
         "messages_per_job": {k: v / jobs for k, v in sorted(s.messages.items())},
         "total_messages_per_job": sum(s.messages.values()) / jobs,
