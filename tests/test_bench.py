@@ -83,3 +83,23 @@ def test_bench_sim_refuses_a_share_out_of_range() -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60)
     assert done.returncode != 0
     assert b"--liars must be a share in 0..1" in done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_bench_sim_validate_runs_a_devnet_and_the_model_side_by_side(tmp_path: Path) -> None:
+    out = tmp_path / "validate.json"
+    command = [
+        sys.executable, "-m", "bench", "sim", "--validate", "3", "--jobs", "4",
+        "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, timeout=290,
+        env={**os.environ, "PLASM_STRICT_MESSAGES": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode() + done.stdout.decode()
+    result = json.loads(out.read_text())
+    assert result["devnet"]["nodes"] == result["sim"]["nodes"] == 3
+    assert result["devnet"]["jobs"] == result["sim"]["jobs"] == 4
+    assert result["devnet"]["local_ms"] > 0 and result["devnet"]["direct_ms"] > 0
+    assert "sim/devnet" in done.stdout.decode()
