@@ -84,7 +84,7 @@ leaves out, in docs/architecture.md "Simulating the network"):
 
   10,000 nodes, 10,000 jobs at 100/s, --liars 0.1 --churn 0.05: 98.9% placed (79
   deadline_exceeded, 27 no_executor), p50/p90/p99 154/280/504 ms, 3.77 messages per job,
-  0 of 761 lies accepted; 12.6-16.9 s wall on one core. 100,000 nodes: 99.7%, 19.5 s.
+  0 of 761 lies accepted; 12.6-16.9 s wall on one core. 100,000 nodes: 99.65%, 19.5-25.4 s.
   --validate 20: success 100% on both; p50/p90/p99 devnet 15.3/64.8/73.6 ms, sim
   11.8/20.5/21.2 ms; leaving out each node's first job, devnet 14.6/19.0/21.2, sim
   11.7/12.2/13.5 ms. --validate 50: success 100% on both; the devnet's latency (p50 210
