@@ -1,4 +1,4 @@
-"""Run one benchmark: python -m bench {local,sandbox,api,p2p,quorum,journal,network,transfer}.
+"""Run one benchmark: python -m bench {local,sandbox,api,p2p,quorum,journal,network,transfer,sim}.
 
 local    hello.wasm as plain calls, through the actors, and via `plasmd execute-job`
          (issue 2's targets); a rich table, and JSON in bench-local.json
@@ -9,6 +9,8 @@ quorum   a quorum job (3 replicas, 2 must agree) against a plain remote job
 journal  SQLite journal writes
 network  one PeerRequest on a kept libp2p connection
 transfer a 64 MiB blob to a peer over /plasm/blob/1.0.0 vs plain trio TCP (issue 12)
+sim      a discrete-event simulation of `any` placement on N nodes with liars and churn,
+         driving the real sans-IO negotiation; --validate N compares it with a devnet
 
 `python -m bench <name> --help` lists that benchmark's options. Each prints its figures
 next to a baseline measured in the same run: this machine drifts by +-30%.
@@ -28,6 +30,7 @@ BENCHES = {
     "journal": "bench.bench_journal",
     "network": "bench.bench_network",
     "transfer": "bench.bench_transfer",
+    "sim": "bench.bench_sim",
 }
 
 

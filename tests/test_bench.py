@@ -67,3 +67,50 @@ def test_bench_quorum_prints_the_quorum_job_against_the_remote_one() -> None:
     for figure in ("remote job B->A median", "quorum job k=3 m=2 median", "x remote",
                    "agreed on 3 of 3 replicas"):
         assert figure in out, out
+
+
+@pytest.mark.timeout(180)
+def test_bench_sim_runs_the_real_negotiation_and_catches_every_liar(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    command = [
+        sys.executable, "-m", "bench", "sim", "--nodes", "200", "--jobs", "400",
+        "--liars", "0.3", "--churn", "0.5", "--downtime-s", "20", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=170)
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(out.read_text())
+    assert result["jobs"] == 400 and result["succeeded"] > 0
+    assert result["settled"] == result["succeeded"] + sum(result["failed"].values())
+    # liars' results reached requesters and every one failed the real receipt check
+    assert result["liar_results"] > 0 and result["liar_accepted"] == 0
+    assert sum(result["liar_rejected"].values()) == result["liar_results"]
+    assert result["leaves"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["messages_per_job"]["result"] > 0
+    assert "placement success" in done.stdout.decode()
+
+
+def test_bench_sim_refuses_a_share_out_of_range() -> None:
+    command = [sys.executable, "-m", "bench", "sim", "--liars", "1.5"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert b"--liars must be a share in 0..1" in done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_bench_sim_validate_runs_a_devnet_and_the_model_side_by_side(tmp_path: Path) -> None:
+    out = tmp_path / "validate.json"
+    command = [
+        sys.executable, "-m", "bench", "sim", "--validate", "3", "--jobs", "4",
+        "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, timeout=290,
+        env={**os.environ, "PLASM_STRICT_MESSAGES": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode() + done.stdout.decode()
+    result = json.loads(out.read_text())
+    assert result["devnet"]["nodes"] == result["sim"]["nodes"] == 3
+    assert result["devnet"]["jobs"] == result["sim"]["jobs"] == 4
+    assert result["devnet"]["local_ms"] > 0 and result["devnet"]["direct_ms"] > 0
+    assert "sim/devnet" in done.stdout.decode()
