@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 PING_SIZE = 32
 BOOTSTRAP_RETRY_S = 1.0  # the first retry of a bootstrap peer that did not answer
+BOOTSTRAP_CHECK_S = 2.0  # how often a node looks whether it still needs its bootstrap peers
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +221,15 @@ class P2PNode:
     async def _keep_bootstrap(self, info: PeerInfo) -> None:
         """Dial a bootstrap peer while the node needs one (``_needs_bootstrap``): at once,
         then after failures every 1, 2, 4 ... s up to ``refresh_interval`` (a full
-        bootstrap node refuses for a while, a restarting one comes back); otherwise check
-        again every ``refresh_interval``."""
+        bootstrap node refuses for a while, a restarting one comes back); otherwise look
+        again every ``BOOTSTRAP_CHECK_S``."""
         backoff = BOOTSTRAP_RETRY_S
         warned_at: float | None = None
         while True:
             if self._is_connected(info.peer_id) or not self._needs_bootstrap():
                 backoff = BOOTSTRAP_RETRY_S
-                await trio.sleep(self._settings.refresh_interval)
+                # cheap to look: a node the bootstrap node pruned asks again within seconds
+                await trio.sleep(min(BOOTSTRAP_CHECK_S, self._settings.refresh_interval))
                 continue
             # one warning per refresh_interval, however often it is retried in between
             period = self._settings.refresh_interval
