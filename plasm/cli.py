@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("submit", "submit a job to a running daemon (or, through it, to a peer)"),
     "jobs": ("jobs", "list a running daemon's jobs"),
     "job": ("jobs", "show one job of a running daemon"),
+    "wait": ("jobs", "wait for a job of a running daemon to end; exit with its status"),
     "cancel": ("jobs", "cancel a queued or running job"),
     "peers": ("peers", "list the peers a running daemon knows"),
     "devnet": ("devnet", "run N joined daemons on this machine until Ctrl-C (a test bed)"),

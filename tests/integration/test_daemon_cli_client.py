@@ -69,12 +69,33 @@ def test_submit_without_wait_prints_the_job_id_then_job_shows_it(daemon) -> None
     assert status == "queued"
     with daemon.client() as client:
         wait_for_status(client, job_id)
-    shown = plasmd("job", job_id, *socket_args(daemon))
+    shown = plasmd("job", job_id[:8], *socket_args(daemon))  # a prefix does
     assert shown.returncode == 0, shown.stderr
-    assert f"{job_id}  done" in shown.stdout.decode()
-    assert "Hello, World!" in shown.stdout.decode()
+    text = shown.stdout.decode()
+    assert f"job       {job_id}\nstatus    done\n" in text
+    for line in ("outcome   ok", "stdout:\n  Hello, World!", "stderr    (empty)", "created   ",
+                 "finished  "):
+        assert line in text, text
+    assert "'Hello" not in text  # text, not a Python repr
+    raw = plasmd("job", job_id, "--stdout", *socket_args(daemon))
+    assert raw.stdout == b"Hello, World!\n"
     as_json = orjson.loads(plasmd("job", job_id, "--json", *socket_args(daemon)).stdout)
     checked_result(as_json["result"])
+    waited = plasmd("wait", job_id[:6], *socket_args(daemon))
+    assert waited.returncode == 0 and "outcome   ok" in waited.stdout.decode()
+
+
+def test_wait_exits_with_the_jobs_status_and_a_header_heads_the_jobs_table(daemon) -> None:
+    run = plasmd("submit", str(example("exit3")), *socket_args(daemon))
+    job_id = run.stdout.decode().split()[0]
+    waited = plasmd("wait", job_id, *socket_args(daemon))
+    assert waited.returncode == 3, waited.stderr
+    listed = plasmd("jobs", *socket_args(daemon)).stdout.decode().splitlines()
+    assert listed[0].split() == ["job", "id", "status", "outcome", "created", "module"]
+    assert any(line.startswith(job_id) for line in listed[1:])
+    plasmd("submit", str(example("hello")), *socket_args(daemon))  # a second job
+    ambiguous = plasmd("job", "0", *socket_args(daemon))  # every id starts with 0 (ms time)
+    assert ambiguous.returncode == 2 and b"type more of it" in ambiguous.stderr
 
 
 def test_jobs_lists_jobs_and_filters_by_status(daemon) -> None:
