@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "job": ("jobs", "show one job of a running daemon"),
     "wait": ("jobs", "wait for a job of a running daemon to end; exit with its status"),
     "cancel": ("jobs", "cancel a queued or running job"),
+    "status": ("status", "the running daemon at a glance: version, peer ID, load, journal"),
     "peers": ("peers", "list the peers a running daemon knows"),
     "devnet": ("devnet", "run N joined daemons on this machine until Ctrl-C (a test bed)"),
     "verify": ("verify", "check a saved result or receipt offline"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -65,6 +66,7 @@ class ApiRoutes:
         self.max_limits = max_limits
         self.capabilities = capabilities
         self.stopping = False
+        self.started_ns = time.monotonic_ns()
 
     def __call__(self, request: Request) -> Response | Later:
         return self._mapped(self._route, request)
@@ -369,7 +371,27 @@ class ApiRoutes:
             "addresses": network.get("addresses", []),
             "reachability": network.get("reachability", "none"),
             "network": network,
+            "status": self._status(),
         }
+
+    def _status(self) -> dict[str, Any]:
+        """What `plasmd status` shows besides the identity: load, journal, uptime."""
+        stats = self.node.stats()
+        status: dict[str, Any] = {
+            "uptime_s": (time.monotonic_ns() - self.started_ns) // 10**9,
+            "executors": {"total": stats.executors, "busy": stats.busy_executors},
+            "queued": stats.queue_depth,
+            "running": stats.running,
+        }
+        path = self.node.settings.journal_path
+        if path is not None:
+            status["journal"] = {
+                "path": str(path),
+                "bytes": sum(p.stat().st_size for p in path.parent.glob(path.name + "*")
+                             if p.is_file()),
+                "jobs": sum(self.node.job_counts().values()),
+            }
+        return status
 
     def verify(self, request: Request) -> Response:
         body = request.json()

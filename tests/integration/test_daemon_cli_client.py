@@ -231,3 +231,20 @@ def test_json_errors_are_one_object_and_jobs_json_is_an_object(daemon, tmp_path:
     listed = orjson.loads(plasmd("jobs", "--json", *socket_args(daemon)).stdout)
     assert set(listed) == {"jobs"}
 
+
+
+def test_status_shows_the_running_daemon(daemon) -> None:
+    with daemon.client() as client:
+        client.submit(module=example_bytes("hello"), wait=30)
+    run = plasmd("status", *socket_args(daemon))
+    assert run.returncode == 0, run.stderr
+    text = run.stdout.decode()
+    with daemon.client() as client:
+        node = client.node()
+    assert f"peer id     {node['peer_id']}" in text
+    assert "executors   0 busy of" in text and "jobs        0 running, 0 queued" in text
+    assert "journal     1 jobs" in text and "up " in text
+    assert "network     off" in text  # this test daemon runs without the network
+    as_json = orjson.loads(plasmd("status", "--json", *socket_args(daemon)).stdout)
+    assert as_json["status"]["journal"]["jobs"] == 1
+    assert as_json["status"]["executors"]["total"] >= 1
