@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "run a saved job again here and compare its receipt"),
     "id": ("identity", "print this node's peer ID and public key"),
     "keygen": ("identity", "make this node's key"),
+    "completion": ("completion", "print a bash or zsh completion script for plasmd"),
 }
 
 
