@@ -257,6 +257,13 @@ def test_examples_are_installed(installed: list[Path]) -> None:
         assert (EXAMPLES_DIR / module.name).read_bytes() == module.read_bytes()
 
 
+def test_shell_completions_are_installed(installed: list[Path]) -> None:
+    for name, folder in (("plasmd", "/usr/share/bash-completion/completions"),
+                         ("_plasmd", "/usr/share/zsh/vendor-completions")):
+        shipped = Path(folder) / name
+        assert shipped.read_text() == (REPO / "debian" / "completion" / name).read_text()
+
+
 def test_venv_is_byte_compiled_at_install(installed: list[Path]) -> None:
     cached = Path("/opt/plasmd/lib/python3.11/site-packages/plasm/__pycache__")
     assert any(cached.glob("__init__.cpython-311.pyc"))
