@@ -23,17 +23,20 @@ others one, so the `any` jobs go mostly to nodes that get killed.
             two slots, so it ranks first while free and is often killed mid-job.
   n6..n9    honest executors with two slots, killed and restarted at random
 
-Jobs: hello.wasm (it prints its stdin reversed) with a distinct stdin each, placement
+Jobs: two in three are hello.wasm (it prints its stdin reversed) with a distinct stdin
+each, one in three primes.wasm counting the primes below a distinct N near 800,000 (about
+0.2 s of compute, so kills land mid-run; the count is checked against a sieve), placement
 `{"mode": "any", "exclude_self": true}`, submitted round robin to n1..n3 by a pool of 8
 threads (each waits up to 60 s for its job; a job still running then is polled later),
 PLASM_CHAOS_RATE (3) submissions started per second so the load outlasts many kills. A
-chaos thread meanwhile SIGKILLs a random killable node every 2-4 s and restarts it (same
-state dir, same config, new port) 1-2 s later.
+chaos thread meanwhile SIGKILLs a random killable node every 2-4 s (two times in three one
+that is running a job, when one is) and restarts it (same state dir, same config, new port)
+1-2 s later.
 
 Invariants checked at the end, after every node is running again:
   - every job a requester accepted (an answer with a job ID) is final on that requester:
     `done` with a receipt that verifies offline (plasm.protocol.verification), signed for
-    that requester, output = reversed stdin, executor neither the liar nor the requester;
+    that requester, output as expected, executor neither the liar nor the requester;
     or `failed`/`interrupted` with an error code and message;
   - no receipt from the liar was accepted (above), and the liar was offered jobs: the
     requesters counted its rejected receipts;
@@ -79,6 +82,7 @@ from tests.p2p.conftest import peer_id_of, seed_address, verified_peers, write_c
 JOBS = int(os.environ.get("PLASM_CHAOS_JOBS", "200"))
 RATE = float(os.environ.get("PLASM_CHAOS_RATE", "3"))  # submissions started per second
 IN_FLIGHT = 8
+RESTART_TIMEOUT_S = 120
 FORM_TIMEOUT_S = 240  # the machine may be busy: forming ten nodes can take a while
 HERE = Path(__file__).resolve().parent
 LIAR = (sys.executable, str(HERE.parent / "p2p" / "liar_node.py"))
@@ -87,6 +91,7 @@ PLACEMENT = {"mode": "any", "exclude_self": True}
 FINAL = {"done", "failed", "cancelled", "interrupted", "rejected", "disputed"}
 # The CI size takes a few minutes; the bound grows with the number of jobs.
 TIMEOUT_S = 600 + 2 * JOBS
+MODULES = {name: example(name).read_bytes() for name in ("hello", "primes")}
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(TIMEOUT_S)]
 
@@ -104,7 +109,7 @@ class Node:
 class Accepted:
     job_id: str
     node: Node
-    stdin: bytes
+    job: Job
 
 
 @dataclass
@@ -113,6 +118,7 @@ class Record:
     refused: Counter[str] = field(default_factory=Counter)  # submissions not accepted
     kills: Counter[str] = field(default_factory=Counter)
     chaos_errors: list[str] = field(default_factory=list)
+    restart_s: list[float] = field(default_factory=list)  # how long each restart took
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -159,18 +165,52 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield found
 
 
-def submit_one(
-    cluster: Cluster, record: Record, index: int, hello: bytes, started: float
-) -> None:
+PRIMES_FROM = 800_000  # primes jobs count the primes below PRIMES_FROM + index (~0.2 s)
+
+
+def primes_below(limit: int) -> list[int]:
+    """count[n] = the number of primes below n, for n < limit (a sieve)."""
+    sieve = bytearray([1]) * limit
+    sieve[0:2] = b"\0\0"
+    for n in range(2, int(limit**0.5) + 1):
+        if sieve[n]:
+            sieve[n * n :: n] = bytes(len(range(n * n, limit, n)))
+    counts, total = [0] * limit, 0
+    for n in range(limit):
+        counts[n] = total
+        total += sieve[n]
+    return counts
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of the load and the stdout it must print."""
+
+    module: str
+    stdin: bytes = b""
+    args: tuple[str, ...] = ()
+    expected: bytes = b""
+
+
+def job_for(index: int, primes: list[int]) -> Job:
+    if index % 3 == 2:  # a third of the jobs compute for a while: kills land mid-run
+        n = PRIMES_FROM + index
+        return Job("primes", args=(str(n),), expected=f"{primes[n]}\n".encode())
+    stdin = f"chaos job {index:05d} {random.random():.9f}".encode()
+    return Job("hello", stdin=stdin, expected=stdin[::-1] + b"\n")
+
+
+def submit_one(cluster: Cluster, record: Record, index: int, job: Job, started: float) -> None:
     # Paced, so the load lasts long enough for the chaos thread to hit it many times.
     time.sleep(max(0.0, started + index / RATE - time.monotonic()))
-    stdin = f"chaos job {index:05d} {random.random():.9f}".encode()
+    module = MODULES[job.module]
     for turn in range(len(cluster.requesters)):
         node = cluster.requesters[(index + turn) % len(cluster.requesters)]
         try:
             with node.daemon.client(timeout=30) as client:
-                answer = client.submit(module=hello, module_name="hello.wasm", stdin=stdin,
-                                       placement=PLACEMENT, wait=60)
+                answer = client.submit(module=module, module_name=f"{job.module}.wasm",
+                                       stdin=job.stdin, args=job.args, placement=PLACEMENT,
+                                       wait=60)
         except ApiRequestError as exc:
             with record.lock:
                 record.refused[exc.code] += 1
@@ -184,20 +224,34 @@ def submit_one(
                 record.refused["no_answer"] += 1
             continue
         with record.lock:
-            record.accepted.append(Accepted(answer["job_id"], node, stdin))
+            record.accepted.append(Accepted(answer["job_id"], node, job))
         return
+
+
+def busy(node: Node) -> bool:
+    """Whether the node is running a job now (a node that does not answer is not)."""
+    try:
+        with node.daemon.client(timeout=5) as client:
+            return bool(client.jobs(status="running", limit=1))
+    except ClientError:
+        return False
 
 
 def chaos(cluster: Cluster, record: Record, stop: threading.Event, rng: random.Random) -> None:
     killable = [node for node in cluster.nodes if node.killable]
     while not stop.wait(rng.uniform(2.0, 4.0)):
-        node = rng.choice(killable)
+        # Two kills in three go to a node that is running a job, when one is.
+        running = [node for node in killable if busy(node)] if rng.random() < 2 / 3 else []
+        node = rng.choice(running or killable)
         with node.lock:
             node.daemon.kill()
             record.kills[node.name] += 1
             time.sleep(rng.uniform(1.0, 2.0))
+            began = time.monotonic()
             try:
-                node.daemon.start()
+                # A loaded machine (2 cores, other suites) can take a while to start Python.
+                node.daemon.start(ready_timeout=RESTART_TIMEOUT_S)
+                record.restart_s.append(time.monotonic() - began)
             except AssertionError as exc:  # it did not come back: the test fails below
                 record.chaos_errors.append(f"{node.name}: {exc}")
                 return
@@ -225,7 +279,7 @@ def check_done(cluster: Cluster, accepted: Accepted, job: dict[str, Any]) -> Nod
     assert verdict["valid"], (accepted.job_id, verdict)
     assert verdict["checked_output"]
     assert verdict["receipt"]["requester"] == accepted.node.peer_id
-    assert base64.b64decode(result["stdout"]) == accepted.stdin[::-1] + b"\n"
+    assert base64.b64decode(result["stdout"]) == accepted.job.expected, accepted
     executor = result["executor"]
     assert executor != cluster.liar.peer_id, f"{accepted.job_id}: a receipt from the liar"
     assert executor != accepted.node.peer_id  # exclude_self
@@ -234,7 +288,8 @@ def check_done(cluster: Cluster, accepted: Accepted, job: dict[str, Any]) -> Nod
 
 
 def test_jobs_survive_a_liar_a_slow_node_and_random_kills(cluster: Cluster) -> None:
-    hello = example("hello").read_bytes()
+    hello = MODULES["hello"]
+    primes = primes_below(PRIMES_FROM + JOBS)
     record = Record()
     seed = int(os.environ.get("PLASM_CHAOS_SEED", str(random.randrange(1 << 32))))
     print(f"\nchaos: {JOBS} jobs, seed {seed}")
@@ -246,7 +301,7 @@ def test_jobs_survive_a_liar_a_slow_node_and_random_kills(cluster: Cluster) -> N
     chaos_thread.start()
     try:
         with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            for future in [pool.submit(submit_one, cluster, record, i, hello, started)
+            for future in [pool.submit(submit_one, cluster, record, i, job_for(i, primes), started)
                            for i in range(JOBS)]:
                 future.result()
     finally:
@@ -284,6 +339,7 @@ def test_jobs_survive_a_liar_a_slow_node_and_random_kills(cluster: Cluster) -> N
         f"chaos: accepted {len(record.accepted)} of {JOBS}, statuses {dict(statuses)}, "
         f"failed by code {dict(failures)}, not accepted {dict(record.refused)}, "
         f"kills {sum(record.kills.values())} {dict(record.kills)}, executors {dict(executors)}, "
+        f"slowest restart {max(record.restart_s, default=0):.1f} s, "
         f"submitted in {submitted_s:.0f} s, all final in {total_s:.0f} s"
     )
     assert not stuck, f"jobs still not final: {stuck[:10]}"
