@@ -9,8 +9,9 @@ others one, so the `any` jobs go mostly to nodes that get killed.
   n1 n2     requesters, never killed
   n3        a requester that is also SIGKILLed and restarted (jobs it had accepted and not
             finished end `interrupted`; submissions it cannot answer go to another requester)
-  liar      tests/p2p/liar_node.py in its default `forge` mode, 2 executor slots (so it
-            advertises more free slots and is offered jobs early). Its receipts carry a
+  liar      tests/p2p/liar_node.py in its default `forge` mode, 3 executor slots (more
+            free slots than any other node: each requester offers it a job first, until
+            its first rejected receipt ranks it last). Its receipts carry a
             valid signature over a forged stdout hash, so they fail verification. That is
             the liar used here because with plain `any` placement a requester has one
             receipt per job and nothing to compare it with: a liar whose receipts verify
@@ -146,7 +147,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for name in ("n1", "n2", "n3"):
             nodes.append(Node(name, make(None, *boot, config=one, network=True),
                               killable=name == "n3"))
-        nodes.append(Node("liar", make(None, *boot, config=two, network=True, program=LIAR)))
+        three = write_config(tmp, "three", '[executor]\ncount = 3\ncpu_affinity = "off"\n')
+        nodes.append(Node("liar", make(None, *boot, config=three, network=True, program=LIAR)))
         nodes.append(Node("slow", make(None, *boot, config=two, network=True, program=SLOW,
                                        env={"PLASM_SLOW_S": "2"}), killable=True))
         for index in range(6, 10):
@@ -364,14 +366,17 @@ def test_jobs_survive_a_liar_a_slow_node_and_random_kills(cluster: Cluster) -> N
     assert len(record.accepted) >= JOBS * 0.9, record.refused
     assert sum(record.kills.values()) >= 1
 
-    # The liar was offered jobs and every receipt it sent was rejected.
-    rejected = 0
+    # The liar was offered jobs and its receipts were rejected: by each requester that was
+    # never restarted (it offered the liar, which advertises the most free slots, its first
+    # job) -- a restarted one starts its counts afresh.
+    rejected = {}
     for requester in cluster.requesters:
         with requester.daemon.client() as client:
             peers = {p["peer_id"]: p for p in client.peers()}
-        rejected += int(peers.get(cluster.liar.peer_id, {}).get("receipts_rejected", 0))
-    print(f"chaos: the liar's receipts rejected by the requesters: {rejected}")
-    assert rejected >= 1
+        liar = peers.get(cluster.liar.peer_id, {})
+        rejected[requester.name] = int(liar.get("receipts_rejected", 0))
+    print(f"chaos: the liar's receipts rejected, by requester: {rejected}")
+    assert all(rejected[r.name] >= 1 for r in cluster.requesters if not r.killable), rejected
 
     # Every node still answers and runs a job.
     for node in cluster.nodes:
