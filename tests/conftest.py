@@ -61,7 +61,7 @@ class Daemon:
     env: dict[str, str] | None = None  # added to this process's environment
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self) -> Daemon:
+    def start(self, ready_timeout: float = START_TIMEOUT_S) -> Daemon:
         args = [
             "run",
             "--state-dir",
@@ -85,13 +85,13 @@ class Daemon:
             command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env
         )
         log.close()
-        self.wait_ready()
+        self.wait_ready(ready_timeout)
         return self
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         from plasm.client import Client, ClientError
 
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
@@ -104,7 +104,7 @@ class Daemon:
                 except ClientError:
                     pass
             time.sleep(0.05)
-        raise AssertionError(f"plasmd did not become ready in {START_TIMEOUT_S}s:\n{self.log()}")
+        raise AssertionError(f"plasmd did not become ready in {timeout:g}s:\n{self.log()}")
 
     def client(self, timeout: float = 30.0) -> Client:
         from plasm.client import Client
