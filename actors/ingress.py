@@ -768,7 +768,9 @@ class IngressActor(PlasmActor):
             envelope=completed.envelope,
         )
         placement, queued.self_replica = queued.self_replica, None
-        if placement is not None and completed.envelope is not None:
+        # this node's replica of a quorum job counts as one vote, unless it was cancelled
+        counted = kind != OutcomeKind.CANCELLED and completed.envelope is not None
+        if placement is not None and counted:
             self._counted_replica(queued, placement, finished, memo_key=completed.memo_key)
         else:
             self._finish(finished, queued.ticket, memo=queued, memo_key=completed.memo_key)
