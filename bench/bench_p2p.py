@@ -163,15 +163,19 @@ def timed_ms(fn: Callable[[], object], count: int) -> list[float]:
 
 
 def concurrent_rate(daemon: Daemon, module: bytes, placement: dict[str, Any],
-                    clients: int, jobs: int) -> float:
+                    clients: int, jobs: int,
+                    one: Callable[[Any, bytes, dict[str, Any]], object] | None = None) -> float:
+    """Jobs per second with ``clients`` threads each submitting its share of ``jobs`` (with
+    ``one(client, module, placement)``, default ``submit``)."""
     per_client = max(1, jobs // clients)
     errors: list[BaseException] = []
+    run_one = one or submit
 
     def work() -> None:
         try:
             with daemon.client() as client:
                 for _ in range(per_client):
-                    submit(client, module, placement)
+                    run_one(client, module, placement)
         except BaseException as exc:  # reported below
             errors.append(exc)
 

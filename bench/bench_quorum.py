@@ -93,7 +93,8 @@ def main() -> None:
                 any_times = timed_ms(lambda: submit(client, module, anywhere), args.jobs)
                 quorum_times = timed_ms(lambda: submit_quorum(client, module, quorum), args.jobs)
             remote_rate = concurrent_rate(b, module, remote, args.clients, args.jobs)
-            quorum_rate = concurrent_rate_quorum(b, module, quorum, args.clients, args.jobs)
+            quorum_rate = concurrent_rate(b, module, quorum, args.clients, args.jobs,
+                                          one=submit_quorum)
         finally:
             for daemon in reversed(daemons):
                 daemon.stop()
@@ -108,34 +109,6 @@ def main() -> None:
             print(f"{name + ' ' + label:<36}{value:>9.2f}{value / base:>10.2f}")
     print(f"concurrent, {args.clients} clients: remote {remote_rate:.0f} jobs/s, quorum "
           f"{quorum_rate:.0f} jobs/s ({quorum_rate / remote_rate:.2f}x remote)")
-
-
-def concurrent_rate_quorum(
-    daemon: Daemon, module: bytes, placement: dict[str, Any], clients: int, jobs: int
-) -> float:
-    import threading
-    import time
-
-    per_client = max(1, jobs // clients)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            with daemon.client() as client:
-                for _ in range(per_client):
-                    submit_quorum(client, module, placement)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit(f"a client failed: {errors[0]}")
-    return per_client * clients / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":
