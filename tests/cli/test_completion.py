@@ -3,7 +3,6 @@ the parser now, and bash completes commands and a command's options with them.""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,6 @@ def complete(*words: str) -> list[str]:
     return done.stdout.split()
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 def test_bash_completes_commands_and_options() -> None:
     assert complete("su") == ["submit"]
     assert {"--wait", "--wait-timeout"} <= set(complete("submit", "--wa"))
