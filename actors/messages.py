@@ -856,6 +856,7 @@ class NetworkInfo(Message):
     observed_addresses: tuple[str, ...]
     reachability: str  # "public", "private" or "unknown"
     connected: tuple[ConnectedPeer, ...]
+    dht_requests_served: int = 0  # Kademlia requests from peers this node answered
 
 
 @_register

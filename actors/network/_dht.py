@@ -23,7 +23,8 @@ import hashlib
 import logging
 import time
 
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
+from libp2p.kad_dht.common import PROTOCOL_ID
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.records.validator import Validator
@@ -104,10 +105,28 @@ _VALIDATORS: dict[str, Validator] = {
 }
 
 
-def build_dht(host: IHost) -> KadDHT:
+class DhtTraffic:
+    """Counts the DHT requests this node serves. py-libp2p opens one stream per request
+    (a FIND_NODE, GET_PROVIDERS, PUT_VALUE... to one peer), so inbound streams on the
+    Kademlia protocol are requests; summed over every node they are the network's DHT
+    messages (bench/bench_scale.py reads them from ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self.requests_served = 0
+
+
+def build_dht(host: IHost, traffic: DhtTraffic | None = None) -> KadDHT:
     dht = KadDHT(host, DHTMode.SERVER, strict_validation=True)
     for namespace, validator in _VALIDATORS.items():
         dht.register_validator(namespace, validator)
+    if traffic is not None:
+        serve = dht.handle_stream
+
+        async def counted(stream: INetStream) -> None:
+            traffic.requests_served += 1
+            await serve(stream)
+
+        host.set_stream_handler(PROTOCOL_ID, counted)
     return dht
 
 

@@ -125,6 +125,7 @@ class P2PNode:
         ]
         self._host: IHost | None = None
         self._dht: KadDHT | None = None
+        self.dht_traffic = dht_ops.DhtTraffic()
         self._token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
         self._mdns: LocalMdns | None = None
@@ -162,7 +163,7 @@ class P2PNode:
             host.set_stream_handler(TProtocol(protocol), self.inbound.handler_for(protocol))
         host.set_stream_handler(TProtocol(PROTOCOL_BLOB), self.blob_server.handle)
         host.get_network().register_notifee(_ConnectionEvents(self))
-        self._dht = dht_ops.build_dht(host)
+        self._dht = dht_ops.build_dht(host, self.dht_traffic)
         async with host.run(self._listen), background_trio_service(self._dht):
             check_listening(host, self._listen)
             self._mdns = await self._start_mdns() if self._settings.mdns else None
@@ -472,7 +473,12 @@ class P2PNode:
             for peer in host.get_connected_peers()
         )
         return NetworkInfo(
-            str(host.get_id()), listen, observed, reachability(listen, observed), connected
+            str(host.get_id()),
+            listen,
+            observed,
+            reachability(listen, observed),
+            connected,
+            dht_requests_served=self.dht_traffic.requests_served,
         )
 
     def listen_addresses(self) -> tuple[str, ...]:

@@ -47,4 +47,10 @@ def render_metrics(node: Node) -> str:
     ]
     for status, count in sorted(node.job_counts().items()):
         lines.append(f'plasm_journal_jobs{{status="{status}"}} {count}')
+    if node.has_network:
+        lines += [
+            "# HELP plasm_dht_requests_served_total Kademlia requests from peers answered.",
+            "# TYPE plasm_dht_requests_served_total counter",
+            f"plasm_dht_requests_served_total {node.network_info().dht_requests_served}",
+        ]
     return "\n".join(lines) + "\n"
