@@ -1,4 +1,4 @@
-"""Run one benchmark: python -m bench {local,sandbox,api,p2p,quorum,journal,network,transfer,sim}.
+"""Run one benchmark: python -m bench NAME, NAME one of:
 
 local    hello.wasm as plain calls, through the actors, and via `plasmd execute-job`
          (issue 2's targets); a rich table, and JSON in bench-local.json
@@ -9,6 +9,8 @@ quorum   a quorum job (3 replicas, 2 must agree) against a plain remote job
 journal  SQLite journal writes
 network  one PeerRequest on a kept libp2p connection
 transfer a 64 MiB blob to a peer over /plasm/blob/1.0.0 vs plain trio TCP (issue 12)
+scale    devnets of 20, 50 and 100 plasmd: time until ready, `any` placement latency
+         against a local job, connections and RSS per node, DHT messages per job
 sim      a discrete-event simulation of `any` placement on N nodes with liars and churn,
          driving the real sans-IO negotiation; --validate N compares it with a devnet
 
@@ -30,6 +32,7 @@ BENCHES = {
     "journal": "bench.bench_journal",
     "network": "bench.bench_network",
     "transfer": "bench.bench_transfer",
+    "scale": "bench.bench_scale",
     "sim": "bench.bench_sim",
 }
 

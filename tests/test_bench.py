@@ -114,3 +114,27 @@ def test_bench_sim_validate_runs_a_devnet_and_the_model_side_by_side(tmp_path: P
     assert result["devnet"]["jobs"] == result["sim"]["jobs"] == 4
     assert result["devnet"]["local_ms"] > 0 and result["devnet"]["direct_ms"] > 0
     assert "sim/devnet" in done.stdout.decode()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_bench_scale_measures_a_small_devnet(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    command = [
+        sys.executable, "-m", "bench", "scale", "--nodes", "3", "--senders", "2", "--jobs", "2",
+        "--settle", "0", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=290)
+    assert done.returncode == 0, done.stderr.decode() + done.stdout.decode()
+    (result,) = json.loads(out.read_text())
+    assert result["nodes"] == 3 and result["jobs"] == 4
+    assert result["placed"] == result["codes"].get("ok", 0) and result["placed"] >= 1
+    assert 1 <= result["connections_bootstrap"] <= result["connections_max"] <= 2
+    assert result["rss_mean_mib"] > 10 and result["local_p50_ms"] > 0
+    assert "DHT/job" in done.stdout.decode()
+
+
+def test_bench_scale_refuses_a_devnet_of_one() -> None:
+    command = [sys.executable, "-m", "bench", "scale", "--nodes", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode != 0 and b"at least 2 nodes" in done.stderr
